@@ -1,0 +1,51 @@
+# The README's commands. Each one sets up what it needs first (idempotent): the project's
+# environment in .venv and DVC's isolated one in .venv-dvc, both from the committed lock files.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+DVC_VENV := .venv-dvc
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+ENV_STAMP := $(VENV)/.installed
+DVC_STAMP := $(DVC_VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/.dagster
+
+.PHONY: setup run test ui bench lint lock
+
+setup: $(ENV_STAMP) $(DVC_STAMP)
+
+$(ENV_STAMP): requirements.lock pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	test -x $(UV) || $(VENV)/bin/pip install -q uv==$(UV_VERSION)
+	$(UV) pip install -q --python $(VENV)/bin/python -r requirements.lock
+	$(UV) pip install -q --python $(VENV)/bin/python --no-deps -e .
+	touch $@
+
+$(DVC_STAMP): requirements-dvc.lock $(ENV_STAMP)
+	test -x $(DVC_VENV)/bin/python || $(UV) venv -q --python $(VENV)/bin/python $(DVC_VENV)
+	$(UV) pip install -q --python $(DVC_VENV)/bin/python -r requirements-dvc.lock
+	touch $@
+
+## The main job: `dvc repro` of the governed graph, then the gate table and report paths.
+run: setup
+	$(VENV)/bin/governance run
+
+## The tests (unit, graph, gates both ways, bad input, DVC, selection parsing).
+test: setup
+	$(VENV)/bin/python -m pytest
+
+## The Dagster UI on the project's instance, with the same runs `make run` made.
+ui: setup
+	$(VENV)/bin/dagster dev -w workspace.yaml
+
+## Benchmarks: main job (median of 3), no-op dvc repro, package import. Writes benchmarks/RESULTS.md.
+bench: setup
+	$(VENV)/bin/python benchmarks/run_benchmarks.py
+
+lint: setup
+	$(VENV)/bin/ruff check governance_assets tests benchmarks
+
+## Re-resolve the pinned environments after changing pyproject.toml or requirements-dvc.txt.
+lock: $(ENV_STAMP)
+	$(UV) pip compile pyproject.toml --extra dev --universal -p 3.10 -o requirements.lock
+	$(UV) pip compile requirements-dvc.txt --universal -p 3.10 -o requirements-dvc.lock

@@ -1,0 +1,5 @@
+"""Governed model pipeline: Dagster assets and blocking gates over a pure governance core."""
+
+from .definitions import defs
+
+__all__ = ["defs"]

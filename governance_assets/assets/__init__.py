@@ -1,0 +1,15 @@
+"""The Dagster layer: one module per group of the asset graph; each asset wraps core functions."""
+
+from .data import dataset_splits, raw_dataset, validated_dataset
+from .documentation import compliance_report, model_card
+from .evaluation import drift_report, explanation_report, fairness_report, performance_report
+from .promotion import staging_model
+from .training import candidate_model, model_search
+
+GRAPH_ASSETS = [
+    raw_dataset, validated_dataset, dataset_splits,
+    model_search, candidate_model,
+    performance_report, fairness_report, explanation_report, drift_report,
+    model_card, compliance_report,
+    staging_model,
+]

@@ -1,0 +1,119 @@
+"""Group evaluation: golden-test performance, fairness, explanations, drift."""
+
+
+import pandas as pd
+from dagster import MaterializeResult, asset
+
+from ..core import drift, explain, fairness, performance, registry
+from ..core.files import read_json, write_text_atomic
+from ..core.layout import Layout
+from ..core.validation import FAVOURABLE, ROW_ID
+from ..resources import GovernanceProject
+from .data import dataset_splits
+from .publishing import publish, read_split
+from .training import candidate_model
+
+
+def _load_candidate(layout: Layout):
+    import joblib
+
+    return joblib.load(layout.model)
+
+
+def _production_comparison(layout: Layout, golden: pd.DataFrame, features: list[str],
+                           candidate_scores, rounds: int, seed: int) -> dict | None:
+    version = registry.get_alias(layout.registry, "production")
+    if version is None:
+        return None
+    production = registry.load_model(layout.registry, version)
+    production_scores = production.predict_proba(golden[features])[:, 1]
+    regression = performance.paired_auc_regression(golden[FAVOURABLE].to_numpy(),
+                                                   candidate_scores, production_scores,
+                                                   rounds, seed)
+    return {"production_version": version, **regression}
+
+
+@asset(group_name="evaluation", deps=[candidate_model, dataset_splits], kinds={"sklearn"})
+def performance_report(project: GovernanceProject) -> MaterializeResult:
+    """Metrics with bootstrap intervals on the golden test set only, plus latency."""
+    params, layout = project.params(), project.layout
+    features, golden = params.active.model_features, read_split(layout, "golden_test")
+    model = _load_candidate(layout)
+    scores = model.predict_proba(golden[features])[:, 1]
+    report = {
+        "golden_test_rows": len(golden),
+        "decision_threshold": params.model.decision_threshold,
+        "metrics": performance.golden_metrics(golden[FAVOURABLE].to_numpy(), scores,
+                                              params.model.decision_threshold,
+                                              params.evaluation.bootstrap_rounds,
+                                              params.split.seed),
+        "latency_ms": performance.latency_ms(model, golden[features],
+                                             params.evaluation.latency_rows),
+        "regression": _production_comparison(layout, golden, features, scores,
+                                             params.evaluation.bootstrap_rounds,
+                                             params.split.seed),
+    }
+    return publish(layout, "performance", report,
+                   {**{k: m["value"] for k, m in report["metrics"].items()},
+                    "latency_p99_ms": report["latency_ms"]["p99"]})
+
+
+@asset(group_name="evaluation", deps=[candidate_model, dataset_splits], kinds={"fairlearn"})
+def fairness_report(project: GovernanceProject) -> MaterializeResult:
+    """Per-group rates, disparate impact, parity and odds gaps for each sensitive feature."""
+    params, layout = project.params(), project.layout
+    spec, golden = params.active, read_split(layout, "golden_test")
+    scores = _load_candidate(layout).predict_proba(golden[spec.model_features])[:, 1]
+    predicted = pd.Series((scores >= params.model.decision_threshold).astype(int))
+    report = fairness.fairness_report(golden[FAVOURABLE], predicted,
+                                      golden[spec.sensitive_features],
+                                      params.policy.min_group_size)
+    rates = [{"group": f"{name}={group}", "selection_rate": r["selection_rate"]}
+             for name, feature in report["features"].items()
+             for group, r in feature["groups"].items()]
+    plot = layout.plot("fairness_selection_rate.csv")
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(plot, pd.DataFrame(rates).to_csv(index=False))
+    metrics = {f"{name}.{key}": feature[key] for name, feature in report["features"].items()
+               for key in ("disparate_impact_ratio_min", "equalized_odds_difference",
+                           "demographic_parity_difference") if feature[key] is not None}
+    return publish(layout, "fairness", report, metrics, extra_files=(plot,))
+
+
+@asset(group_name="evaluation", deps=[candidate_model, dataset_splits], kinds={"shap"})
+def explanation_report(project: GovernanceProject) -> MaterializeResult:
+    """Global and local SHAP explanations; how much protected features and proxies weigh."""
+    params, layout = project.params(), project.layout
+    spec, settings = params.active, params.explain
+    train, golden = read_split(layout, "train"), read_split(layout, "golden_test")
+    background = train.sample(min(settings.background_rows, len(train)),
+                              random_state=params.split.seed)
+    sample = golden.head(settings.sample_rows)
+    per_row = explain.shap_by_feature(_load_candidate(layout), background[spec.model_features],
+                                      sample[spec.model_features])
+    report = explain.explanation_report(per_row, spec.protected_model_features, sample[ROW_ID])
+    image = explain.plot_importance(report, layout.report("shap_importance.png"))
+    table = layout.plot("shap_importance.csv")
+    write_text_atomic(table, pd.DataFrame(report["global_importance"]).to_csv(index=False))
+    return publish(layout, "explanation", report,
+                   {"protected_influence_share": report["protected_influence_share"],
+                    "top_feature": report["global_importance"][0]["feature"]},
+                   extra_files=(image, table))
+
+
+@asset(group_name="evaluation", deps=[dataset_splits], kinds={"evidently"})
+def drift_report(project: GovernanceProject) -> MaterializeResult:
+    """evidently's PSI of each model feature: the current batch against the training data."""
+    params, layout = project.params(), project.layout
+    manifest = read_json(layout.report("splits.json"))
+    html = layout.report("drift.html")
+    report = drift.drift_report(read_split(layout, "train"), read_split(layout, "current"),
+                                params.active, params.policy.max_psi,
+                                params.policy.max_drifted_share, html)
+    report.update(simulated=manifest["current"]["simulated"], note=manifest["current"]["note"])
+    table = layout.plot("psi.csv")
+    write_text_atomic(table, pd.DataFrame(
+        {"feature": list(report["psi"]), "psi": list(report["psi"].values())}).to_csv(index=False))
+    return publish(layout, "drift", report,
+                   {"max_psi": report["max_psi"], "drifted_share": report["drifted_share"]},
+                   extra_files=(html, table))

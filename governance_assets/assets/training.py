@@ -1,0 +1,72 @@
+"""Group training: every algorithm family tried and recorded, the champion refit."""
+
+
+import time
+
+from dagster import DataVersion, MaterializeResult, MetadataValue, asset
+
+from ..core import training
+from ..core.files import fingerprint, read_json, sha256_of_file, write_bytes_atomic
+from ..core.files import write_json_atomic
+from ..resources import GovernanceProject
+from .data import dataset_splits
+from .publishing import publish, read_split
+
+
+@asset(group_name="training", deps=[dataset_splits], kinds={"sklearn"})
+def model_search(project: GovernanceProject) -> MaterializeResult:
+    """Each candidate family fit on train, scored on validation; the choice and why."""
+    params, layout = project.params(), project.layout
+    started = time.perf_counter()
+    trials = training.search(read_split(layout, "train"), read_split(layout, "validation"),
+                             params.active, params.model, params.split.seed, params.policy.min_auc)
+    champion, reason = training.choose_champion(trials)
+    report = {
+        "search_space": params.model.model_dump(),
+        "search_space_hash": params.search_space_hash,
+        "seed": params.split.seed,
+        "budget": {"trials": len(params.model.candidates), "trials_used": len(trials),
+                   "seconds_used": round(time.perf_counter() - started, 3)},
+        "selection": "highest validation AUC among feasible trials",
+        "trials": training.trials_as_dicts(trials),
+        "champion_trial_id": champion.trial_id if champion else None,
+        "champion_reason": reason,
+    }
+    best = champion.validation_auc if champion else 0.0
+    return publish(layout, "search", report,
+                   {"trials": len(trials), "feasible": sum(t.feasible for t in trials),
+                    "champion_validation_auc": best,
+                    "champion_algorithm": champion.algorithm if champion else "none"})
+
+
+@asset(group_name="training", deps=[model_search, dataset_splits], kinds={"sklearn"})
+def candidate_model(project: GovernanceProject) -> MaterializeResult:
+    """The champion refit on train + validation: the exact bytes every report evaluates."""
+    import joblib
+
+    params, layout = project.params(), project.layout
+    search = read_json(layout.report("search.json"))
+    champion = next((training.Trial(**t) for t in search["trials"]
+                     if t["trial_id"] == search["champion_trial_id"]), None)
+    if champion is None:
+        raise ValueError(f"{layout.report('search.json')}: no feasible champion to refit")
+    pipeline = training.refit(champion, read_split(layout, "train"),
+                              read_split(layout, "validation"), params.active, params.model,
+                              params.split.seed)
+    layout.model.parent.mkdir(parents=True, exist_ok=True)
+    temporary = layout.model.with_suffix(".tmp")
+    joblib.dump(pipeline, temporary)
+    write_bytes_atomic(layout.model, temporary.read_bytes())
+    temporary.unlink()
+    sha256 = sha256_of_file(layout.model)
+    meta = {"trial_id": champion.trial_id, "algorithm": champion.algorithm,
+            "hyperparameters": champion.hyperparameters, "sha256": sha256,
+            "features": params.active.model_features,
+            "decision_threshold": params.model.decision_threshold,
+            "trained_on": "train + validation splits"}
+    write_json_atomic(layout.model_meta, meta)
+    return MaterializeResult(
+        data_version=DataVersion(fingerprint([layout.model])),
+        metadata={"algorithm": champion.algorithm, "sha256": sha256,
+                  "model": MetadataValue.path(layout.relative(layout.model))},
+    )

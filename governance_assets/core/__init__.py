@@ -1,0 +1,1 @@
+"""The pure governance library: no Dagster import anywhere below this package."""

@@ -1,0 +1,195 @@
+"""The governance record: assembled from the evidence, validated by schema, rendered for people."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from .gates import PASS
+
+
+def validate_card(card: dict, schema_path: Path) -> list[str]:
+    """Every schema violation as 'path: message'; empty means complete and valid."""
+    schema = json.loads(schema_path.read_text())
+    validator = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(card)'}: {e.message}"
+            for e in sorted(validator.iter_errors(card), key=lambda e: list(e.absolute_path))]
+
+
+def _front_matter(card: dict) -> str:
+    champion = card["champion"]
+    meta = {
+        "license": card["data_lineage"].get("license", "other"),
+        "library_name": "sklearn",
+        "tags": ["tabular-classification", "governed-model", champion["algorithm"]],
+        "datasets": [card["data_lineage"]["dataset"]],
+        "metrics": ["roc_auc", "f1"],
+        "model-index": [{
+            "name": card["model_name"],
+            "results": [{
+                "task": {"type": "tabular-classification"},
+                "dataset": {"name": card["data_lineage"]["dataset"], "type": "golden_test"},
+                "metrics": [
+                    {"type": "roc_auc", "value": champion["metrics"]["auc"]},
+                    {"type": "f1", "value": champion["metrics"]["f1"]},
+                ],
+            }],
+        }],
+    }
+    if card["carbon"].get("measured"):
+        meta["co2_eq_emissions"] = {"emissions": card["carbon"]["emissions_g"],
+                                    "source": "codecarbon", "training_type": "fine-tuning"}
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n"
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join("" if c is None else str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def link_from_reports(path: str) -> str:
+    """A project-relative path as a link that works from a Markdown file in reports/."""
+    return path.removeprefix("reports/") if path.startswith("reports/") else f"../{path}"
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def render_markdown(card: dict) -> str:
+    lineage, champion, perf = card["data_lineage"], card["champion"], card["performance"]
+    sections = [
+        _front_matter(card),
+        f"# Model card: {card['model_name']}\n",
+        f"Run `{card['run_meta']['run_id']}` ({card['run_meta']['trigger']}), "
+        f"{card['run_meta']['end_time']}, git commit `{card['run_meta']['git_commit']}`. "
+        f"Policy hash `{card['policy_hash'][:12]}`, search-space hash "
+        f"`{card['search_space_hash'][:12]}`, seed {card['seed']}.\n",
+        "## Intended use\n", card["intended_use"] + "\n",
+        "## Model\n",
+        f"{champion['algorithm']} (trial {champion['trial_id']}), sha256 "
+        f"`{champion['model_sha256'][:16]}…`. Why: {champion['choice_reason']}.\n",
+        _table(["trial", "algorithm", "validation AUC", "feasible", "rejection"],
+               [[t["trial_id"], t["algorithm"], _fmt(t["validation_auc"]), t["feasible"],
+                 t["rejection_reason"] or ""] for t in card["search"]["trials"]]) + "\n",
+        "## Data lineage\n",
+        f"`{lineage['path']}` (DVC md5 `{lineage['md5']}`), {lineage['rows']} rows; datasheet "
+        f"`{lineage['datasheet']}`. Splits: "
+        + ", ".join(f"{k} {v}" for k, v in lineage["splits"].items())
+        + f". Current batch: {lineage['current_batch']['note']}\n",
+        "## Performance on the golden test set\n",
+        _table(["metric", "value", "95% CI"],
+               [[name, _fmt(m["value"]), f"{m['ci95'][0]:.3f}-{m['ci95'][1]:.3f}"]
+                for name, m in perf["metrics"].items()]) + "\n",
+        f"Latency per single-row prediction: p50 {perf['latency_ms']['p50']:.2f} ms, "
+        f"p99 {perf['latency_ms']['p99']:.2f} ms.\n",
+        "## Fairness\n",
+    ]
+    for feature, result in card["fairness"]["features"].items():
+        sections.append(f"**{feature}** (reference group: {result['reference_group']})\n")
+        sections.append(_table(
+            ["group", "n", "selection rate", "DI ratio", "TPR", "FPR", "FNR", "sufficient"],
+            [[g, r["count"], _fmt(r["selection_rate"]), _fmt(r["disparate_impact_ratio"]),
+              _fmt(r["true_positive_rate"]), _fmt(r["false_positive_rate"]),
+              _fmt(r["false_negative_rate"]), r["sufficient"]]
+             for g, r in result["groups"].items()]) + "\n")
+    importance = card["explanation"]["global_importance"][:10]
+    sections += [
+        "## Explanations\n",
+        f"Protected-feature influence: {card['explanation']['protected_influence_share']:.3f} "
+        f"of mean |SHAP|. ![importance]({link_from_reports(card['evidence']['shap_plot'])})\n",
+        _table(["feature", "mean abs SHAP", "share"],
+               [[r["feature"], _fmt(r["mean_abs_shap"]), _fmt(r["share"])]
+                for r in importance]) + "\n",
+        "## Drift\n",
+        f"Largest PSI {card['drift']['max_psi']:.3f}; drifted share "
+        f"{card['drift']['drifted_share']:.2f}. "
+        + ("Simulated current batch. " if card["drift"]["simulated"] else "")
+        + f"Report: [drift.html]({link_from_reports(card['evidence']['drift_html'])})\n",
+        "## Gates\n",
+        _table(["gate", "asset", "value", "threshold", "outcome", "blocking"],
+               [[g["gate"], g["asset"], _fmt(g["value"]),
+                 f"{g['comparison']} {_fmt(g['threshold'])}", _gate_mark(g), g["blocking"]]
+                for g in card["gates"]]) + "\n",
+        "## Limitations\n", "\n".join(f"- {item}" for item in card["limitations"]) + "\n",
+        "## Carbon\n", card["carbon"].get("note", "") + "\n",
+        "## Approvals\n",
+        ("\n".join(f"- {a}" for a in card["approvals"]) or "None recorded.") + "\n",
+        "## Environment\n",
+        f"Python {card['environment']['python']} on {card['environment']['platform']}; "
+        + ", ".join(f"{k} {v}" for k, v in card["environment"]["packages"].items()) + "\n",
+    ]
+    return "\n".join(sections)
+
+
+def _gate_mark(gate: dict) -> str:
+    return "PASS" if gate["outcome"] == PASS else gate["outcome"].upper()
+
+
+def derived_limitations(fairness: dict, drift: dict, policy_min_group: int) -> list[str]:
+    """Limitations the evidence itself reveals, added to those params.yaml declares."""
+    notes = []
+    if drift.get("simulated"):
+        notes.append(f"Drift: {drift['note']}")
+    for feature, result in fairness["features"].items():
+        if result["insufficient_groups"]:
+            notes.append(f"Fairness: {feature} group(s) {result['insufficient_groups']} have "
+                         f"fewer than {policy_min_group} golden-test rows and are excluded from "
+                         "ratios and gaps (reported with their counts).")
+    return notes
+
+
+def assemble_card(*, params, run_meta: dict, lineage: dict, model_meta: dict, search: dict,
+                  performance: dict, fairness: dict, explanation: dict, drift: dict,
+                  gates: list[dict], environment: dict, evidence: dict[str, str]) -> dict:
+    """The governance record in the shape schemas/model_card.schema.json requires."""
+    policy, spec = params.policy, params.active
+    worst_dir = [f["disparate_impact_ratio_min"] for f in fairness["features"].values()
+                 if f["disparate_impact_ratio_min"] is not None]
+    return {
+        "schema_version": "1.0",
+        "model_name": f"{params.dataset}-{model_meta['algorithm']}-{model_meta['sha256'][:8]}",
+        "run_meta": run_meta,
+        "intended_use": spec.intended_use,
+        "limitations": spec.limitations + derived_limitations(fairness, drift,
+                                                              policy.min_group_size),
+        "constraints": {"allowed_algorithms": list(params.model.candidates),
+                        **policy.model_dump()},
+        "search_space_hash": params.search_space_hash,
+        "policy_hash": params.policy_hash,
+        "seed": params.split.seed,
+        "data_lineage": lineage,
+        "champion": {
+            "trial_id": model_meta["trial_id"],
+            "algorithm": model_meta["algorithm"],
+            "hyperparameters": model_meta["hyperparameters"],
+            "model_sha256": model_meta["sha256"],
+            "decision_threshold": model_meta["decision_threshold"],
+            "choice_reason": search["champion_reason"],
+            "metrics": {
+                "auc": performance["metrics"]["auc"]["value"],
+                "f1": performance["metrics"]["f1"]["value"],
+                "latency_p99_ms": performance["latency_ms"]["p99"],
+                "disparate_impact": min(worst_dir) if worst_dir else None,
+                "feature_importance": explanation["global_importance"][:10],
+            },
+        },
+        "search": {k: search[k] for k in ("trials", "budget", "selection", "search_space")},
+        "performance": performance,
+        "fairness": fairness,
+        "explanation": {k: v for k, v in explanation.items() if k != "local_explanations"},
+        "drift": {k: drift[k] for k in ("psi", "max_psi", "max_psi_feature", "drifted_features",
+                                        "drifted_share", "simulated", "note", "interpretation")},
+        "gates": gates,
+        "carbon": {"measured": False,
+                   "note": "Not measured in this version: codecarbon tracking of the search "
+                           "arrives with the constraint-aware search."},
+        "environment": environment,
+        "approvals": [],
+        "evidence": evidence,
+    }

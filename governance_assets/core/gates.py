@@ -1,0 +1,186 @@
+"""One pure function per policy rule: evidence + policy in, a verdict a reviewer can read out.
+
+A verdict has three outcomes (pass, fail, insufficient_evidence), the measured value, the
+threshold it was held to and the evidence file. The Dagster checks only wrap these functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .params import Policy
+
+PASS, FAIL, INSUFFICIENT = "pass", "fail", "insufficient_evidence"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    gate: str
+    outcome: str
+    value: float | None
+    threshold: float | None
+    comparison: str
+    blocking: bool
+    message: str
+    evidence: str
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == PASS
+
+    @property
+    def blocks(self) -> bool:
+        return self.blocking and not self.passed
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _bound(gate: str, value: float | None, threshold: float, comparison: str, what: str,
+           evidence: str, blocking: bool = True, detail: str = "") -> Verdict:
+    """The common shape of a numeric gate: value compared to a policy threshold."""
+    if value is None:
+        return Verdict(gate, INSUFFICIENT, None, threshold, comparison, blocking,
+                       f"{what} could not be measured{detail}", evidence)
+    ok = value >= threshold if comparison == ">=" else value <= threshold
+    shown = "passes" if ok else "fails"
+    message = f"{what} {value:.4g} {shown}: must be {comparison} {threshold:g}{detail}"
+    return Verdict(gate, PASS if ok else FAIL, value, threshold, comparison, blocking,
+                   message, evidence)
+
+
+def _findings_gate(gate: str, report: dict, family: str, evidence: str,
+                   blocking: bool = True) -> Verdict:
+    failed = [f for f in report["findings"] if f["gate"] == family and not f["passed"]]
+    checked = [f for f in report["findings"] if f["gate"] == family]
+    if failed:
+        message = "; ".join(f["message"] for f in failed)
+    else:
+        message = f"{len(checked)} {family} rule(s) on {report['file']} passed"
+    return Verdict(gate, FAIL if failed else PASS, float(len(failed)), 0.0, "<=", blocking,
+                   message, evidence)
+
+
+def schema(report: dict, evidence: str) -> Verdict:
+    return _findings_gate("schema", report, "schema", evidence)
+
+
+def label_sanity(report: dict, evidence: str) -> Verdict:
+    return _findings_gate("label_sanity", report, "labels", evidence)
+
+
+def group_sizes(report: dict, evidence: str) -> Verdict:
+    return _findings_gate("sensitive_groups", report, "groups", evidence)
+
+
+def outlier_screen(report: dict, policy: Policy, evidence: str) -> Verdict:
+    screen = [f for f in report["findings"] if f["gate"] == "outliers"]
+    if not screen:
+        return Verdict("outlier_screen", INSUFFICIENT, None, policy.max_outlier_share, "<=",
+                       False, "not screened: the data failed a blocking rule first", evidence)
+    return _bound("outlier_screen", screen[0]["value"], policy.max_outlier_share, "<=",
+                  "share of extreme or duplicate rows", evidence, blocking=False)
+
+
+def golden_disjoint(overlap: dict, evidence: str) -> Verdict:
+    shared = overlap["by_row_id"] + overlap["by_content"]
+    return _bound("golden_test_disjoint", float(shared), 0.0, "<=",
+                  "golden-test rows also in train/validation (by id + by content)", evidence)
+
+
+def feasible_trial(search: dict, evidence: str) -> Verdict:
+    feasible = sum(1 for t in search["trials"] if t["feasible"])
+    rejections = "; ".join(t["rejection_reason"] for t in search["trials"] if not t["feasible"])
+    return _bound("feasible_trial", float(feasible), 1.0, ">=", "feasible trials", evidence,
+                  detail=f" ({rejections})" if rejections else "")
+
+
+def performance_floor(performance: dict, policy: Policy, evidence: str) -> Verdict:
+    auc = performance["metrics"]["auc"]
+    return _bound("performance_floor", auc["value"], policy.min_auc, ">=", "golden-test AUC",
+                  evidence, detail=f" (95% CI {auc['ci95'][0]:.3f}-{auc['ci95'][1]:.3f})")
+
+
+def no_regression(performance: dict, policy: Policy, evidence: str) -> Verdict:
+    comparison = performance.get("regression")
+    if comparison is None:
+        return Verdict("no_regression", PASS, None, policy.max_regression, "<=", True,
+                       "no production version yet: nothing to regress against", evidence)
+    return _bound("no_regression", comparison["mean"], policy.max_regression, "<=",
+                  f"AUC drop vs production {comparison['production_version']} "
+                  "(paired bootstrap mean)", evidence,
+                  detail=f" (95% CI {comparison['ci95'][0]:.3f} to {comparison['ci95'][1]:.3f})")
+
+
+def latency(performance: dict, policy: Policy, evidence: str) -> Verdict:
+    return _bound("latency_budget", performance["latency_ms"]["p99"], policy.max_latency_ms, "<=",
+                  "p99 single-row latency (ms)", evidence)
+
+
+def _worst(fairness: dict, key: str, pick) -> tuple[float | None, str, list[str]]:
+    values = {name: f[key] for name, f in fairness["features"].items() if f[key] is not None}
+    insufficient = [f"{name}={group}" for name, f in fairness["features"].items()
+                    for group in f["insufficient_groups"]]
+    if not values:
+        return None, "", insufficient
+    worst = pick(values, key=values.get)
+    return values[worst], worst, insufficient
+
+
+def _fairness_gate(gate: str, fairness: dict, key: str, pick, threshold: float, comparison: str,
+                   what: str, policy: Policy, evidence: str, blocking: bool = True) -> Verdict:
+    value, feature, insufficient = _worst(fairness, key, pick)
+    detail = f" (worst feature: {feature})" if feature else ""
+    verdict = _bound(gate, value, threshold, comparison, what, evidence, blocking, detail)
+    if verdict.outcome == FAIL or not insufficient:
+        return verdict
+    note = (f"; insufficient evidence: group(s) {', '.join(insufficient)} below "
+            f"policy.min_group_size={policy.min_group_size}, handled as "
+            f"policy.insufficient_evidence={policy.insufficient_evidence}")
+    return Verdict(gate, INSUFFICIENT, value, threshold, comparison,
+                   blocking and policy.insufficient_evidence == "fail",
+                   verdict.message + note, evidence)
+
+
+def four_fifths(fairness: dict, policy: Policy, evidence: str) -> Verdict:
+    return _fairness_gate("four_fifths_rule", fairness, "disparate_impact_ratio_min", min,
+                          policy.min_disparate_impact, ">=",
+                          "lowest disparate impact ratio (vs highest-rate group)", policy, evidence)
+
+
+def equalized_odds(fairness: dict, policy: Policy, evidence: str) -> Verdict:
+    return _fairness_gate("equalized_odds", fairness, "equalized_odds_difference", max,
+                          policy.max_equalized_odds_difference, "<=",
+                          "largest equalized odds difference", policy, evidence)
+
+
+def demographic_parity(fairness: dict, policy: Policy, evidence: str) -> Verdict:
+    return _fairness_gate("demographic_parity", fairness, "demographic_parity_difference", max,
+                          policy.max_demographic_parity_difference, "<=",
+                          "largest demographic parity difference", policy, evidence,
+                          blocking=False)
+
+
+def protected_influence(explanation: dict, policy: Policy, evidence: str) -> Verdict:
+    features = ", ".join(explanation["protected_features"]) or "none among model inputs"
+    return _bound("protected_influence", explanation["protected_influence_share"],
+                  policy.max_protected_influence, "<=",
+                  "share of mean |SHAP| on protected features and proxies", evidence,
+                  detail=f" (protected: {features})")
+
+
+def drift_psi(drift: dict, policy: Policy, evidence: str) -> Verdict:
+    return _bound("drift_psi", drift["max_psi"], policy.max_psi, "<=", "largest feature PSI",
+                  evidence, detail=f" (feature: {drift['max_psi_feature']})")
+
+
+def drifted_share(drift: dict, policy: Policy, evidence: str) -> Verdict:
+    drifted = ", ".join(drift["drifted_features"]) or "none"
+    return _bound("drifted_share", drift["drifted_share"], policy.max_drifted_share, "<=",
+                  "share of drifted features", evidence, detail=f" (drifted: {drifted})")
+
+
+def card_valid(errors: list[str], evidence: str) -> Verdict:
+    message = "; ".join(errors[:5]) if errors else "model card is complete and schema-valid"
+    return Verdict("model_card_valid", FAIL if errors else PASS, float(len(errors)), 0.0, "<=",
+                   True, message, evidence)
