@@ -6,8 +6,13 @@ of insufficient evidence under policy.insufficient_evidence=warn fails with WARN
 
 from collections.abc import Callable
 
-from dagster import AssetCheckResult, AssetChecksDefinition, AssetCheckSeverity, MetadataValue
-from dagster import asset_check
+from dagster import (
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    MetadataValue,
+    asset_check,
+)
 
 from .assets import (
     dataset_splits,

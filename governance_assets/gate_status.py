@@ -7,8 +7,13 @@ and that materialization was built from the current data versions of everything 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dagster import AssetChecksDefinition, AssetKey, AssetsDefinition, DagsterInstance
-from dagster import EventLogRecord
+from dagster import (
+    AssetChecksDefinition,
+    AssetKey,
+    AssetsDefinition,
+    DagsterInstance,
+    EventLogRecord,
+)
 
 from .core.gates import PASS
 

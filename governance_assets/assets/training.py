@@ -6,8 +6,13 @@ import time
 from dagster import DataVersion, MaterializeResult, MetadataValue, asset
 
 from ..core import training
-from ..core.files import fingerprint, read_json, sha256_of_file, write_bytes_atomic
-from ..core.files import write_json_atomic
+from ..core.files import (
+    fingerprint,
+    read_json,
+    sha256_of_file,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from ..resources import GovernanceProject
 from .data import dataset_splits
 from .publishing import publish, read_split

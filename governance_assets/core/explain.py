@@ -80,13 +80,13 @@ def plot_importance(report: dict, path: Path, top: int = 15) -> Path:
 
     rows = report["global_importance"][:top][::-1]
     protected = set(report["protected_features"])
-    figure, axis = plt.subplots(figsize=(7, 0.35 * len(rows) + 1.2))
+    figure, axis = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.4))
     axis.barh([r["feature"] for r in rows], [r["mean_abs_shap"] for r in rows],
               color=["#c0392b" if r["feature"] in protected else "#2c7fb8" for r in rows])
-    axis.set_xlabel("mean |SHAP value| (red: protected or proxy)")
-    axis.set_title("Global feature importance (golden test sample)")
+    axis.set_xlabel("mean |SHAP value|; red = protected feature or proxy")
+    axis.set_title("Global importance on the golden test sample", fontsize=10)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
     return path

@@ -63,7 +63,7 @@ def latency_ms(model, rows: pd.DataFrame, count: int) -> dict:
 
 def paired_auc_regression(y: np.ndarray, candidate: np.ndarray, production: np.ndarray,
                           rounds: int, seed: int) -> dict:
-    """production AUC - candidate AUC on the same resamples: positive means the candidate is worse."""
+    """Production AUC minus candidate AUC on the same resamples: positive = candidate worse."""
     draws = _bootstrap_indices(len(y), rounds, seed, y)
     deltas = [roc_auc_score(y[i], production[i]) - roc_auc_score(y[i], candidate[i]) for i in draws]
     low, high = np.percentile(deltas, [2.5, 97.5])

@@ -90,7 +90,8 @@ def choose_champion(trials: list[Trial]) -> tuple[Trial | None, str]:
     if not feasible:
         return None, "no trial met the constraints; nothing can be promoted"
     champion = max(feasible, key=lambda t: (t.validation_auc, -t.trial_id))
-    others = ", ".join(f"{t.algorithm} {t.validation_auc:.3f}" for t in feasible if t is not champion)
+    others = ", ".join(f"{t.algorithm} {t.validation_auc:.3f}"
+                       for t in feasible if t is not champion)
     reason = (f"{champion.algorithm} (trial {champion.trial_id}) has the highest validation AUC "
               f"{champion.validation_auc:.3f} among feasible trials"
               + (f" (others: {others})" if others else ""))

@@ -1,0 +1,121 @@
+"""The DVC driver for real, in a throw-away git clone of the working tree: `governance run`,
+a no-op second repro, a policy-only change that skips training, and `dvc exp run -S`."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+import yaml
+from dagster import AssetKey, DagsterInstance
+
+from .conftest import REPO, set_params
+
+pytestmark = pytest.mark.slow
+DVC = REPO / ".venv-dvc" / "bin" / "dvc"
+GOVERNANCE = REPO / ".venv" / "bin" / "governance"
+
+
+def _run(command, cwd, check=True):
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False,
+                            env={**os.environ, "DAGSTER_HOME": str(cwd / ".dagster")})
+    if check and result.returncode != 0:
+        raise AssertionError(f"{command} exited {result.returncode}\n{result.stdout[-3000:]}\n"
+                             f"{result.stderr[-3000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def repo_copy(tmp_path_factory):
+    """The tracked and untracked-but-not-ignored files, committed in a fresh git repo."""
+    if not DVC.exists():
+        pytest.fail("DVC is not installed in .venv-dvc: run `make setup`")
+    root = tmp_path_factory.mktemp("dvc") / "repo"
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split()
+    for relative in listed:
+        if (REPO / relative).is_file():
+            (root / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / relative, root / relative)
+    (root / "dvc.lock").unlink(missing_ok=True)
+    (root / ".venv").symlink_to(REPO / ".venv")
+    (root / ".venv-dvc").symlink_to(REPO / ".venv-dvc")
+    for command in (["git", "init", "-q"], ["git", "add", "-A"],
+                    ["git", "-c", "user.name=test", "-c", "user.email=t@example.invalid",
+                     "commit", "-qm", "copy"]):
+        subprocess.run(command, cwd=root, check=True)
+    first = _run([str(GOVERNANCE), "--root", str(root), "run"], root, check=False)
+    return root, first
+
+
+def test_main_command_runs_the_graph_through_dvc_and_promotes(repo_copy):
+    root, first = repo_copy
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    for stage in ("prepare", "train", "evaluate", "document", "promote"):
+        assert f"Running stage '{stage}'" in first.stdout
+    assert "PROMOTED: registry version" in first.stdout
+    assert "reports/model_card.md" in first.stdout
+    gates = json.loads((root / "reports/gates.json").read_text())
+    assert gates["promotable"] is True and len(gates["gates"]) == 16
+    assert {"name", "asset", "value", "threshold", "verdict", "blocking"} <= set(gates["gates"][0])
+
+
+def test_dvc_lock_md5_is_the_dagster_data_version(repo_copy):
+    root, _ = repo_copy
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    [md5] = [str(d["md5"]) for d in lock["stages"]["prepare"]["deps"]
+             if d["path"] == "data/raw/german_credit.csv"]
+    os.environ["DAGSTER_HOME"] = str(root / ".dagster")
+    try:
+        with DagsterInstance.get() as instance:
+            event = instance.get_latest_materialization_event(AssetKey("raw_dataset"))
+    finally:
+        del os.environ["DAGSTER_HOME"]
+    assert event.asset_materialization.tags["dagster/data_version"] == md5
+
+
+def test_second_repro_changes_nothing(repo_copy):
+    root, _ = repo_copy
+    lock_before = (root / "dvc.lock").read_text()
+    again = _run([str(DVC), "repro"], root)
+    assert "Running stage" not in again.stdout
+    assert (root / "dvc.lock").read_text() == lock_before
+    assert "up to date" in _run([str(DVC), "status"], root).stdout
+
+
+def test_policy_only_change_reruns_evaluation_onwards_not_training(repo_copy):
+    root, _ = repo_copy
+    set_params(root, policy__min_disparate_impact=0.79)
+    result = _run([str(DVC), "repro"], root)
+    assert "Running stage 'train'" not in result.stdout
+    assert "Running stage 'prepare'" not in result.stdout
+    for stage in ("evaluate", "document", "promote"):
+        assert f"Running stage '{stage}'" in result.stdout
+    card = json.loads((root / "reports/model_card.json").read_text())
+    assert card["constraints"]["min_disparate_impact"] == 0.79
+
+
+def test_dvc_exp_run_with_a_set_param(repo_copy):
+    root, _ = repo_copy
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=t@example.invalid",
+                    "commit", "-qm", "after repro"], cwd=root, check=True)
+    result = _run([str(DVC), "exp", "run", "-S", "policy.max_psi=0.3"], root)
+    assert "Running stage 'evaluate'" in result.stdout
+    assert "Running stage 'train'" not in result.stdout
+    shown = _run([str(DVC), "exp", "show", "--json"], root).stdout
+    assert "0.3" in shown
+
+
+def test_a_blocked_gate_fails_the_main_command_and_names_it(repo_copy, tmp_path):
+    root, _ = repo_copy
+    set_params(root, policy__max_equalized_odds_difference=0.1)
+    blocked = _run([str(GOVERNANCE), "--root", str(root), "run"], root, check=False)
+    assert blocked.returncode == 1
+    assert "BLOCKED: promotion refused by equalized_odds" in blocked.stdout
+    gates = json.loads((root / "reports/gates.json").read_text())
+    row = next(g for g in gates["gates"] if g["name"] == "equalized_odds")
+    assert row["verdict"] == "FAIL" and row["threshold"] == 0.1 and row["value"] > 0.1
+    staging = next(g for g in gates["gates"] if g["name"] == "model_card_valid")
+    assert staging["verdict"] == "NOT RUN"

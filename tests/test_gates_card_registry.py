@@ -1,0 +1,91 @@
+"""Gate functions both ways, the card's schema gate, and the registry's integrity rules."""
+
+import copy
+import json
+
+import joblib
+import pytest
+from sklearn.dummy import DummyClassifier
+
+from governance_assets.core import gates, registry
+from governance_assets.core.card import render_markdown, validate_card
+from governance_assets.core.layout import Layout
+
+from .conftest import REPO, make_project, params_of
+
+
+@pytest.fixture
+def policy(tmp_path):
+    return params_of(make_project(tmp_path)).policy
+
+
+def fairness_evidence(ratio, insufficient=()):
+    return {"features": {"sex": {"disparate_impact_ratio_min": ratio,
+                                 "equalized_odds_difference": 0.05,
+                                 "demographic_parity_difference": 0.05,
+                                 "insufficient_groups": list(insufficient)}}}
+
+
+def test_four_fifths_passes_fails_and_names_the_threshold(policy):
+    assert gates.four_fifths(fairness_evidence(0.9), policy, "f.json").outcome == "pass"
+    failing = gates.four_fifths(fairness_evidence(0.71), policy, "f.json")
+    assert failing.outcome == "fail" and failing.blocks
+    assert failing.message == ("lowest disparate impact ratio (vs highest-rate group) 0.71 fails: "
+                               "must be >= 0.8 (worst feature: sex)")
+
+
+def test_insufficient_evidence_follows_the_policy(policy):
+    evidence = fairness_evidence(0.9, insufficient=["other"])
+    strict = gates.four_fifths(evidence, policy, "f.json")
+    assert strict.outcome == "insufficient_evidence" and strict.blocks
+    lenient = gates.four_fifths(evidence, policy.model_copy(update={"insufficient_evidence":
+                                                                     "warn"}), "f.json")
+    assert lenient.outcome == "insufficient_evidence" and not lenient.blocks
+    assert "sex=other below policy.min_group_size=20" in lenient.message
+
+
+def test_no_regression_without_production_says_so(policy):
+    verdict = gates.no_regression({"regression": None}, policy, "p.json")
+    assert verdict.passed and "no production version yet" in verdict.message
+    worse = gates.no_regression({"regression": {"production_version": "abc", "mean": 0.05,
+                                                "ci95": [0.03, 0.07]}}, policy, "p.json")
+    assert worse.outcome == "fail" and "abc" in worse.message
+
+
+def test_card_schema_gate_fails_on_a_missing_section(tmp_path):
+    schema = Layout(REPO).card_schema
+    card = json.loads((REPO / "tests" / "data" / "model_card_example.json").read_text())
+    assert validate_card(card, schema) == []
+    broken = copy.deepcopy(card)
+    del broken["data_lineage"]["md5"]
+    broken["gates"][0]["outcome"] = "maybe"
+    errors = validate_card(broken, schema)
+    assert any("data_lineage: 'md5' is a required property" in e for e in errors)
+    assert any(e.startswith("gates/0/outcome") for e in errors)
+    assert gates.card_valid(errors, "card.json").blocks
+    markdown = render_markdown(card)
+    assert markdown.startswith("---\nlicense: cc-by-4.0") and "## Gates" in markdown
+
+
+def _model(path, constant):
+    model = DummyClassifier(strategy="constant", constant=constant).fit([[0], [1]], [0, 1])
+    joblib.dump(model, path)
+    return path
+
+
+def test_registry_versions_are_immutable_and_verified(tmp_path):
+    root, card = tmp_path / "registry", tmp_path / "card.json"
+    card.write_text("{}")
+    model = _model(tmp_path / "m.joblib", 1)
+    first = registry.register(root, model, {"card.json": card}, {"run": 1})
+    again = registry.register(root, model, {"card.json": card}, {"run": 2})
+    assert again["version"] == first["version"] and again["metadata"] == {"run": 1}
+    registry.set_alias(root, "staging", first["version"], "test")
+    assert registry.get_alias(root, "staging") == first["version"]
+    assert registry.load_model(root, first["version"]).predict([[0]])[0] == 1
+    stored = root / "versions" / first["version"] / registry.MODEL_FILE
+    _model(stored, 0)
+    with pytest.raises(registry.RegistryError, match="does not match the registry's"):
+        registry.load_model(root, first["version"])
+    with pytest.raises(registry.RegistryError, match="unknown version"):
+        registry.set_alias(root, "production", "feedbeef", "test")

@@ -1,0 +1,195 @@
+"""The governed graph materialized for real: gates both ways, the promotion guard, bad input."""
+
+import hashlib
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from dagster import AssetKey, DagsterInstance
+
+from governance_assets.assets import staging_model
+from governance_assets.core import registry
+from governance_assets.core.card import validate_card
+from governance_assets.core.files import md5_of_file, read_json
+
+from .conftest import (
+    GERMAN,
+    check_results,
+    layout,
+    make_project,
+    materialized,
+    run_graph,
+    set_params,
+)
+
+DOWNSTREAM_OF_VALIDATION = {"dataset_splits", "model_search", "candidate_model",
+                            "performance_report", "fairness_report", "explanation_report",
+                            "drift_report", "model_card", "compliance_report", "staging_model"}
+
+
+@pytest.fixture(scope="module")
+def passing(tmp_path_factory):
+    """The bundled German credit data under the bundled policy, on its own instance."""
+    root = make_project(tmp_path_factory.mktemp("passing"))
+    with DagsterInstance.ephemeral() as instance:
+        yield root, instance, run_graph(root, instance)
+
+
+def blocked_after(result, failing_check: str) -> None:
+    evaluation = check_results(result)[failing_check]
+    assert not evaluation.passed and evaluation.severity.value == "ERROR"
+    assert not result.success
+    assert {"model_card", "compliance_report", "staging_model"}.isdisjoint(materialized(result))
+
+
+def test_bundled_data_passes_every_blocking_gate_and_is_staged(passing):
+    root, _, result = passing
+    assert result.success
+    checks = check_results(result)
+    assert len(checks) == 16
+    blocking_failures = [n for n, e in checks.items()
+                         if not e.passed and e.severity.value == "ERROR"]
+    assert blocking_failures == []
+    assert checks["four_fifths_rule"].metadata["value"].value == pytest.approx(0.82, abs=0.03)
+    assert 0.1 < checks["equalized_odds"].metadata["value"].value <= 0.2
+    staged = read_json(root / "reports/staging.json")
+    assert registry.get_alias(root / "registry", "staging") == staged["version"]
+    manifest = registry.manifest(root / "registry", staged["version"])
+    assert manifest["model_sha256"] == read_json(root / "models/candidate.json")["sha256"]
+
+
+def test_card_records_lineage_gates_and_validates(passing):
+    root, _, result = passing
+    card = read_json(root / "reports/model_card.json")
+    assert validate_card(card, layout(root).card_schema) == []
+    assert card["data_lineage"]["md5"] == md5_of_file(GERMAN)
+    assert card["data_lineage"]["data_version"] == md5_of_file(GERMAN)
+    assert {g["gate"] for g in card["gates"]} >= {"four_fifths_rule", "equalized_odds",
+                                                  "drift_psi", "schema"}
+    assert card["drift"]["simulated"] is True
+    assert any("0.2, not the common 0.1" in item for item in card["limitations"])
+    markdown = (root / "reports/model_card.md").read_text()
+    assert "co2_eq_emissions" not in markdown and "| four_fifths_rule |" in markdown
+
+
+def test_raw_data_version_is_the_dvc_md5(passing):
+    _, instance, _ = passing
+    event = instance.get_latest_materialization_event(AssetKey("raw_dataset"))
+    assert event.asset_materialization.tags["dagster/data_version"] == md5_of_file(GERMAN)
+
+
+def test_conventional_equalized_odds_bound_blocks_the_same_model(tmp_path, instance):
+    root = make_project(tmp_path, policy__max_equalized_odds_difference=0.1)
+    result = run_graph(root, instance)
+    blocked_after(result, "equalized_odds")
+    assert registry.get_alias(root / "registry", "staging") is None
+
+
+def inject_bias(root) -> None:
+    """Most women relabelled bad, and the model allowed to see the code that carries sex."""
+    frame = pd.read_csv(GERMAN, dtype=str)
+    women = frame["personal_status_and_sex"].eq("A92")
+    rng = np.random.default_rng(7)
+    frame.loc[women & (rng.random(len(frame)) < 0.8), "credit_risk"] = "2"
+    frame.to_csv(root / "data/raw/german_credit.csv", index=False)
+    set_params(root, datasets__german_credit__exclude_from_model=["age_in_years",
+                                                                  "foreign_worker"])
+
+
+def test_injected_bias_is_blocked_and_promotion_refused_even_when_selected_alone(
+        tmp_path, instance):
+    root = make_project(tmp_path)
+    inject_bias(root)
+    result = run_graph(root, instance)
+    blocked_after(result, "four_fifths_rule")
+    assert check_results(result)["four_fifths_rule"].metadata["value"].value < 0.5
+    assert not check_results(result)["protected_influence"].passed
+
+    alone = run_graph(root, instance, selection=[staging_model])
+    assert not alone.success and "staging_model" not in materialized(alone)
+    [failure] = alone.get_step_failure_events()
+    message = failure.step_failure_data.error.message
+    assert "staging promotion refused" in message and "four_fifths_rule" in message
+    assert not (root / "registry" / "aliases.json").exists()
+
+
+def test_drifted_current_batch_is_blocked(tmp_path, instance):
+    root = make_project(tmp_path)
+    frame = pd.read_csv(GERMAN, dtype=str)
+    later = np.arange(len(frame)) % 4 == 0
+    frame["period"] = np.where(later, "later", "earlier")
+    frame.loc[later, "credit_amount"] = (frame.loc[later, "credit_amount"].astype(int) * 4
+                                         ).astype(str)
+    frame.to_csv(root / "data/raw/german_credit.csv", index=False)
+    set_params(root, datasets__german_credit__time={"column": "period", "reference": "earlier",
+                                                     "current": "later"})
+    result = run_graph(root, instance)
+    drift = check_results(result)["drift_psi"]
+    assert not drift.passed and "credit_amount" in drift.description
+    assert read_json(root / "reports/drift.json")["simulated"] is False
+    blocked_after(result, "drift_psi")
+
+
+def _snapshot(root) -> dict[str, str]:
+    """Hashes of everything downstream of validation, and of the registry."""
+    paths = [p for base in ("data/prepared/splits", "models", "registry", "reports")
+             for p in (root / base).rglob("*") if p.is_file()]
+    skip = {"validation.json", "data.json"}
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in paths if p.name not in skip and ".lock" not in p.name}
+
+
+def _drop(column):
+    return lambda frame: frame.drop(columns=column)
+
+
+def _set(column, row, value):
+    def change(frame):
+        frame.loc[row, column] = value
+        return frame
+    return change
+
+
+def _few_young(frame):
+    young = frame["age_in_years"].astype(int) < 25
+    return pd.concat([frame[~young], frame[young].head(5)])
+
+
+BAD_INPUTS = {
+    "missing target": (_drop("credit_risk"), "schema", "required column 'credit_risk'"),
+    "unknown label": (_set("credit_risk", 3, "7"), "label_sanity",
+                      "column 'credit_risk' rule known_label"),
+    "empty file": (None, "schema", "the file has no data rows"),
+    "missing sensitive column": (_drop("personal_status_and_sex"), "sensitive_groups",
+                                 "column 'personal_status_and_sex' rule sensitive_present"),
+    "text in numeric column": (_set("duration_in_month", 7, "twelve"), "schema",
+                               "column 'duration_in_month' rule numeric"),
+    "group below minimum": (_few_young, "sensitive_groups", "column 'age_band' rule "
+                                                            "min_group_size"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_stops_at_validation_and_overwrites_nothing(case, passing, tmp_path):
+    change, gate, expected = BAD_INPUTS[case]
+    root = tmp_path / "project"
+    shutil.copytree(passing[0], root)
+    raw = root / "data/raw/german_credit.csv"
+    if change is None:
+        raw.write_text("")
+    else:
+        change(pd.read_csv(raw, dtype=str)).to_csv(raw, index=False)
+    before = _snapshot(root)
+    with DagsterInstance.ephemeral() as instance:
+        result = run_graph(root, instance)
+        evaluation = check_results(result)[gate]
+        assert not evaluation.passed
+        assert "data/raw/german_credit.csv" in evaluation.description
+        assert expected in evaluation.description
+        assert materialized(result).isdisjoint(DOWNSTREAM_OF_VALIDATION)
+        assert _snapshot(root) == before
+        assert not (root / "data/prepared/validated.parquet").exists()
+        if case == "unknown label":
+            alone = run_graph(root, instance, selection=[staging_model])
+            assert not alone.success and not materialized(alone)

@@ -1,0 +1,59 @@
+"""params.yaml is rejected by name: unknown keys, out-of-range thresholds, missing files."""
+
+import pytest
+
+from governance_assets.core.params import ParamsError, load_params
+
+from .conftest import make_project, set_params
+
+
+def test_bundled_params_load_and_select_german_credit(tmp_path):
+    params = load_params(make_project(tmp_path))
+    assert params.dataset == "german_credit"
+    assert params.active.target == "credit_risk"
+    assert "age_in_years" not in params.active.model_features
+    assert len(params.policy_hash) == 64
+
+
+def test_unknown_key_is_named(tmp_path):
+    make_project(tmp_path, policy__min_aucc=0.7)
+    with pytest.raises(ParamsError, match=r"params.yaml: policy.min_aucc: unknown key"):
+        load_params(tmp_path)
+
+
+def test_out_of_range_threshold_is_named(tmp_path):
+    make_project(tmp_path, policy__min_disparate_impact=1.5)
+    with pytest.raises(ParamsError, match=r"policy.min_disparate_impact: .*less than or equal"):
+        load_params(tmp_path)
+
+
+def test_missing_params_file(tmp_path):
+    with pytest.raises(ParamsError, match="params.yaml: file not found"):
+        load_params(tmp_path)
+
+
+def test_missing_dataset_file_is_named(tmp_path):
+    make_project(tmp_path)
+    (tmp_path / "data/raw/german_credit.csv").unlink()
+    with pytest.raises(ParamsError, match=r"datasets.german_credit.path: file .* not found"):
+        load_params(tmp_path)
+
+
+def test_undeclared_dataset_is_rejected(tmp_path):
+    make_project(tmp_path, dataset="mnist")
+    with pytest.raises(ParamsError, match="dataset 'mnist' is not one of"):
+        load_params(tmp_path)
+
+
+def test_switching_dataset_is_one_line(tmp_path):
+    make_project(tmp_path)
+    set_params(tmp_path, dataset="census_income")
+    params = load_params(tmp_path)
+    assert params.active.time.current == "95"
+    assert "instance_weight" not in params.active.model_features
+
+
+def test_a_changed_threshold_changes_the_policy_hash(tmp_path):
+    before = load_params(make_project(tmp_path)).policy_hash
+    set_params(tmp_path, policy__min_auc=0.71)
+    assert load_params(tmp_path).policy_hash != before

@@ -1,0 +1,25 @@
+"""Dagster's string selections parse in the project's environment (the ANTLR pitfall)."""
+
+from importlib import metadata
+
+from dagster import AssetSelection
+
+from governance_assets import defs
+
+
+def test_antlr_runtime_is_the_one_dagster_needs():
+    assert metadata.version("antlr4-python3-runtime").startswith("4.13")
+
+
+def test_group_string_selection_resolves_to_the_evaluation_assets():
+    graph = defs.resolve_asset_graph()
+    selected = AssetSelection.from_string("group:evaluation").resolve(graph)
+    assert {k.to_user_string() for k in selected} == {
+        "performance_report", "fairness_report", "explanation_report", "drift_report"}
+
+
+def test_whole_graph_job_and_stopped_schedule_are_defined():
+    job = defs.resolve_job_def("governed_graph")
+    assert len(job.asset_layer.asset_graph.get_all_asset_keys()) == 12
+    schedule = defs.resolve_schedule_def("weekly_retraining")
+    assert schedule.default_status.value == "STOPPED"
