@@ -4,7 +4,11 @@ a no-op second repro, a policy-only change that skips training, and `dvc exp run
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
+import time
+import urllib.request
 
 import pytest
 import yaml
@@ -119,3 +123,70 @@ def test_a_blocked_gate_fails_the_main_command_and_names_it(repo_copy, tmp_path)
     assert row["verdict"] == "FAIL" and row["threshold"] == 0.1 and row["value"] > 0.1
     staging = next(g for g in gates["gates"] if g["name"] == "model_card_valid")
     assert staging["verdict"] == "NOT RUN"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql",
+                                     data=json.dumps({"query": query}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["data"]
+
+
+@pytest.fixture
+def dagster_dev(repo_copy):
+    """`dagster dev` on the copy's instance, in its own process group (it ignores SIGTERM)."""
+    root, _ = repo_copy
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(root / ".venv/bin/dagster"), "dev", "-w", "workspace.yaml", "-p", str(port)],
+        cwd=root, env={**os.environ, "DAGSTER_HOME": str(root / ".dagster")},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
+                break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.fail("dagster dev did not answer within 120 s")
+        yield port
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+
+
+def test_dagster_dev_shows_the_dvc_runs_lineage_and_gates(repo_copy, dagster_dev):
+    root, _ = repo_copy
+    os.environ["DAGSTER_HOME"] = str(root / ".dagster")
+    try:
+        with DagsterInstance.get() as instance:
+            expected_runs = {run.run_id for run in instance.get_runs()}
+    finally:
+        del os.environ["DAGSTER_HOME"]
+    runs = _graphql(dagster_dev, "{ runsOrError { ... on Runs { results { runId } } } }")
+    assert {r["runId"] for r in runs["runsOrError"]["results"]} == expected_runs
+    assert len(expected_runs) >= 5
+    nodes = _graphql(dagster_dev, """{ assetNodes { assetKey { path } groupName
+        dependencyKeys { path } assetChecksOrError { ... on AssetChecks { checks { name blocking
+        executionForLatestMaterialization { evaluation { success description } } } } } } }""")
+    by_name = {n["assetKey"]["path"][0]: n for n in nodes["assetNodes"]}
+    assert len(by_name) == 12 and by_name["fairness_report"]["groupName"] == "evaluation"
+    assert {"model_card", "compliance_report"} == {
+        d["path"][0] for d in by_name["staging_model"]["dependencyKeys"]}
+    checks = {c["name"]: c for c in by_name["fairness_report"]["assetChecksOrError"]["checks"]}
+    four_fifths = checks["four_fifths_rule"]
+    assert four_fifths["blocking"] is True
+    assert "disparate impact ratio" in four_fifths["executionForLatestMaterialization"][
+        "evaluation"]["description"]
