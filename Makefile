@@ -17,13 +17,13 @@ setup: $(ENV_STAMP) $(DVC_STAMP)
 $(ENV_STAMP): requirements.lock pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	test -x $(UV) || $(VENV)/bin/pip install -q uv==$(UV_VERSION)
-	$(UV) pip install -q --python $(VENV)/bin/python -r requirements.lock
+	$(UV) pip install -q --compile-bytecode --python $(VENV)/bin/python -r requirements.lock
 	$(UV) pip install -q --python $(VENV)/bin/python --no-deps -e .
 	touch $@
 
 $(DVC_STAMP): requirements-dvc.lock $(ENV_STAMP)
 	test -x $(DVC_VENV)/bin/python || $(UV) venv -q --python $(VENV)/bin/python $(DVC_VENV)
-	$(UV) pip install -q --python $(DVC_VENV)/bin/python -r requirements-dvc.lock
+	$(UV) pip install -q --compile-bytecode --python $(DVC_VENV)/bin/python -r requirements-dvc.lock
 	touch $@
 
 ## The main job: `dvc repro` of the governed graph, then the gate table and report paths.

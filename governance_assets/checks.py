@@ -28,7 +28,6 @@ from .assets.publishing import read_split
 from .core import gates
 from .core.card import validate_card
 from .core.files import read_json
-from .core.splits import SPLIT_NAMES, golden_overlap
 from .resources import GovernanceProject
 
 Evaluate = Callable[[GovernanceProject], gates.Verdict]
@@ -77,6 +76,8 @@ def _report_gate(rule, evidence_name: str) -> Evaluate:
 
 def _golden_disjoint(project: GovernanceProject) -> gates.Verdict:
     """Recomputed from the split files themselves, not trusted from the manifest."""
+    from .core.splits import SPLIT_NAMES, golden_overlap
+
     frames = {name: read_split(project.layout, name) for name in SPLIT_NAMES}
     overlap = golden_overlap(frames, project.params().active)
     return gates.golden_disjoint(overlap, project.layout.relative(project.layout.splits_dir))

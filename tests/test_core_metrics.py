@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 
 from governance_assets.core import drift, fairness, performance
+from governance_assets.core.columns import ROW_ID
 from governance_assets.core.splits import golden_overlap, split_dataset
-from governance_assets.core.validation import ROW_ID, read_raw, validate
+from governance_assets.core.validation import read_raw, validate
 
 from .conftest import GERMAN, make_project, params_of
 

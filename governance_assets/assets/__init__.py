@@ -1,4 +1,8 @@
-"""The Dagster layer: one module per group of the asset graph; each asset wraps core functions."""
+"""The Dagster layer: one module per group of the asset graph; each asset wraps core functions.
+
+Core modules that pull in pandas, scikit-learn, fairlearn, shap or evidently are imported
+inside the asset bodies, so loading the definitions (dagster dev, every DVC stage) stays fast.
+"""
 
 from .data import dataset_splits, raw_dataset, validated_dataset
 from .documentation import compliance_report, model_card

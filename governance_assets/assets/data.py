@@ -3,8 +3,6 @@
 
 from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
 
-from ..core import splits as splits_core
-from ..core import validation
 from ..core.files import fingerprint, md5_of_file, write_json_atomic, write_parquet_atomic
 from ..core.lineage import dvc_lock_md5
 from ..resources import GovernanceProject
@@ -34,6 +32,8 @@ def raw_dataset(project: GovernanceProject) -> MaterializeResult:
 def validated_dataset(context: AssetExecutionContext, project: GovernanceProject
                       ) -> MaterializeResult:
     """Typed and decoded rows. Invalid data leaves no frame behind: the gates name the rule."""
+    from ..core import validation
+
     params, layout = project.params(), project.layout
     spec = params.active
     raw = validation.read_raw(layout.root / spec.path)
@@ -59,6 +59,8 @@ def validated_dataset(context: AssetExecutionContext, project: GovernanceProject
 def dataset_splits(project: GovernanceProject) -> MaterializeResult:
     """Train, validation, untouched golden test, and the current batch drift is measured on."""
     import pandas as pd
+
+    from ..core import splits as splits_core
 
     params, layout = project.params(), project.layout
     if not layout.validated.exists():

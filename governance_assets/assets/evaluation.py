@@ -1,17 +1,20 @@
 """Group evaluation: golden-test performance, fairness, explanations, drift."""
 
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from dagster import MaterializeResult, asset
 
-from ..core import drift, explain, fairness, performance, registry
+from ..core import registry
+from ..core.columns import FAVOURABLE, ROW_ID
 from ..core.files import read_json, write_text_atomic
 from ..core.layout import Layout
-from ..core.validation import FAVOURABLE, ROW_ID
 from ..resources import GovernanceProject
 from .data import dataset_splits
 from .publishing import publish, read_split
 from .training import candidate_model
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _load_candidate(layout: Layout):
@@ -20,8 +23,10 @@ def _load_candidate(layout: Layout):
     return joblib.load(layout.model)
 
 
-def _production_comparison(layout: Layout, golden: pd.DataFrame, features: list[str],
+def _production_comparison(layout: Layout, golden: "pd.DataFrame", features: list[str],
                            candidate_scores, rounds: int, seed: int) -> dict | None:
+    from ..core import performance
+
     version = registry.get_alias(layout.registry, "production")
     if version is None:
         return None
@@ -36,6 +41,8 @@ def _production_comparison(layout: Layout, golden: pd.DataFrame, features: list[
 @asset(group_name="evaluation", deps=[candidate_model, dataset_splits], kinds={"sklearn"})
 def performance_report(project: GovernanceProject) -> MaterializeResult:
     """Metrics with bootstrap intervals on the golden test set only, plus latency."""
+    from ..core import performance
+
     params, layout = project.params(), project.layout
     features, golden = params.active.model_features, read_split(layout, "golden_test")
     model = _load_candidate(layout)
@@ -61,6 +68,10 @@ def performance_report(project: GovernanceProject) -> MaterializeResult:
 @asset(group_name="evaluation", deps=[candidate_model, dataset_splits], kinds={"fairlearn"})
 def fairness_report(project: GovernanceProject) -> MaterializeResult:
     """Per-group rates, disparate impact, parity and odds gaps for each sensitive feature."""
+    import pandas as pd
+
+    from ..core import fairness
+
     params, layout = project.params(), project.layout
     spec, golden = params.active, read_split(layout, "golden_test")
     scores = _load_candidate(layout).predict_proba(golden[spec.model_features])[:, 1]
@@ -83,6 +94,10 @@ def fairness_report(project: GovernanceProject) -> MaterializeResult:
 @asset(group_name="evaluation", deps=[candidate_model, dataset_splits], kinds={"shap"})
 def explanation_report(project: GovernanceProject) -> MaterializeResult:
     """Global and local SHAP explanations; how much protected features and proxies weigh."""
+    import pandas as pd
+
+    from ..core import explain
+
     params, layout = project.params(), project.layout
     spec, settings = params.active, params.explain
     train, golden = read_split(layout, "train"), read_split(layout, "golden_test")
@@ -104,6 +119,10 @@ def explanation_report(project: GovernanceProject) -> MaterializeResult:
 @asset(group_name="evaluation", deps=[dataset_splits], kinds={"evidently"})
 def drift_report(project: GovernanceProject) -> MaterializeResult:
     """evidently's PSI of each model feature: the current batch against the training data."""
+    import pandas as pd
+
+    from ..core import drift
+
     params, layout = project.params(), project.layout
     manifest = read_json(layout.report("splits.json"))
     html = layout.report("drift.html")

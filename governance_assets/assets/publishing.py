@@ -2,15 +2,20 @@
 
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from dagster import DataVersion, MaterializeResult, MetadataValue
 
 from ..core.files import fingerprint, write_json_atomic
 from ..core.layout import Layout
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def read_split(layout: Layout, name: str) -> pd.DataFrame:
+
+def read_split(layout: Layout, name: str) -> "pd.DataFrame":
+    import pandas as pd
+
     path = layout.split(name)
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: materialize dataset_splits first")

@@ -5,7 +5,6 @@ import time
 
 from dagster import DataVersion, MaterializeResult, MetadataValue, asset
 
-from ..core import training
 from ..core.files import (
     fingerprint,
     read_json,
@@ -21,6 +20,8 @@ from .publishing import publish, read_split
 @asset(group_name="training", deps=[dataset_splits], kinds={"sklearn"})
 def model_search(project: GovernanceProject) -> MaterializeResult:
     """Each candidate family fit on train, scored on validation; the choice and why."""
+    from ..core import training
+
     params, layout = project.params(), project.layout
     started = time.perf_counter()
     trials = training.search(read_split(layout, "train"), read_split(layout, "validation"),
@@ -48,6 +49,8 @@ def model_search(project: GovernanceProject) -> MaterializeResult:
 def candidate_model(project: GovernanceProject) -> MaterializeResult:
     """The champion refit on train + validation: the exact bytes every report evaluates."""
     import joblib
+
+    from ..core import training
 
     params, layout = project.params(), project.layout
     search = read_json(layout.report("search.json"))

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from .columns import FAVOURABLE, ROW_ID
 from .params import DatasetSpec, SplitSpec
-from .validation import FAVOURABLE, ROW_ID
 
 SPLIT_NAMES = ("train", "validation", "golden_test", "current")
 SIMULATED_NOTE = (

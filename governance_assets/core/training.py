@@ -17,8 +17,8 @@ from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from .columns import FAVOURABLE
 from .params import DatasetSpec, ModelSpec
-from .validation import FAVOURABLE
 
 
 @dataclass

@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .columns import FAVOURABLE, ROW_ID
 from .params import DatasetSpec, DerivedFeature, Policy
 
-ROW_ID = "_row_id"
-FAVOURABLE = "_favourable"
 HEADER_LINES = 1
 
 
