@@ -59,7 +59,9 @@ def _machine() -> str:
     memory = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
                   if line.startswith("MemTotal"))
     return (f"{os.cpu_count()} cores ({cpu}), {int(memory) / 1024 / 1024:.0f} GiB RAM, "
-            f"Python {platform.python_version()}, {platform.platform()}")
+            f"Python {platform.python_version()}, {platform.platform()}, "
+            f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', 'unset')} "
+            "(the environments are bytecode-compiled at install, so it costs nothing)")
 
 
 def main() -> None:
