@@ -19,26 +19,12 @@ REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "benchmarks" / ".work"
 RESULTS = REPO / "benchmarks" / "RESULTS.md"
 PYTHON = REPO / ".venv" / "bin" / "python"
+sys.path.insert(0, str(REPO))
+from tests.worktree import git_copy_of_working_tree  # noqa: E402  (run as a script)
+
 TARGETS = {"main job (`governance run --force`: dvc repro of all 5 stages + report)": 60.0,
            "no-op `dvc repro` (nothing changed)": 3.0,
            "`import governance_assets` (fresh interpreter)": 3.0}
-
-
-def _copy_repo() -> Path:
-    shutil.rmtree(WORK, ignore_errors=True)
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout.split()
-    for relative in listed:
-        if (REPO / relative).is_file() and not relative.startswith("benchmarks/"):
-            (WORK / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / relative, WORK / relative)
-    (WORK / ".venv").symlink_to(REPO / ".venv")
-    (WORK / ".venv-dvc").symlink_to(REPO / ".venv-dvc")
-    for command in (["git", "init", "-q"], ["git", "add", "-A"],
-                    ["git", "-c", "user.name=bench", "-c", "user.email=b@example.invalid",
-                     "commit", "-qm", "bench"]):
-        subprocess.run(command, cwd=WORK, check=True)
-    return WORK
 
 
 def _timed(command: list[str], cwd: Path) -> float:
@@ -65,7 +51,8 @@ def _machine() -> str:
 
 
 def main() -> None:
-    root = _copy_repo()
+    shutil.rmtree(WORK, ignore_errors=True)
+    root = git_copy_of_working_tree(REPO, WORK, skip_prefix="benchmarks/")
     governance = str(REPO / ".venv" / "bin" / "governance")
     dvc = str(REPO / ".venv-dvc" / "bin" / "dvc")
     samples = {

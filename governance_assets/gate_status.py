@@ -101,7 +101,7 @@ def _status(instance: DagsterInstance, spec, asset_state: str) -> GateStatus:
     record = instance.get_latest_asset_check_evaluation_record(spec.key)
     evaluation = record.event.dagster_event.event_specific_data \
         if record and record.event and record.event.dagster_event else None
-    if evaluation is None or not hasattr(evaluation, "passed"):
+    if evaluation is None or not hasattr(evaluation, "passed"):  # planned, never evaluated
         return GateStatus(spec.name, asset, spec.blocking, "not evaluated", None,
                           record.run_id if record else None)
     verdict = evaluation.metadata["verdict"].value

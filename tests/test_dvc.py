@@ -1,9 +1,8 @@
-"""The DVC driver for real, in a throw-away git clone of the working tree: `governance run`,
+"""The DVC driver for real, in a throw-away git copy of the working tree: `governance run`,
 a no-op second repro, a policy-only change that skips training, and `dvc exp run -S`."""
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -15,6 +14,7 @@ import yaml
 from dagster import AssetKey, DagsterInstance
 
 from .conftest import REPO, set_params
+from .worktree import commit_all, git_copy_of_working_tree
 
 pytestmark = pytest.mark.slow
 DVC = REPO / ".venv-dvc" / "bin" / "dvc"
@@ -35,20 +35,7 @@ def repo_copy(tmp_path_factory):
     """The tracked and untracked-but-not-ignored files, committed in a fresh git repo."""
     if not DVC.exists():
         pytest.fail("DVC is not installed in .venv-dvc: run `make setup`")
-    root = tmp_path_factory.mktemp("dvc") / "repo"
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout.split()
-    for relative in listed:
-        if (REPO / relative).is_file():
-            (root / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / relative, root / relative)
-    (root / "dvc.lock").unlink(missing_ok=True)
-    (root / ".venv").symlink_to(REPO / ".venv")
-    (root / ".venv-dvc").symlink_to(REPO / ".venv-dvc")
-    for command in (["git", "init", "-q"], ["git", "add", "-A"],
-                    ["git", "-c", "user.name=test", "-c", "user.email=t@example.invalid",
-                     "commit", "-qm", "copy"]):
-        subprocess.run(command, cwd=root, check=True)
+    root = git_copy_of_working_tree(REPO, tmp_path_factory.mktemp("dvc") / "repo")
     first = _run([str(GOVERNANCE), "--root", str(root), "run"], root, check=False)
     return root, first
 
@@ -102,9 +89,7 @@ def test_policy_only_change_reruns_evaluation_onwards_not_training(repo_copy):
 
 def test_dvc_exp_run_with_a_set_param(repo_copy):
     root, _ = repo_copy
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=t@example.invalid",
-                    "commit", "-qm", "after repro"], cwd=root, check=True)
+    commit_all(root, "after repro")
     result = _run([str(DVC), "exp", "run", "-S", "policy.max_psi=0.3"], root)
     assert "Running stage 'evaluate'" in result.stdout
     assert "Running stage 'train'" not in result.stdout

@@ -1,5 +1,6 @@
 """Group documentation: the governance record (model card) and the EU AI Act checklist."""
 
+import os
 from datetime import datetime, timezone
 
 from dagster import AssetExecutionContext, DagsterRun, MaterializeResult, asset
@@ -24,8 +25,6 @@ EVIDENCE = {
 
 
 def _trigger(run: DagsterRun) -> str:
-    import os
-
     tags = run.tags or {}
     if "dagster/schedule_name" in tags:
         return "schedule"
@@ -40,12 +39,12 @@ def _iso(timestamp: float | None) -> str:
     return moment.isoformat(timespec="seconds")
 
 
-def _lineage(layout: Layout, params) -> dict:
+def _lineage(layout: Layout, params, data_version: str) -> dict:
     spec = params.active
     splits = read_json(layout.report("splits.json"))
     validation = read_json(layout.report("validation.json"))
     return {"dataset": params.dataset, "path": spec.path,
-            "md5": md5_of_file(layout.root / spec.path), "data_version": "",
+            "md5": md5_of_file(layout.root / spec.path), "data_version": data_version,
             "datasheet": spec.datasheet, "license": spec.license, "rows": validation["rows"],
             "group_sizes": validation["group_sizes"], "splits": splits["rows"],
             "split_seed": splits["seed"], "stratified_by": splits["stratified_by"],
@@ -59,23 +58,22 @@ def model_card(context: AssetExecutionContext, project: GovernanceProject) -> Ma
     """The governance record: every gate verdict, the lineage, the evidence, and what it means."""
     from ..assets import GRAPH_ASSETS
     from ..checks import GATE_CHECKS
-    from ..gate_status import gate_statuses
+    from ..gate_status import DATA_VERSION_TAG, gate_statuses
 
     params, layout = project.params(), project.layout
     upstream = [c for c in GATE_CHECKS if next(iter(c.check_specs)).asset_key != context.asset_key]
-    gates = [s.to_dict() | {"gate": s.gate, **(s.verdict or {})}
+    gates = [{"gate": s.gate, **s.to_dict()}
              for s in gate_statuses(context.instance, GRAPH_ASSETS, upstream)]
     raw_event = context.instance.get_latest_materialization_event(GRAPH_ASSETS[0].key)
-    lineage = _lineage(layout, params)
-    lineage["data_version"] = (raw_event.asset_materialization.tags or {}).get(
-        "dagster/data_version", "") if raw_event else ""
+    raw_version = (raw_event.asset_materialization.tags or {}).get(DATA_VERSION_TAG, "") \
+        if raw_event else ""
     stats = context.instance.get_run_stats(context.run_id)
     card = card_core.assemble_card(
         params=params,
         run_meta={"run_id": context.run_id, "trigger": _trigger(context.run),
                   "executor": "in_process", "start_time": _iso(stats.start_time),
                   "end_time": _iso(None), "git_commit": git_commit(layout.root)},
-        lineage=lineage, model_meta=read_json(layout.model_meta),
+        lineage=_lineage(layout, params, raw_version), model_meta=read_json(layout.model_meta),
         search=read_json(layout.report("search.json")),
         performance=read_json(layout.report("performance.json")),
         fairness=read_json(layout.report("fairness.json")),
