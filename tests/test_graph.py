@@ -131,6 +131,24 @@ def test_drifted_current_batch_is_blocked(tmp_path, instance):
     blocked_after(result, "drift_psi")
 
 
+def test_regression_against_production_is_blocked(passing, tmp_path, instance):
+    root = tmp_path / "project"
+    shutil.copytree(passing[0], root)
+    production = read_json(root / "reports/staging.json")["version"]
+    registry.set_alias(root / "registry", "production", production, "test: a strong production")
+    set_params(root, datasets__german_credit__exclude_from_model=[
+        "personal_status_and_sex", "age_in_years", "foreign_worker",
+        "status_of_existing_checking_account", "credit_history", "duration_in_month"])
+    result = run_graph(root, instance)
+    verdict = check_results(result)["no_regression"]
+    assert not verdict.passed and production in verdict.description
+    assert verdict.metadata["value"].value > 0.02
+    regression = read_json(root / "reports/performance.json")["regression"]
+    assert regression["production_version"] == production and regression["ci95"][0] > 0
+    blocked_after(result, "no_regression")
+    assert registry.get_alias(root / "registry", "staging") == production, "staging untouched"
+
+
 def _snapshot(root) -> dict[str, str]:
     """Hashes of everything downstream of validation, and of the registry."""
     paths = [p for base in ("data/prepared/splits", "models", "registry", "reports")

@@ -23,15 +23,17 @@ def _load_candidate(layout: Layout):
     return joblib.load(layout.model)
 
 
-def _production_comparison(layout: Layout, golden: "pd.DataFrame", features: list[str],
-                           candidate_scores, rounds: int, seed: int) -> dict | None:
+def _production_comparison(layout: Layout, golden: "pd.DataFrame", candidate_scores,
+                           rounds: int, seed: int) -> dict | None:
+    """Both models scored on the same golden rows, each on the features it was trained with."""
     from ..core import performance
 
     version = registry.get_alias(layout.registry, "production")
     if version is None:
         return None
     production = registry.load_model(layout.registry, version)
-    production_scores = production.predict_proba(golden[features])[:, 1]
+    production_scores = production.predict_proba(golden[list(production.feature_names_in_)]
+                                                 )[:, 1]
     regression = performance.paired_auc_regression(golden[FAVOURABLE].to_numpy(),
                                                    candidate_scores, production_scores,
                                                    rounds, seed)
@@ -56,7 +58,7 @@ def performance_report(project: GovernanceProject) -> MaterializeResult:
                                               params.split.seed),
         "latency_ms": performance.latency_ms(model, golden[features],
                                              params.evaluation.latency_rows),
-        "regression": _production_comparison(layout, golden, features, scores,
+        "regression": _production_comparison(layout, golden, scores,
                                              params.evaluation.bootstrap_rounds,
                                              params.split.seed),
     }
