@@ -1,6 +1,6 @@
 """Group training: every algorithm family tried and recorded, the champion refit."""
 
-
+import io
 import time
 
 from dagster import DataVersion, MaterializeResult, MetadataValue, asset
@@ -61,11 +61,9 @@ def candidate_model(project: GovernanceProject) -> MaterializeResult:
     pipeline = training.refit(champion, read_split(layout, "train"),
                               read_split(layout, "validation"), params.active, params.model,
                               params.split.seed)
-    layout.model.parent.mkdir(parents=True, exist_ok=True)
-    temporary = layout.model.with_suffix(".tmp")
-    joblib.dump(pipeline, temporary)
-    write_bytes_atomic(layout.model, temporary.read_bytes())
-    temporary.unlink()
+    buffer = io.BytesIO()
+    joblib.dump(pipeline, buffer)
+    write_bytes_atomic(layout.model, buffer.getvalue())
     sha256 = sha256_of_file(layout.model)
     meta = {"trial_id": champion.trial_id, "algorithm": champion.algorithm,
             "hyperparameters": champion.hyperparameters, "sha256": sha256,
