@@ -1,12 +1,15 @@
-"""The gates: one Dagster asset check per policy rule, each a thin wrapper of core.gates.
+"""The gates as Dagster asset checks: one per entry of core.gate_catalog, each wrapping a rule.
 
-Blocking checks fail with ERROR severity and stop everything downstream in the run. A verdict
-of insufficient evidence under policy.insufficient_evidence=warn fails with WARN and does not.
+Every check records its verdict in the verdict store under the fingerprint of what it judged
+(core.verdicts); the promotion guard counts only verdicts whose fingerprint equals the current
+one. Gates on the data and the search stop the run (nothing can be built without their subject);
+gates on the candidate's reports block promotion, so a refused candidate still gets its card.
 """
 
 from collections.abc import Callable
 
 from dagster import (
+    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSeverity,
@@ -14,29 +17,22 @@ from dagster import (
     asset_check,
 )
 
-from .assets import (
-    dataset_splits,
-    drift_report,
-    explanation_report,
-    fairness_report,
-    model_card,
-    model_search,
-    performance_report,
-    validated_dataset,
-)
 from .assets.publishing import read_split
 from .core import gates
 from .core.card import validate_card
 from .core.files import read_json
+from .core.gate_catalog import GATES, GateSpec
+from .core.verdicts import VerdictStore, bound_values, judged_fingerprint
 from .resources import GovernanceProject
 
 Evaluate = Callable[[GovernanceProject], gates.Verdict]
 
 
-def as_check_result(verdict: gates.Verdict) -> AssetCheckResult:
+def as_check_result(verdict: gates.Verdict, fingerprint: dict) -> AssetCheckResult:
     metadata = {"outcome": verdict.outcome, "comparison": verdict.comparison,
                 "evidence": MetadataValue.path(verdict.evidence),
-                "verdict": MetadataValue.json(verdict.to_dict())}
+                "verdict": MetadataValue.json(verdict.to_dict()),
+                "fingerprint": MetadataValue.json(fingerprint)}
     for key in ("value", "threshold"):
         if getattr(verdict, key) is not None:
             metadata[key] = float(getattr(verdict, key))
@@ -45,11 +41,17 @@ def as_check_result(verdict: gates.Verdict) -> AssetCheckResult:
                             description=verdict.message, metadata=metadata)
 
 
-def _gate(asset, name: str, description: str, evaluate: Evaluate, blocking: bool = True
-          ) -> AssetChecksDefinition:
-    @asset_check(asset=asset, name=name, description=description, blocking=blocking)
-    def _check(project: GovernanceProject) -> AssetCheckResult:
-        return as_check_result(evaluate(project))
+def _gate(spec: GateSpec, evaluate: Evaluate) -> AssetChecksDefinition:
+    @asset_check(asset=spec.asset, name=spec.name, description=spec.description,
+                 blocking=spec.stops_the_run)
+    def _check(context: AssetCheckExecutionContext, project: GovernanceProject
+               ) -> AssetCheckResult:
+        params, layout = project.params(), project.layout
+        verdict = evaluate(project)
+        fingerprint = judged_fingerprint(params, layout, spec)
+        VerdictStore(layout).record(spec.name, verdict.to_dict(), fingerprint,
+                                    bound_values(params, layout, spec), context.run.run_id)
+        return as_check_result(verdict, fingerprint.to_dict())
 
     return _check
 
@@ -74,6 +76,12 @@ def _report_gate(rule, evidence_name: str) -> Evaluate:
     return evaluate
 
 
+def _latency(project: GovernanceProject) -> gates.Verdict:
+    path = project.layout.runtime("latency.json")
+    return gates.latency(read_json(path)["latency_ms"], project.params().policy,
+                         project.layout.relative(path))
+
+
 def _golden_disjoint(project: GovernanceProject) -> gates.Verdict:
     """Recomputed from the split files themselves, not trusted from the manifest."""
     from .core.splits import SPLIT_NAMES, golden_overlap
@@ -90,43 +98,23 @@ def _card_valid(project: GovernanceProject) -> gates.Verdict:
                             layout.relative(card_path))
 
 
-GATE_CHECKS: list[AssetChecksDefinition] = [
-    _gate(validated_dataset, "schema", "Required columns present, numeric columns numeric, "
-          "file not empty.", _report_gate(gates.schema, "validation")),
-    _gate(validated_dataset, "label_sanity", "Every label is declared and both classes occur.",
-          _report_gate(gates.label_sanity, "validation")),
-    _gate(validated_dataset, "sensitive_groups", "Every sensitive feature can be built and each "
-          "group has policy.min_group_size rows.", _report_gate(gates.group_sizes, "validation")),
-    _gate(validated_dataset, "outlier_screen", "Share of extreme or duplicate rows (poisoning "
-          "screen); warns only.", _policy_gate(gates.outlier_screen, "validation"),
-          blocking=False),
-    _gate(dataset_splits, "golden_test_disjoint", "No golden-test row, by id or by content, is "
-          "in train or validation.", _golden_disjoint),
-    _gate(model_search, "feasible_trial", "At least one trial met the constraints.",
-          _report_gate(gates.feasible_trial, "search")),
-    _gate(performance_report, "performance_floor", "Golden-test AUC >= policy.min_auc.",
-          _policy_gate(gates.performance_floor, "performance")),
-    _gate(performance_report, "no_regression", "Not worse than production by more than "
-          "policy.max_regression (paired bootstrap).",
-          _policy_gate(gates.no_regression, "performance")),
-    _gate(performance_report, "latency_budget", "p99 single-row latency <= "
-          "policy.max_latency_ms.", _policy_gate(gates.latency, "performance")),
-    _gate(fairness_report, "four_fifths_rule", "Every group's selection rate >= "
-          "policy.min_disparate_impact x the highest group's.",
-          _policy_gate(gates.four_fifths, "fairness")),
-    _gate(fairness_report, "equalized_odds", "Largest TPR/FPR gap <= "
-          "policy.max_equalized_odds_difference.",
-          _policy_gate(gates.equalized_odds, "fairness")),
-    _gate(fairness_report, "demographic_parity", "Selection-rate gap <= "
-          "policy.max_demographic_parity_difference; warns only.",
-          _policy_gate(gates.demographic_parity, "fairness"), blocking=False),
-    _gate(explanation_report, "protected_influence", "Share of mean |SHAP| on protected "
-          "features and proxies <= policy.max_protected_influence.",
-          _policy_gate(gates.protected_influence, "explanation")),
-    _gate(drift_report, "drift_psi", "No feature's PSI above policy.max_psi.",
-          _policy_gate(gates.drift_psi, "drift")),
-    _gate(drift_report, "drifted_share", "Share of drifted features <= "
-          "policy.max_drifted_share.", _policy_gate(gates.drifted_share, "drift")),
-    _gate(model_card, "model_card_valid", "The governance record validates against "
-          "schemas/model_card.schema.json.", _card_valid),
-]
+EVALUATE: dict[str, Evaluate] = {
+    "schema": _report_gate(gates.schema, "validation"),
+    "label_sanity": _report_gate(gates.label_sanity, "validation"),
+    "sensitive_groups": _report_gate(gates.group_sizes, "validation"),
+    "outlier_screen": _policy_gate(gates.outlier_screen, "validation"),
+    "golden_test_disjoint": _golden_disjoint,
+    "feasible_trial": _report_gate(gates.feasible_trial, "search"),
+    "performance_floor": _policy_gate(gates.performance_floor, "performance"),
+    "no_regression": _policy_gate(gates.no_regression, "performance"),
+    "latency_budget": _latency,
+    "four_fifths_rule": _policy_gate(gates.four_fifths, "fairness"),
+    "equalized_odds": _policy_gate(gates.equalized_odds, "fairness"),
+    "demographic_parity": _policy_gate(gates.demographic_parity, "fairness"),
+    "protected_influence": _policy_gate(gates.protected_influence, "explanation"),
+    "drift_psi": _policy_gate(gates.drift_psi, "drift"),
+    "drifted_share": _policy_gate(gates.drifted_share, "drift"),
+    "model_card_valid": _card_valid,
+}
+
+GATE_CHECKS: list[AssetChecksDefinition] = [_gate(spec, EVALUATE[spec.name]) for spec in GATES]

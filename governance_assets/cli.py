@@ -1,25 +1,45 @@
-"""The `governance` command: run the governed graph through DVC, and report every gate."""
+"""The `governance` command: check inputs, run the governed graph through DVC, report the gates.
+
+Exit codes (the same for `governance run` and for each `governance stage`):
+  0  promoted: the candidate is the `staging` version, every blocking gate passed
+  1  blocked: a gate refused the candidate (the decision record says which and why)
+  2  config or data error: params.yaml or the dataset broke a rule (named in one paragraph);
+     `governance run` stops before DVC touches any output
+  3  any other failure (a crash, DVC itself); the full log says where
+"""
+
+from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .core.files import write_json_atomic
+from .core.gate_catalog import STAGE_GROUPS, STAGES
 from .core.layout import Layout
+from .core.params import Params, ParamsError, load_params
+
+PROMOTED, BLOCKED, INPUT_ERROR, FAILURE = 0, 1, 2, 3
+MARK = "[governance] "
+INPUT_ERRORS = ("ParamsError", "DataError", "IntegrityError")
 
 REPORTS = [
-    ("validation", "reports/validation.json"), ("splits", "reports/splits.json"),
-    ("search trials", "reports/search.json"), ("model", "models/candidate.joblib"),
-    ("performance", "reports/performance.json"), ("fairness", "reports/fairness.json"),
-    ("explanations", "reports/explanation.json"), ("SHAP plot", "reports/shap_importance.png"),
-    ("drift (HTML)", "reports/drift.html"), ("drift", "reports/drift.json"),
-    ("model card", "reports/model_card.json"), ("model card (Markdown)", "reports/model_card.md"),
-    ("EU AI Act checklist", "reports/compliance.md"), ("staging promotion", "reports/staging.json"),
-    ("gate verdicts", "reports/gates.json"),
+    ("decision record", "reports/decision.json"), ("gate verdicts", "reports/gates.json"),
+    ("model card", "reports/model_card.md"), ("model card (JSON)", "reports/model_card.json"),
+    ("EU AI Act checklist", "reports/compliance.md"), ("validation", "reports/validation.json"),
+    ("splits", "reports/splits.json"), ("search trials", "reports/search.json"),
+    ("model", "models/candidate.joblib"), ("performance", "reports/performance.json"),
+    ("latency (runtime)", "reports/runtime/latency.json"),
+    ("fairness", "reports/fairness.json"), ("explanations", "reports/explanation.json"),
+    ("SHAP plot", "reports/shap_importance.png"), ("drift (HTML)", "reports/drift.html"),
+    ("drift", "reports/drift.json"), ("staging promotion", "reports/staging.json"),
 ]
 
 
@@ -30,16 +50,218 @@ def use_project_instance(root: Path) -> None:
     os.environ.setdefault("DAGSTER_HOME", str(home))
 
 
+def error_paragraph(message: str, code: int = INPUT_ERROR) -> str:
+    """One readable paragraph: what broke, where, and that nothing was overwritten."""
+    text = " ".join(message.split())
+    return (f"error: {text}\nNothing downstream was run or overwritten; fix the input and run "
+            f"again (exit {code}).")
+
+
+def _data_problems(root: Path, params: Params) -> list[str]:
+    """The validation rules the raw file breaks: the same validate() the prepare stage runs."""
+    from .core import validation
+
+    spec = params.active
+    try:
+        raw = validation.read_raw(root / spec.path)
+    except (UnicodeDecodeError, ValueError) as error:
+        return [f"{spec.path}: cannot be read as a table: {error}"]
+    _, report = validation.validate(raw, spec, params.policy, spec.path)
+    return [] if report.valid else [f.message for f in report.findings
+                                     if not f.passed and f.gate != "outliers"]
+
+
+def check(root: Path, quiet: bool = False) -> int:
+    """params.yaml and the active dataset against every rule, without running the graph."""
+    try:
+        params = load_params(root)
+    except ParamsError as error:
+        print(error_paragraph(str(error)))
+        return INPUT_ERROR
+    problems = _data_problems(root, params)
+    if problems:
+        print(error_paragraph("; ".join(problems[:5])
+                              + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")))
+        return INPUT_ERROR
+    if not quiet:
+        print(f"params.yaml and {params.active.path} pass every rule (dataset {params.dataset}).")
+    return PROMOTED
+
+
+# --- one DVC stage --------------------------------------------------------------------------
+
+def _stage_outcome(result) -> tuple[int, str]:
+    """Exit code and one line for a finished Dagster run of a stage."""
+    if result.success:
+        return PROMOTED, ""
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            cause = error.cause or error
+            name = cause.cls_name or ""
+            message = (cause.message or "").strip().splitlines()[0] if cause.message else name
+            if name in INPUT_ERRORS:
+                return INPUT_ERROR, message
+            if name == "DagsterAssetCheckFailedError":
+                break
+            if name == "Failure" or "refused" in message or "blocking" in message.lower():
+                return BLOCKED, message
+    failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+    if failed:
+        return BLOCKED, f"blocking gate(s) failed: {', '.join(failed)}"
+    return FAILURE, "the run failed; see the log"
+
+
+def stage(root: Path, name: str) -> int:
+    """Materialize one group of the graph on the project's instance (what dvc.yaml calls)."""
+    from dagster import DagsterInstance, materialize
+
+    from .assets import GRAPH_ASSETS, PROMOTION_CHECKS
+    from .checks import GATE_CHECKS
+    from .core.registry import init_registry
+    from .resources import GovernanceProject
+
+    try:
+        load_params(root)
+    except ParamsError as error:
+        print(MARK + error_paragraph(str(error)), flush=True)
+        return INPUT_ERROR
+    init_registry(Layout(root).registry)
+    started = time.perf_counter()
+    with DagsterInstance.get() as instance:
+        result = materialize([*GRAPH_ASSETS, *GATE_CHECKS, *PROMOTION_CHECKS],
+                             selection=f"group:{STAGE_GROUPS[name]}", instance=instance,
+                             resources={"project": GovernanceProject(root=str(root))},
+                             tags={"governance/stage": name}, raise_on_error=False)
+    code, message = _stage_outcome(result)
+    built = len(result.get_asset_materialization_events())
+    seconds = time.perf_counter() - started
+    print(f"{MARK}stage {name}: {built} asset(s) in {seconds:.1f} s, exit {code}"
+          + (f": {message}" if message else ""), flush=True)
+    return code
+
+
+# --- the whole graph through DVC ------------------------------------------------------------
+
 def _dvc_binary(root: Path) -> str:
     isolated = root / ".venv-dvc" / "bin" / "dvc"
     found = str(isolated) if isolated.exists() else shutil.which("dvc")
     if not found:
-        sys.exit("dvc not found: run `make setup` (DVC lives in .venv-dvc)")
+        print(error_paragraph("dvc not found: run `make setup` (DVC lives in .venv-dvc)",
+                              FAILURE))
+        sys.exit(FAILURE)
     return found
 
 
+def _open_log(layout: Layout) -> Path:
+    layout.logs.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = layout.logs / f"run-{stamp}.log"
+    latest = layout.logs / "latest.log"
+    latest.unlink(missing_ok=True)
+    latest.symlink_to(path.name)
+    return path
+
+
+SKIPPED = re.compile(r"Stage '(\w+)' didn't change, skipping")
+CACHED = re.compile(r"Stage '(\w+)' is cached - skipping run")
+RUNNING = re.compile(r"Running stage '(\w+)'")
+STAGE_LINE = re.compile(r"stage (\w+): .*exit (\d)")
+
+
+def _repro(root: Path, arguments: list[str], log: Path, codes: dict[str, int]) -> int:
+    """Run `dvc repro`; everything goes to the log, one progress line per stage to the console."""
+    command = [_dvc_binary(root), "repro", *arguments]
+    env = {**os.environ, "GOVERNANCE_STAGE": "1", "PYTHONWARNINGS": "ignore"}
+    with log.open("a") as sink:
+        sink.write(f"$ {' '.join(command)}\n")
+        sink.flush()
+        process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, env=env)
+        for line in process.stdout:
+            sink.write(line)
+            _progress(line, codes)
+        return process.wait()
+
+
+def _progress(line: str, codes: dict[str, int]) -> None:
+    if found := SKIPPED.search(line):
+        print(f"  {found.group(1):<9} unchanged, skipped", flush=True)
+    elif found := CACHED.search(line):
+        print(f"  {found.group(1):<9} restored from DVC's run cache", flush=True)
+    elif found := RUNNING.search(line):
+        print(f"  {found.group(1):<9} running ...", flush=True)
+    elif line.startswith(MARK):
+        text = line[len(MARK):].rstrip()
+        if found := STAGE_LINE.search(text):
+            codes[found.group(1)] = int(found.group(2))
+        print(f"  {text}", flush=True)
+
+
+def _stale_stage(root: Path) -> str | None:
+    """The first stage DVC calls up to date whose gates have no verdict for current inputs."""
+    from .core.verdicts import CURRENT, standings
+
+    params = load_params(root)
+    for item in standings(params, Layout(root)):
+        if item.state != CURRENT and item.gate.stage in STAGES:
+            return item.gate.stage
+    return None
+
+
+def run(root: Path, force: bool) -> int:
+    """Check inputs, `dvc repro` the graph, re-run a stage whose verdicts are missing, report."""
+    from .core.registry import init_registry
+
+    layout = Layout(root)
+    code = check(root, quiet=True)
+    if code != PROMOTED:
+        return code
+    init_registry(layout.registry)
+    log = _open_log(layout)
+    print(f"dvc repro of {', '.join(STAGES)} (full log: {layout.relative(log)})", flush=True)
+    codes: dict[str, int] = {}
+    returned = _repro(root, ["--force"] if force else [], log, codes)
+    stale = _stale_stage(root) if returned == 0 else None
+    if stale:
+        print(f"  {stale:<9} verdicts missing for the current inputs: re-running it", flush=True)
+        returned = _repro(root, ["--force", "--single-item", stale], log, codes)
+        if returned == 0:
+            returned = _repro(root, [], log, codes)
+    return _conclude(root, returned, codes, log)
+
+
+def _conclude(root: Path, returned: int, codes: dict[str, int], log: Path) -> int:
+    layout = Layout(root)
+    if INPUT_ERROR in codes.values():
+        failed = next(name for name, c in codes.items() if c == INPUT_ERROR)
+        print(f"\nstage {failed} stopped on a config or data error; see "
+              f"{layout.relative(log)} (exit {INPUT_ERROR}).")
+        return INPUT_ERROR
+    outcome = report(root, stopped_at=_stopped_at(codes))
+    if outcome == PROMOTED and returned != 0:
+        print(f"\ndvc repro failed (exit {returned}) although no gate refused; see "
+              f"{layout.relative(log)}.")
+        return FAILURE
+    if outcome == BLOCKED and returned != 0 and BLOCKED not in codes.values() and codes:
+        print(f"\ndvc repro failed (exit {returned}); see {layout.relative(log)}.")
+        return FAILURE
+    print(f"\nFull log: {layout.relative(log)}")
+    return outcome
+
+
+def _stopped_at(codes: dict[str, int]) -> str | None:
+    for name in STAGES:
+        if codes.get(name, 0) != 0:
+            return name
+    return None
+
+
+# --- the gate table -------------------------------------------------------------------------
+
 def _print_table(rows: list[dict]) -> None:
-    header = f"{'gate':<22} {'asset':<20} {'value':>9} {'threshold':>11} {'verdict':<22} blocking"
+    header = (f"{'gate':<22} {'asset':<20} {'value':>9} {'threshold':>11} "
+              f"{'verdict':<22} blocking")
     print(header)
     print("-" * len(header))
     for row in rows:
@@ -49,21 +271,36 @@ def _print_table(rows: list[dict]) -> None:
               f"{row['verdict']:<22} {'yes' if row['blocking'] else 'warn'}")
 
 
-def report(root: Path) -> int:
-    """Print and write every gate's standing in the instance; 1 if anything blocks promotion."""
-    from dagster import DagsterInstance
+def _staged_version(layout: Layout, candidate: str | None) -> dict | None:
+    """The staging record, only if `staging` points at a version of the current candidate."""
+    from .core import registry
 
-    from .assets import GRAPH_ASSETS
-    from .checks import GATE_CHECKS
-    from .gate_status import asset_states, gate_statuses
+    path = layout.report("staging.json")
+    version = registry.get_alias(layout.registry, "staging")
+    if candidate is None or version is None or not path.is_file():
+        return None
+    staged = json.loads(path.read_text())
+    manifest = registry.manifest(layout.registry, version)
+    fresh = staged["version"] == version and manifest["model_sha256"] == candidate
+    return staged if fresh else None
+
+
+def report(root: Path, stopped_at: str | None = None) -> int:
+    """Print and write every gate's standing against the current inputs; 0 only if promoted."""
+    from .core import decisions
+    from .core.verdicts import IntegrityError, candidate_sha256, standings
 
     layout = Layout(root)
-    with DagsterInstance.get() as instance:
-        statuses = gate_statuses(instance, GRAPH_ASSETS, GATE_CHECKS)
-        states = asset_states(instance, GRAPH_ASSETS)
-    rows = [s.to_dict() for s in statuses]
-    write_json_atomic(layout.gates, {"gates": rows, "promotable": not any(r["blocks_promotion"]
-                                                                          for r in rows)})
+    params = load_params(root)
+    items = standings(params, layout)
+    rows = [item.to_dict() for item in items]
+    blocked = [item.gate.name for item in items if item.blocks]
+    write_json_atomic(layout.gates, {"gates": rows, "promotable": not blocked})
+    if stopped_at in ("prepare", "train"):
+        record = decisions.decide(params, layout, items, None, decisions.trigger_from_tags({}),
+                                  None)
+        decisions.write_decision(layout, {**record, "candidate_sha256": None,
+                                          "candidate_problem": f"stopped at {stopped_at}"})
     print("\nGates (value against the policy threshold in params.yaml):")
     _print_table(rows)
     for row in rows:
@@ -71,47 +308,52 @@ def report(root: Path) -> int:
             print(f"  {row['name']}: {row['message']}")
     print("\nReports:")
     for label, relative in REPORTS:
-        path = root / relative
-        print(f"  {label:<23} {relative}{'' if path.exists() else '  (not produced)'}")
-    blocked = [r["name"] for r in rows if r["blocks_promotion"]]
-    staging = states.get(GRAPH_ASSETS[-1].key)
+        missing = "" if (root / relative).exists() else "  (not produced)"
+        print(f"  {label:<23} {relative}{missing}")
     if blocked:
-        print(f"\nBLOCKED: promotion refused by {', '.join(blocked)}.")
-        return 1
-    if staging != "current":
-        print(f"\nNOT PROMOTED: staging_model is {staging}.")
-        return 1
-    staged = json.loads((root / "reports" / "staging.json").read_text())
+        print(f"\nBLOCKED: promotion refused by {', '.join(blocked)} "
+              f"(exit {BLOCKED}; the decision record says why: reports/decision.json).")
+        return BLOCKED
+    try:
+        candidate = candidate_sha256(layout)
+    except IntegrityError as error:
+        print(f"\nBLOCKED: {error} (exit {BLOCKED}).")
+        return BLOCKED
+    staged = _staged_version(layout, candidate)
+    if staged is None:
+        print(f"\nNOT PROMOTED: every gate passed but `staging` does not hold this candidate "
+              f"yet; run `governance run` (exit {BLOCKED}).")
+        return BLOCKED
     print(f"\nPROMOTED: registry version {staged['version']} is `staging` "
           f"({staged['registry']}).")
-    return 0
-
-
-def run(root: Path, force: bool) -> int:
-    """`dvc repro` of the governed graph, then the report, whatever DVC's outcome."""
-    command = [_dvc_binary(root), "repro", *(["--force"] if force else [])]
-    print("$", " ".join(command), flush=True)
-    repro = subprocess.run(command, cwd=root, check=False)
-    outcome = report(root)
-    if repro.returncode != 0 and outcome == 0:
-        print("dvc repro failed before any gate did; see its output above.")
-        return repro.returncode
-    return outcome
+    return PROMOTED
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="governance", description=__doc__)
+    parser = argparse.ArgumentParser(prog="governance", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="project root")
     commands = parser.add_subparsers(dest="command", required=True)
-    run_parser = commands.add_parser("run", help="dvc repro the governed graph, then report")
+    run_parser = commands.add_parser("run", help="check inputs, dvc repro the graph, report")
     run_parser.add_argument("--force", action="store_true", help="re-run every stage")
+    commands.add_parser("check", help="validate params.yaml and the dataset; run nothing")
     commands.add_parser("report", help="print every gate and report path; write gates.json")
+    stage_parser = commands.add_parser("stage", help="one DVC stage (what dvc.yaml calls)")
+    stage_parser.add_argument("name", choices=STAGES)
     args = parser.parse_args(argv)
     root = args.root.resolve()
     use_project_instance(root)
     if args.command == "run":
         return run(root, args.force)
-    return report(root)
+    if args.command == "check":
+        return check(root)
+    if args.command == "stage":
+        return stage(root, args.name)
+    try:
+        return report(root)
+    except ParamsError as error:
+        print(error_paragraph(str(error)))
+        return INPUT_ERROR
 
 
 if __name__ == "__main__":

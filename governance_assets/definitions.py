@@ -9,14 +9,14 @@ from dagster import (
     in_process_executor,
 )
 
-from .assets import GRAPH_ASSETS
+from .assets import GRAPH_ASSETS, PROMOTION_CHECKS
 from .checks import GATE_CHECKS
 from .resources import GovernanceProject
 
 governed_graph_job = define_asset_job(
     "governed_graph",
     selection=AssetSelection.all(),
-    description="data -> training -> evaluation -> documentation -> staging, with every gate.",
+    description="data -> training -> evaluation -> documentation -> decision -> staging, with every gate.",
 )
 
 weekly_retraining = ScheduleDefinition(
@@ -29,7 +29,7 @@ weekly_retraining = ScheduleDefinition(
 
 defs = Definitions(
     assets=GRAPH_ASSETS,
-    asset_checks=GATE_CHECKS,
+    asset_checks=[*GATE_CHECKS, *PROMOTION_CHECKS],
     jobs=[governed_graph_job],
     schedules=[weekly_retraining],
     resources={"project": GovernanceProject()},

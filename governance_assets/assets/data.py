@@ -1,34 +1,35 @@
 """Group data: the DVC-versioned input, its validation, and the splits."""
 
-
 from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
 
-from ..core.files import fingerprint, md5_of_file, write_json_atomic, write_parquet_atomic
+from ..core.files import fingerprint, md5_of_file, read_json, write_json_atomic, write_parquet_atomic
 from ..core.lineage import dvc_lock_md5
 from ..resources import GovernanceProject
+from .publishing import CODE_VERSION
 
 
-@asset(group_name="data", kinds={"dvc", "csv"})
+@asset(group_name="data", kinds={"dvc", "csv"}, code_version=CODE_VERSION)
 def raw_dataset(project: GovernanceProject) -> MaterializeResult:
     """The raw file params.yaml selects; its data version is the md5 DVC records for it."""
     params = project.params()
     path = project.layout.root / params.active.path
     md5 = md5_of_file(path)
-    locked = dvc_lock_md5(project.layout.root, params.active.path)
+    locked = dvc_lock_md5(project.layout.root, "data/raw")
     return MaterializeResult(
         data_version=DataVersion(md5),
         metadata={
             "dataset": params.dataset,
             "path": MetadataValue.path(params.active.path),
             "md5": md5,
-            "dvc_lock_md5": locked or "not yet in dvc.lock",
+            "dvc_lock_data_raw": locked or "not yet in dvc.lock",
             "bytes": path.stat().st_size,
             "datasheet": MetadataValue.path(params.active.datasheet),
         },
     )
 
 
-@asset(group_name="data", deps=[raw_dataset], kinds={"pandas", "parquet"})
+@asset(group_name="data", deps=[raw_dataset], kinds={"pandas", "parquet"},
+       code_version=CODE_VERSION)
 def validated_dataset(context: AssetExecutionContext, project: GovernanceProject
                       ) -> MaterializeResult:
     """Typed and decoded rows. Invalid data leaves no frame behind: the gates name the rule."""
@@ -36,9 +37,11 @@ def validated_dataset(context: AssetExecutionContext, project: GovernanceProject
 
     params, layout = project.params(), project.layout
     spec = params.active
-    raw = validation.read_raw(layout.root / spec.path)
-    frame, report = validation.validate(raw, spec, params.policy, spec.path)
-    write_json_atomic(layout.report("validation.json"), report.to_dict())
+    raw_path = layout.root / spec.path
+    binding = {"data_version": md5_of_file(raw_path)}
+    frame, report = validation.validate(validation.read_raw(raw_path), spec, params.policy,
+                                        spec.path)
+    write_json_atomic(layout.report("validation.json"), {**report.to_dict(), "binding": binding})
     write_json_atomic(layout.metrics("data"), {"rows": report.rows, "valid": report.valid})
     if frame is None:
         layout.validated.unlink(missing_ok=True)
@@ -55,7 +58,8 @@ def validated_dataset(context: AssetExecutionContext, project: GovernanceProject
     )
 
 
-@asset(group_name="data", deps=[validated_dataset], kinds={"pandas", "parquet"})
+@asset(group_name="data", deps=[validated_dataset], kinds={"pandas", "parquet"},
+       code_version=CODE_VERSION)
 def dataset_splits(project: GovernanceProject) -> MaterializeResult:
     """Train, validation, untouched golden test, and the current batch drift is measured on."""
     import pandas as pd
@@ -70,7 +74,8 @@ def dataset_splits(project: GovernanceProject) -> MaterializeResult:
     paths = [write_parquet_atomic(layout.split(name), frame)
              for name, frame in splits.frames.items()]
     manifest = splits.manifest(params.active, params.split)
-    write_json_atomic(layout.report("splits.json"), manifest)
+    binding = read_json(layout.report("validation.json"))["binding"]
+    write_json_atomic(layout.report("splits.json"), {**manifest, "binding": binding})
     return MaterializeResult(
         data_version=DataVersion(fingerprint(paths)),
         metadata={"rows": MetadataValue.json(manifest["rows"]),

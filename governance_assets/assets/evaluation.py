@@ -1,4 +1,8 @@
-"""Group evaluation: golden-test performance, fairness, explanations, drift."""
+"""Group evaluation: golden-test performance, fairness, explanations, drift.
+
+Each report records the data version and the candidate sha256 it was computed on (`binding`),
+and the candidate is loaded only when its bytes are the ones recorded at training.
+"""
 
 from typing import TYPE_CHECKING
 
@@ -6,21 +10,15 @@ from dagster import MaterializeResult, asset
 
 from ..core import registry
 from ..core.columns import FAVOURABLE, ROW_ID
-from ..core.files import read_json, write_text_atomic
+from ..core.files import read_json, write_json_atomic, write_text_atomic
 from ..core.layout import Layout
 from ..resources import GovernanceProject
 from .data import dataset_splits
-from .publishing import publish, read_split
+from .publishing import CODE_VERSION, data_binding, load_candidate, publish, read_split
 from .training import candidate_model
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def _load_candidate(layout: Layout):
-    import joblib
-
-    return joblib.load(layout.model)
 
 
 def _production_comparison(layout: Layout, golden: "pd.DataFrame", candidate_scores,
@@ -40,15 +38,19 @@ def _production_comparison(layout: Layout, golden: "pd.DataFrame", candidate_sco
     return {"production_version": version, **regression}
 
 
-@asset(group_name="evaluation", deps=[candidate_model, dataset_splits], kinds={"sklearn"})
+@asset(group_name="evaluation", deps=[candidate_model, dataset_splits], kinds={"sklearn"},
+       code_version=CODE_VERSION)
 def performance_report(project: GovernanceProject) -> MaterializeResult:
-    """Metrics with bootstrap intervals on the golden test set only, plus latency."""
+    """Metrics with bootstrap intervals on the golden test set only; latency measured warm."""
     from ..core import performance
 
     params, layout = project.params(), project.layout
     features, golden = params.active.model_features, read_split(layout, "golden_test")
-    model = _load_candidate(layout)
+    model, binding = load_candidate(layout)
     scores = model.predict_proba(golden[features])[:, 1]
+    latency = performance.latency_ms(model, golden[features], params.evaluation.latency_rows,
+                                     params.evaluation.latency_repeats)
+    write_json_atomic(layout.runtime("latency.json"), {"latency_ms": latency, "binding": binding})
     report = {
         "golden_test_rows": len(golden),
         "decision_threshold": params.model.decision_threshold,
@@ -56,18 +58,19 @@ def performance_report(project: GovernanceProject) -> MaterializeResult:
                                               params.model.decision_threshold,
                                               params.evaluation.bootstrap_rounds,
                                               params.split.seed),
-        "latency_ms": performance.latency_ms(model, golden[features],
-                                             params.evaluation.latency_rows),
+        "latency_ms": f"machine-dependent: see {layout.relative(layout.runtime('latency.json'))}",
         "regression": _production_comparison(layout, golden, scores,
                                              params.evaluation.bootstrap_rounds,
                                              params.split.seed),
+        "binding": binding,
     }
     return publish(layout, "performance", report,
-                   {**{k: m["value"] for k, m in report["metrics"].items()},
-                    "latency_p99_ms": report["latency_ms"]["p99"]})
+                   {k: m["value"] for k, m in report["metrics"].items()},
+                   extra_metadata={"latency_p99_ms (runtime)": latency["p99"]})
 
 
-@asset(group_name="evaluation", deps=[candidate_model, dataset_splits], kinds={"fairlearn"})
+@asset(group_name="evaluation", deps=[candidate_model, dataset_splits], kinds={"fairlearn"},
+       code_version=CODE_VERSION)
 def fairness_report(project: GovernanceProject) -> MaterializeResult:
     """Per-group rates, disparate impact, parity and odds gaps for each sensitive feature."""
     import pandas as pd
@@ -76,11 +79,13 @@ def fairness_report(project: GovernanceProject) -> MaterializeResult:
 
     params, layout = project.params(), project.layout
     spec, golden = params.active, read_split(layout, "golden_test")
-    scores = _load_candidate(layout).predict_proba(golden[spec.model_features])[:, 1]
+    model, binding = load_candidate(layout)
+    scores = model.predict_proba(golden[spec.model_features])[:, 1]
     predicted = pd.Series((scores >= params.model.decision_threshold).astype(int))
     report = fairness.fairness_report(golden[FAVOURABLE], predicted,
                                       golden[spec.sensitive_features],
                                       params.policy.min_group_size)
+    report["binding"] = binding
     rates = [{"group": f"{name}={group}", "selection_rate": r["selection_rate"]}
              for name, feature in report["features"].items()
              for group, r in feature["groups"].items()]
@@ -93,7 +98,8 @@ def fairness_report(project: GovernanceProject) -> MaterializeResult:
     return publish(layout, "fairness", report, metrics, extra_files=(plot,))
 
 
-@asset(group_name="evaluation", deps=[candidate_model, dataset_splits], kinds={"shap"})
+@asset(group_name="evaluation", deps=[candidate_model, dataset_splits], kinds={"shap"},
+       code_version=CODE_VERSION)
 def explanation_report(project: GovernanceProject) -> MaterializeResult:
     """Global and local SHAP explanations; how much protected features and proxies weigh."""
     import pandas as pd
@@ -106,9 +112,11 @@ def explanation_report(project: GovernanceProject) -> MaterializeResult:
     background = train.sample(min(settings.background_rows, len(train)),
                               random_state=params.split.seed)
     sample = golden.head(settings.sample_rows)
-    per_row = explain.shap_by_feature(_load_candidate(layout), background[spec.model_features],
+    model, binding = load_candidate(layout)
+    per_row = explain.shap_by_feature(model, background[spec.model_features],
                                       sample[spec.model_features])
     report = explain.explanation_report(per_row, spec.protected_model_features, sample[ROW_ID])
+    report["binding"] = binding
     image = explain.plot_importance(report, layout.report("shap_importance.png"))
     table = layout.plot("shap_importance.csv")
     write_text_atomic(table, pd.DataFrame(report["global_importance"]).to_csv(index=False))
@@ -118,7 +126,8 @@ def explanation_report(project: GovernanceProject) -> MaterializeResult:
                    extra_files=(image, table))
 
 
-@asset(group_name="evaluation", deps=[dataset_splits], kinds={"evidently"})
+@asset(group_name="evaluation", deps=[dataset_splits], kinds={"evidently"},
+       code_version=CODE_VERSION)
 def drift_report(project: GovernanceProject) -> MaterializeResult:
     """evidently's PSI of each model feature: the current batch against the training data."""
     import pandas as pd
@@ -131,7 +140,8 @@ def drift_report(project: GovernanceProject) -> MaterializeResult:
     report = drift.drift_report(read_split(layout, "train"), read_split(layout, "current"),
                                 params.active, params.policy.max_psi,
                                 params.policy.max_drifted_share, html)
-    report.update(simulated=manifest["current"]["simulated"], note=manifest["current"]["note"])
+    report.update(simulated=manifest["current"]["simulated"], note=manifest["current"]["note"],
+                  binding=data_binding(layout))
     table = layout.plot("psi.csv")
     write_text_atomic(table, pd.DataFrame(
         {"feature": list(report["psi"]), "psi": list(report["psi"].values())}).to_csv(index=False))

@@ -1,49 +1,146 @@
-"""Group promotion: the staging registry version, guarded by the instance's gate record."""
+"""Group promotion: the decision (recorded either way), then the staging registry version.
 
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+Dagster blocks within a run, but selecting `staging_model` alone skips every upstream check and
+DVC's run cache can restore reports without running Dagster. So both assets decide from the
+verdict store: a gate counts only with a verdict whose fingerprint equals the current one.
+"""
 
-from ..core import registry
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+
+from ..core import decisions, registry
+from ..core.environment import git_commit
 from ..core.files import write_json_atomic
+from ..core.layout import Layout
+from ..core.verdicts import Standing, refusals, standings
 from ..resources import GovernanceProject
 from .documentation import compliance_report, model_card
+from .publishing import CODE_VERSION
 
 REGISTERED_EVIDENCE = ("model_card.json", "model_card.md", "compliance.md", "validation.json",
                        "splits.json", "search.json", "performance.json", "fairness.json",
-                       "explanation.json", "drift.json", "drift.html")
+                       "explanation.json", "drift.json", "drift.html", "decision.json")
 
 
-@asset(group_name="promotion", deps=[model_card, compliance_report], kinds={"registry"})
-def staging_model(context: AssetExecutionContext, project: GovernanceProject
-                  ) -> MaterializeResult:
-    """Registers the candidate and points `staging` at it, only if every blocking gate passed.
+def gate_table_markdown(items: list[Standing]) -> str:
+    """The gate table as the UI shows it on the promotion assets."""
+    rows = ["| gate | verdict | value | threshold | blocks | why |", "|---|---|---|---|---|---|"]
+    for item in items:
+        row = item.to_dict()
+        value = "-" if row["value"] is None else f"{row['value']:.4g}"
+        threshold = "-" if row["threshold"] is None else f"{row['comparison']} {row['threshold']}"
+        why = (row["message"] or "").replace("|", "/")
+        rows.append(f"| {row['name']} | {row['verdict']} | {value} | {threshold} | "
+                    f"{'**yes**' if row['blocks_promotion'] else 'no'} | {why} |")
+    return "\n".join(rows)
 
-    Dagster blocks within a run; selecting this asset alone skips upstream checks, so the guard
-    re-reads every gate from the instance and refuses unless each passed on the current data.
-    """
-    from ..assets import GRAPH_ASSETS
-    from ..checks import GATE_CHECKS
-    from ..gate_status import gate_statuses, refusals
 
+def _record_decision(context: AssetExecutionContext, project: GovernanceProject,
+                     items: list[Standing]) -> tuple[dict, object]:
+    params, layout = project.params(), project.layout
+    record = decisions.decide(params, layout, items, context.run_id,
+                              decisions.trigger_from_tags(context.run.tags),
+                              git_commit(layout.root))
+    return record, decisions.write_decision(layout, record)
+
+
+@asset(group_name="promotion", deps=[model_card, compliance_report], kinds={"json"},
+       code_version=CODE_VERSION)
+def promotion_decision(context: AssetExecutionContext, project: GovernanceProject
+                       ) -> MaterializeResult:
+    """Promote or blocked, with every verdict and its fingerprint: written for every candidate."""
     layout = project.layout
-    statuses = gate_statuses(context.instance, GRAPH_ASSETS, GATE_CHECKS)
-    refused = refusals(statuses)
-    if refused:
-        raise Failure(description="staging promotion refused:\n" + "\n".join(refused),
-                      metadata={"refusals": MetadataValue.json(refused)})
-    params = project.params()
+    items = standings(project.params(), layout)
+    record, path = _record_decision(context, project, items)
+    headline = ("PROMOTE: every blocking gate passed on the current inputs"
+                if record["decision"] == decisions.PROMOTE else
+                f"BLOCKED by {', '.join(record['refused_by'])}")
+    return MaterializeResult(metadata={
+        "decision": headline,
+        "refusals": MetadataValue.md("\n".join(f"- {line}" for line in record["refusals"])
+                                     or "none"),
+        "gates": MetadataValue.md(gate_table_markdown(items)),
+        "candidate_sha256": record["candidate_sha256"] or "none",
+        "record": MetadataValue.path(layout.relative(path))})
+
+
+@asset_check(asset=promotion_decision, name="every_blocking_gate_passed", blocking=True,
+             description="Every blocking gate has a PASS bound to the current policy, data, "
+                         "candidate and code; otherwise staging_model is not built.")
+def every_blocking_gate_passed(project: GovernanceProject) -> AssetCheckResult:
+    items = standings(project.params(), project.layout)
+    refused = refusals(items)
+    return AssetCheckResult(
+        passed=not refused,
+        description="; ".join(refused) if refused else "every blocking gate passed",
+        metadata={"refused_by": ", ".join(i.gate.name for i in items if i.blocks) or "none",
+                  "gates": MetadataValue.md(gate_table_markdown(items))})
+
+
+def _judged_hashes(items: list[Standing]) -> dict[str, str]:
+    """The bytes the verdicts were bound to, by the name each file gets in the registry."""
+    expected = {}
+    for item in items:
+        fingerprint = item.fingerprint
+        if fingerprint is None:
+            continue
+        if fingerprint.candidate_sha256:
+            expected[registry.MODEL_FILE] = fingerprint.candidate_sha256
+        if fingerprint.evidence_sha256 and len(item.gate.evidence) == 1:
+            expected[item.gate.evidence[0].rsplit("/", 1)[-1]] = fingerprint.evidence_sha256
+    return expected
+
+
+def _register(layout: Layout, items: list[Standing], run_id: str, dataset: str,
+              policy_hash: str) -> dict:
     manifest = registry.register(
         layout.registry, layout.model,
         {name: layout.report(name) for name in REGISTERED_EVIDENCE},
-        {"dataset": params.dataset, "policy_hash": params.policy_hash,
-         "dagster_run_id": context.run_id,
-         "gates": [s.to_dict() for s in statuses]})
-    state = registry.set_alias(layout.registry, "staging", manifest["version"],
-                               reason=f"all blocking gates passed (run {context.run_id})")
-    record = {"version": manifest["version"], "alias": "staging",
-              "model_sha256": manifest["model_sha256"],
-              "registry": layout.relative(layout.registry / "versions" / manifest["version"]),
-              "previous": state["history"][-1]["previous"], "run_id": context.run_id}
+        {"dataset": dataset, "policy_hash": policy_hash, "dagster_run_id": run_id,
+         "gates": [item.to_dict() for item in items]},
+        expected=_judged_hashes(items))
+    entry = registry.set_alias(layout.registry, "staging", manifest["version"],
+                               reason=f"all blocking gates passed (run {run_id})")
+    return {"version": manifest["version"], "alias": "staging",
+            "model_sha256": manifest["model_sha256"],
+            "registry": layout.relative(layout.registry / "versions" / manifest["version"]),
+            "previous": entry["previous"], "run_id": run_id}
+
+
+@asset(group_name="promotion", deps=[promotion_decision], kinds={"registry"},
+       code_version=CODE_VERSION)
+def staging_model(context: AssetExecutionContext, project: GovernanceProject
+                  ) -> MaterializeResult:
+    """Registers exactly the judged bytes and points `staging` at them, or refuses.
+
+    Re-decides from the verdict store (this asset may be selected alone), then copies model and
+    evidence into the registry and re-hashes the copies against the verdicts' fingerprints.
+    """
+    params, layout = project.params(), project.layout
+    items = standings(params, layout)
+    refused = refusals(items)
+    latest = decisions.latest_decision(layout)
+    if refused or latest is None or latest["run_id"] != context.run_id:
+        _record_decision(context, project, items)
+    if refused:
+        raise Failure(description="staging promotion refused:\n" + "\n".join(refused),
+                      metadata={"refusals": MetadataValue.md(
+                          "\n".join(f"- {line}" for line in refused)),
+                          "gates": MetadataValue.md(gate_table_markdown(items))})
+    try:
+        record = _register(layout, items, context.run_id, params.dataset, params.policy_hash)
+    except registry.RegistryError as error:
+        raise Failure(description=f"staging promotion refused: {error}") from error
     write_json_atomic(layout.report("staging.json"), record)
     return MaterializeResult(metadata={
-        "version": manifest["version"], "model_sha256": manifest["model_sha256"],
-        "registry_path": MetadataValue.path(record["registry"])})
+        "version": record["version"], "model_sha256": record["model_sha256"],
+        "registry_path": MetadataValue.path(record["registry"]),
+        "gates": MetadataValue.md(gate_table_markdown(items))})
+

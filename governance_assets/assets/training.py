@@ -14,10 +14,11 @@ from ..core.files import (
 )
 from ..resources import GovernanceProject
 from .data import dataset_splits
-from .publishing import publish, read_split
+from .publishing import CODE_VERSION, data_binding, publish, read_split
 
 
-@asset(group_name="training", deps=[dataset_splits], kinds={"sklearn"})
+@asset(group_name="training", deps=[dataset_splits], kinds={"sklearn"},
+       code_version=CODE_VERSION)
 def model_search(project: GovernanceProject) -> MaterializeResult:
     """Each candidate family fit on train, scored on validation; the choice and why."""
     from ..core import training
@@ -27,16 +28,20 @@ def model_search(project: GovernanceProject) -> MaterializeResult:
     trials = training.search(read_split(layout, "train"), read_split(layout, "validation"),
                              params.active, params.model, params.split.seed, params.policy.min_auc)
     champion, reason = training.choose_champion(trials)
+    write_json_atomic(layout.runtime("search.json"),
+                      {"seconds_used": round(time.perf_counter() - started, 3),
+                       **training.runtime_figures(trials)})
     report = {
         "search_space": params.model.model_dump(),
         "search_space_hash": params.search_space_hash,
         "seed": params.split.seed,
         "budget": {"trials": len(params.model.candidates), "trials_used": len(trials),
-                   "seconds_used": round(time.perf_counter() - started, 3)},
+                   "seconds_used": f"see {layout.relative(layout.runtime('search.json'))}"},
         "selection": "highest validation AUC among feasible trials",
         "trials": training.trials_as_dicts(trials),
         "champion_trial_id": champion.trial_id if champion else None,
         "champion_reason": reason,
+        "binding": data_binding(layout),
     }
     best = champion.validation_auc if champion else 0.0
     return publish(layout, "search", report,
@@ -45,7 +50,8 @@ def model_search(project: GovernanceProject) -> MaterializeResult:
                     "champion_algorithm": champion.algorithm if champion else "none"})
 
 
-@asset(group_name="training", deps=[model_search, dataset_splits], kinds={"sklearn"})
+@asset(group_name="training", deps=[model_search, dataset_splits], kinds={"sklearn"},
+       code_version=CODE_VERSION)
 def candidate_model(project: GovernanceProject) -> MaterializeResult:
     """The champion refit on train + validation: the exact bytes every report evaluates."""
     import joblib
@@ -69,7 +75,7 @@ def candidate_model(project: GovernanceProject) -> MaterializeResult:
             "hyperparameters": champion.hyperparameters, "sha256": sha256,
             "features": params.active.model_features,
             "decision_threshold": params.model.decision_threshold,
-            "trained_on": "train + validation splits"}
+            "trained_on": "train + validation splits", "binding": data_binding(layout)}
     write_json_atomic(layout.model_meta, meta)
     return MaterializeResult(
         data_version=DataVersion(fingerprint([layout.model])),

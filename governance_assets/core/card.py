@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from .gates import PASS
+PROMOTABLE, BLOCKED = "promotable", "blocked"
 
 
 def validate_card(card: dict, schema_path: Path) -> list[str]:
@@ -66,10 +66,12 @@ def render_markdown(card: dict) -> str:
     sections = [
         _front_matter(card),
         f"# Model card: {card['model_name']}\n",
-        f"Run `{card['run_meta']['run_id']}` ({card['run_meta']['trigger']}), "
-        f"{card['run_meta']['end_time']}, git commit `{card['run_meta']['git_commit']}`. "
+        _decision_paragraph(card["decision"]),
+        f"Data version `{card['provenance']['data_version']}`, code version "
+        f"`{card['provenance']['code_version']}`. "
         f"Policy hash `{card['policy_hash'][:12]}`, search-space hash "
-        f"`{card['search_space_hash'][:12]}`, seed {card['seed']}.\n",
+        f"`{card['search_space_hash'][:12]}`, seed {card['seed']}. Who ran it and when is in "
+        "the decision record (`reports/decision.json`, `registry/decisions/`).\n",
         "## Intended use\n", card["intended_use"] + "\n",
         "## Model\n",
         f"{champion['algorithm']} (trial {champion['trial_id']}), sha256 "
@@ -86,8 +88,8 @@ def render_markdown(card: dict) -> str:
         _table(["metric", "value", "95% CI"],
                [[name, _fmt(m["value"]), f"{m['ci95'][0]:.3f}-{m['ci95'][1]:.3f}"]
                 for name, m in perf["metrics"].items()]) + "\n",
-        f"Latency per single-row prediction: p50 {perf['latency_ms']['p50']:.2f} ms, "
-        f"p99 {perf['latency_ms']['p99']:.2f} ms.\n",
+        "Latency is machine-dependent: its gate verdict is below, its figures are in "
+        f"`{card['evidence']['latency']}` and the decision record.\n",
         "## Fairness\n",
     ]
     for feature, result in card["fairness"]["features"].items():
@@ -112,9 +114,9 @@ def render_markdown(card: dict) -> str:
         + ("Simulated current batch. " if card["drift"]["simulated"] else "")
         + f"Report: [drift.html]({link_from_reports(card['evidence']['drift_html'])})\n",
         "## Gates\n",
-        _table(["gate", "asset", "value", "threshold", "outcome", "blocking"],
+        _table(["gate", "asset", "value", "threshold", "verdict", "blocking"],
                [[g["gate"], g["asset"], _fmt(g["value"]),
-                 f"{g['comparison']} {_fmt(g['threshold'])}", _gate_mark(g), g["blocking"]]
+                 f"{g['comparison']} {_fmt(g['threshold'])}", g["verdict"], g["blocking"]]
                 for g in card["gates"]]) + "\n",
         "## Limitations\n", "\n".join(f"- {item}" for item in card["limitations"]) + "\n",
         "## Carbon\n", card["carbon"].get("note", "") + "\n",
@@ -127,8 +129,40 @@ def render_markdown(card: dict) -> str:
     return "\n".join(sections)
 
 
-def _gate_mark(gate: dict) -> str:
-    return "PASS" if gate["outcome"] == PASS else gate["outcome"].upper()
+def _decision_paragraph(decision: dict) -> str:
+    if decision["status"] == PROMOTABLE:
+        return ("**Decision: promotable.** Every blocking gate passed on the inputs this card "
+                "describes.\n")
+    reasons = "\n".join(f"- {line}" for line in decision["reasons"])
+    return f"**Decision: BLOCKED** by {', '.join(decision['refused_by'])}.\n\n{reasons}\n"
+
+
+def gate_entry(item) -> dict:
+    """A gate as the card records it: deterministic, so the card is the same on the same inputs.
+
+    A volatile gate (latency) keeps its verdict but not its machine-dependent figure.
+    """
+    row = item.to_dict()
+    entry = {"gate": row["name"], "asset": row["asset"], "verdict": row["verdict"],
+             "state": row["state"], "outcome": row["outcome"], "value": row["value"],
+             "threshold": row["threshold"], "comparison": row["comparison"],
+             "blocking": row["blocking"], "blocks_promotion": row["blocks_promotion"],
+             "message": row["message"], "evidence": ", ".join(row["evidence"]),
+             "fingerprint": row["fingerprint"]}
+    if item.gate.volatile and item.state == "current":
+        entry["value"] = None
+        entry["message"] = (f"{row['verdict']}: measured per run on this machine; figures in "
+                            f"{entry['evidence']} and the decision record")
+    return entry
+
+
+def decision_summary(items) -> dict:
+    refused = [item for item in items if item.blocks]
+    return {"status": BLOCKED if refused else PROMOTABLE,
+            "refused_by": [item.gate.name for item in refused],
+            "reasons": [f"{item.gate.name}: {item.label} - "
+                        f"{item.verdict['message'] if item.state == 'current' else item.reason}"
+                        for item in refused]}
 
 
 def derived_limitations(fairness: dict, drift: dict, policy_min_group: int) -> list[str]:
@@ -144,9 +178,10 @@ def derived_limitations(fairness: dict, drift: dict, policy_min_group: int) -> l
     return notes
 
 
-def assemble_card(*, params, run_meta: dict, lineage: dict, model_meta: dict, search: dict,
+def assemble_card(*, params, provenance: dict, lineage: dict, model_meta: dict, search: dict,
                   performance: dict, fairness: dict, explanation: dict, drift: dict,
-                  gates: list[dict], environment: dict, evidence: dict[str, str]) -> dict:
+                  gates: list[dict], decision: dict, environment: dict,
+                  evidence: dict[str, str]) -> dict:
     """The governance record in the shape schemas/model_card.schema.json requires."""
     policy, spec = params.policy, params.active
     worst_dir = [f["disparate_impact_ratio_min"] for f in fairness["features"].values()
@@ -154,7 +189,8 @@ def assemble_card(*, params, run_meta: dict, lineage: dict, model_meta: dict, se
     return {
         "schema_version": "1.0",
         "model_name": f"{params.dataset}-{model_meta['algorithm']}-{model_meta['sha256'][:8]}",
-        "run_meta": run_meta,
+        "decision": decision,
+        "provenance": provenance,
         "intended_use": spec.intended_use,
         "limitations": spec.limitations + derived_limitations(fairness, drift,
                                                               policy.min_group_size),
@@ -174,7 +210,6 @@ def assemble_card(*, params, run_meta: dict, lineage: dict, model_meta: dict, se
             "metrics": {
                 "auc": performance["metrics"]["auc"]["value"],
                 "f1": performance["metrics"]["f1"]["value"],
-                "latency_p99_ms": performance["latency_ms"]["p99"],
                 "disparate_impact": min(worst_dir) if worst_dir else None,
                 "feature_importance": explanation["global_importance"][:10],
             },

@@ -25,10 +25,11 @@ def checklist(card: dict) -> list[dict]:
          [evidence["validation"], evidence["splits"], card["data_lineage"]["datasheet"]]),
         ("Art. 12", "Record keeping: every trial and decision logged",
          PARTIAL,
-         f"{len(card['search']['trials'])} trials and {len(card['gates'])} gate verdicts recorded "
-         f"in Dagster run {card['run_meta']['run_id']}; a tamper-evident ledger is not yet part "
-         "of this pipeline",
-         [evidence["search"], evidence["gates"]]),
+         f"{len(card['search']['trials'])} trials and {len(card['gates'])} gate verdicts, each "
+         "bound to the policy, data, candidate and code it judged; every promotion decision, "
+         "promoted or blocked, is kept in registry/decisions/. A tamper-evident (hash-chained) "
+         "ledger is not yet part of this pipeline",
+         [evidence["search"], evidence["decision"]]),
         ("Art. 13", "Transparency: explanations available",
          MET, f"global and local SHAP explanations of {card['explanation']['rows_explained']} "
          "golden-test decisions", [evidence["explanation"], evidence["shap_plot"]]),

@@ -42,6 +42,14 @@ class Layout:
     def metrics(self, name: str) -> Path:
         return self.reports / "metrics" / f"{name}.json"
 
+    def runtime(self, name: str) -> Path:
+        """Machine-dependent figures (latency, seconds): not DVC outs, never in a cached file."""
+        return self.reports / "runtime" / name
+
+    @property
+    def logs(self) -> Path:
+        return self._at("logs")
+
     def plot(self, name: str) -> Path:
         return self.reports / "plots" / name
 

@@ -16,7 +16,8 @@ class ParamsError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `.inf` and `.nan` are valid YAML floats but no threshold can be one.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DerivedFeature(_Strict):
@@ -128,6 +129,7 @@ class ExplainSpec(_Strict):
 class EvaluationSpec(_Strict):
     bootstrap_rounds: int = Field(ge=50, le=5000)
     latency_rows: int = Field(ge=20, le=5000)
+    latency_repeats: int = Field(default=5, ge=1, le=50)
 
 
 class Policy(_Strict):
@@ -170,9 +172,30 @@ class Params(_Strict):
     def policy_hash(self) -> str:
         return _sha256_of(self.policy.model_dump())
 
+    def values_at(self, keys: tuple[str, ...]) -> dict[str, object]:
+        """The values of dotted params keys; ACTIVE_DATASET stands for the selected block."""
+        tree = self.model_dump(mode="json")
+        values: dict[str, object] = {}
+        for key in keys:
+            dotted = f"datasets.{self.dataset}" if key == ACTIVE_DATASET else key
+            node: object = tree
+            for part in dotted.split("."):
+                node = node[part]  # type: ignore[index]
+            values[dotted] = node
+        return values
+
     @property
     def search_space_hash(self) -> str:
         return _sha256_of(self.model.model_dump())
+
+
+ACTIVE_DATASET = "datasets.<active>"
+DATA_FOLDER = "data/raw"
+
+
+def hash_values(values: dict[str, object]) -> str:
+    """The hash a verdict binds to: the exact params values the gate read."""
+    return _sha256_of(values)
 
 
 def _sha256_of(data: object) -> str:
@@ -189,22 +212,47 @@ def _describe(error: ValidationError, source: Path) -> str:
     return "\n".join(lines)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys; a policy must never be read that way."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[object, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ParamsError(
+                    f"params.yaml: key {key!r} appears twice in one block (lines {seen[key]} "
+                    f"and {key_node.start_mark.line + 1}); keep one")
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def _check_data_path(root: Path, params: Params, source: Path) -> None:
+    """Inside data/raw/ of the project: DVC versions that folder, so a changed byte re-runs."""
+    key = f"datasets.{params.dataset}.path"
+    relative = params.active.path
+    resolved = (root / relative).resolve()
+    folder = (root / DATA_FOLDER).resolve()
+    if not resolved.is_relative_to(folder):
+        raise ParamsError(
+            f"{source.name}: {key}: {relative!r} is outside {DATA_FOLDER}/ of the project; "
+            f"copy the file under {DATA_FOLDER}/ (DVC tracks that folder) and point {key} there")
+    if not resolved.is_file():
+        raise ParamsError(f"{source.name}: {key}: file {relative} not found")
+
+
 def load_params(root: Path) -> Params:
     """Read and check root/params.yaml, including that the selected dataset file exists."""
     source = root / "params.yaml"
     if not source.is_file():
         raise ParamsError(f"{source}: file not found")
     try:
-        raw = yaml.safe_load(source.read_text())
+        raw = yaml.load(source.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (safe loader)
     except yaml.YAMLError as exc:
         raise ParamsError(f"{source.name}: not valid YAML: {exc}") from exc
     try:
         params = Params.model_validate(raw or {})
     except ValidationError as exc:
         raise ParamsError(_describe(exc, source)) from exc
-    data_file = root / params.active.path
-    if not data_file.is_file():
-        raise ParamsError(
-            f"{source.name}: datasets.{params.dataset}.path: file {params.active.path} not found"
-        )
+    _check_data_path(root, params, source)
     return params

@@ -49,16 +49,32 @@ def golden_metrics(y: np.ndarray, probability: np.ndarray, threshold: float, rou
     return result
 
 
-def latency_ms(model, rows: pd.DataFrame, count: int) -> dict:
-    """Single-row predict_proba wall time, as a scoring service would call it."""
-    timings = []
-    for position in range(min(count, len(rows))):
-        row = rows.iloc[[position % len(rows)]]
-        started = time.perf_counter()
+WARMUP_CALLS = 20
+
+
+def latency_ms(model, rows: pd.DataFrame, count: int, repeats: int) -> dict:
+    """Single-row predict_proba wall time, warm, as a scoring service would call it.
+
+    A cold p99 of one pass measures the machine's load as much as the model (6.9-22 ms between
+    runs of the same model), so the first calls are discarded and the pass is repeated: the
+    gate reads the median p99 and the report keeps the spread beside it.
+    """
+    chosen = [rows.iloc[[position % len(rows)]] for position in range(min(count, len(rows)))]
+    for row in chosen[:WARMUP_CALLS]:
         model.predict_proba(row)
-        timings.append((time.perf_counter() - started) * 1000)
-    p50, p99 = np.percentile(timings, [50, 99])
-    return {"p50": round(float(p50), 4), "p99": round(float(p99), 4), "calls": len(timings)}
+    p50s, p99s = [], []
+    for _ in range(repeats):
+        timings = []
+        for row in chosen:
+            started = time.perf_counter()
+            model.predict_proba(row)
+            timings.append((time.perf_counter() - started) * 1000)
+        p50, p99 = np.percentile(timings, [50, 99])
+        p50s.append(float(p50))
+        p99s.append(float(p99))
+    return {"p50": round(float(np.median(p50s)), 4), "p99": round(float(np.median(p99s)), 4),
+            "p99_min": round(min(p99s), 4), "p99_max": round(max(p99s), 4),
+            "calls_per_repeat": len(chosen), "repeats": repeats, "warmup_calls": WARMUP_CALLS}
 
 
 def paired_auc_regression(y: np.ndarray, candidate: np.ndarray, production: np.ndarray,

@@ -45,54 +45,85 @@ def _locked(root: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def register(root: Path, model: Path, evidence: dict[str, Path], metadata: dict) -> dict:
-    """Store model + evidence as a new version, or return the identical one already stored."""
+def _copy_verified(files: dict[str, Path], expected: dict[str, str], into: Path
+                   ) -> dict[str, str]:
+    """Copy, then hash the copies: what is stored is exactly what the gates judged, or nothing."""
+    hashes = {}
+    for name, path in files.items():
+        shutil.copyfile(path, into / name)
+        hashes[name] = sha256_of_file(into / name)
+        if name in expected and hashes[name] != expected[name]:
+            raise RegistryError(
+                f"{path}: sha256 {hashes[name][:12]}… is not the {expected[name][:12]}… the gates "
+                f"judged; it changed after evaluation, so it is not registered")
+    return hashes
+
+
+def register(root: Path, model: Path, evidence: dict[str, Path], metadata: dict,
+             expected: dict[str, str] | None = None) -> dict:
+    """Store model + evidence as a new version, or return the identical one already stored.
+
+    `expected` maps stored file names to the sha256 their verdicts were bound to; any copy whose
+    bytes differ is refused and nothing is stored.
+    """
     files = {MODEL_FILE: model, **evidence}
-    hashes = {name: sha256_of_file(path) for name, path in files.items()}
-    version = _version_id(hashes)
-    target = root / "versions" / version
     with _locked(root):
-        if target.exists():
-            manifest = read_json(target / "manifest.json")
-            if manifest["files"] != hashes:
-                raise RegistryError(f"version {version} exists with different content")
+        incoming = Path(tempfile.mkdtemp(dir=root, prefix=".incoming-"))
+        try:
+            hashes = _copy_verified(files, expected or {}, incoming)
+            version = _version_id(hashes)
+            target = root / "versions" / version
+            if target.exists():
+                stored = read_json(target / "manifest.json")
+                if stored["files"] != hashes:
+                    raise RegistryError(f"version {version} exists with different content")
+                return stored
+            manifest = {"version": version, "created": _now(), "files": hashes,
+                        "model_sha256": hashes[MODEL_FILE], "metadata": metadata}
+            write_json_atomic(incoming / "manifest.json", manifest)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            incoming.rename(target)
             return manifest
-        manifest = {"version": version, "created": _now(), "files": hashes,
-                    "model_sha256": hashes[MODEL_FILE], "metadata": metadata}
-        staging = Path(tempfile.mkdtemp(dir=root, prefix=".incoming-"))
-        for name, path in files.items():
-            shutil.copyfile(path, staging / name)
-        write_json_atomic(staging / "manifest.json", manifest)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging.rename(target)
-    return manifest
+        finally:
+            shutil.rmtree(incoming, ignore_errors=True)
 
 
-def _aliases_file(root: Path) -> Path:
-    return root / "aliases.json"
+def _alias_file(root: Path, alias: str) -> Path:
+    return root / "aliases" / f"{alias}.json"
 
 
-def _read_aliases(root: Path) -> dict:
-    path = _aliases_file(root)
-    return read_json(path) if path.exists() else {"aliases": {}, "history": []}
+def init_registry(root: Path) -> None:
+    """Create the production pointer the evaluate stage depends on (empty until promoted)."""
+    pointer = _alias_file(root, "production")
+    if not pointer.exists():
+        write_json_atomic(pointer, {"alias": "production", "version": None})
 
 
 def get_alias(root: Path, alias: str) -> str | None:
-    return _read_aliases(root)["aliases"].get(alias)
+    path = _alias_file(root, alias)
+    return read_json(path)["version"] if path.exists() else None
+
+
+def alias_history(root: Path) -> list[dict]:
+    path = root / "aliases" / "history.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def set_alias(root: Path, alias: str, version: str, reason: str) -> dict:
-    """Point alias at version; the previous target is kept in the alias history."""
+    """Point alias at version; each move is appended to the alias history."""
     if not (root / "versions" / version / "manifest.json").exists():
         raise RegistryError(f"cannot point {alias!r} at unknown version {version}")
     with _locked(root):
-        state = _read_aliases(root)
-        previous = state["aliases"].get(alias)
-        state["aliases"][alias] = version
-        state["history"].append({"alias": alias, "version": version, "previous": previous,
-                                 "at": _now(), "reason": reason})
-        write_json_atomic(_aliases_file(root), state)
-    return state
+        previous = get_alias(root, alias)
+        entry = {"alias": alias, "version": version, "previous": previous, "at": _now(),
+                 "reason": reason}
+        if previous != version:
+            write_json_atomic(_alias_file(root, alias), {"alias": alias, "version": version})
+        with (root / "aliases" / "history.jsonl").open("a") as history:
+            history.write(json.dumps(entry) + "\n")
+    return entry
 
 
 def manifest(root: Path, version: str) -> dict:

@@ -29,9 +29,10 @@ class Trial:
     validation_auc: float
     validation_f1: float
     validation_accuracy: float
-    fit_seconds: float
     feasible: bool
     rejection_reason: str | None
+    # Wall time depends on the machine: kept out of the search report (see runtime_figures).
+    fit_seconds: float | None = None
 
 
 def _estimator(algorithm: str, model: ModelSpec, seed: int):
@@ -107,4 +108,9 @@ def refit(champion: Trial, train: pd.DataFrame, validation: pd.DataFrame, spec: 
 
 
 def trials_as_dicts(trials: list[Trial]) -> list[dict]:
-    return [asdict(t) for t in trials]
+    """The deterministic part of each trial: same data and seed, same bytes."""
+    return [{k: v for k, v in asdict(t).items() if k != "fit_seconds"} for t in trials]
+
+
+def runtime_figures(trials: list[Trial]) -> dict[str, float | None]:
+    return {f"trial_{t.trial_id}_fit_seconds": t.fit_seconds for t in trials}

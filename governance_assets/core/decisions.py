@@ -1,0 +1,84 @@
+"""The decision record: what was decided about which candidate, under which inputs, and why.
+
+Every run that reaches the gates writes one, promoted or blocked: `reports/decision.json` (the
+latest) and `registry/decisions/` (the history, never overwritten). It is validated against
+schemas/decision_record.schema.json before it is written.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .card import validate_card
+from .files import read_json, write_json_atomic
+from .layout import Layout
+from .params import Params
+from .verdicts import (
+    IntegrityError,
+    Standing,
+    candidate_sha256,
+    code_version,
+    data_version,
+    refusals,
+)
+
+PROMOTE, BLOCKED = "promote", "blocked"
+SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "decision_record.schema.json"
+
+
+class DecisionRecordError(RuntimeError):
+    """A decision record failed its schema; it is not written."""
+
+
+def trigger_from_tags(tags: dict[str, str] | None) -> str:
+    tags = tags or {}
+    if "dagster/schedule_name" in tags:
+        return "schedule"
+    if "dagster/sensor_name" in tags:
+        return "drift"
+    if os.environ.get("CI"):
+        return "ci"
+    return "dvc" if os.environ.get("DVC_STAGE") or os.environ.get("GOVERNANCE_STAGE") \
+        else "manual"
+
+
+def decide(params: Params, layout: Layout, items: list[Standing], run_id: str | None,
+           trigger: str, git_commit: str | None) -> dict:
+    """The record for the current inputs: promote only when no blocking gate refuses."""
+    try:
+        candidate, problem = candidate_sha256(layout), None
+    except IntegrityError as error:
+        candidate, problem = None, str(error)
+    refused = [item for item in items if item.blocks]
+    return {
+        "schema_version": "1.0",
+        "decision": BLOCKED if refused or candidate is None else PROMOTE,
+        "decided_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run_id": run_id, "trigger": trigger, "dataset": params.dataset,
+        "data_version": data_version(params, layout), "candidate_sha256": candidate,
+        "candidate_problem": problem, "policy_hash": params.policy_hash,
+        "code_version": code_version(), "git_commit": git_commit,
+        "refused_by": [item.gate.name for item in refused] or
+                      ([] if candidate else ["candidate_model"]),
+        "refusals": refusals(items) or ([problem] if problem else []),
+        "verdicts": [item.to_dict() for item in items],
+    }
+
+
+def write_decision(layout: Layout, record: dict) -> Path:
+    """Validate, then write the latest decision and append it to the history."""
+    errors = validate_card(record, SCHEMA)
+    if errors:
+        raise DecisionRecordError("decision record invalid: " + "; ".join(errors[:5]))
+    stamp = record["decided_at"].replace(":", "").replace("-", "")
+    name = "-".join([stamp, (record["candidate_sha256"] or "none")[:12],
+                     (record["run_id"] or "cli")[:8], record["decision"]])
+    write_json_atomic(layout.registry / "decisions" / f"{name}.json", record)
+    return write_json_atomic(layout.report("decision.json"), record)
+
+
+def latest_decision(layout: Layout) -> dict | None:
+    path = layout.report("decision.json")
+    return read_json(path) if path.is_file() else None

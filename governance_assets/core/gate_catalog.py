@@ -1,0 +1,119 @@
+"""Every gate the pipeline has: the asset it judges, the stage that runs it, what it reads.
+
+This is the one place that owns the list of gates. The Dagster checks are built from it, the
+promotion guard and the card read it, and `dvc.yaml`'s params are tested against it. What a gate
+reads (params keys and evidence files) is what its verdict is bound to: change any of it and the
+verdict no longer counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .params import ACTIVE_DATASET
+
+STAGES = ("prepare", "train", "evaluate", "document", "promote")
+STAGE_GROUPS = {"prepare": "data", "train": "training", "evaluate": "evaluation",
+                "document": "documentation", "promote": "promotion"}
+
+# Every verdict depends on which dataset block is active and how it was split.
+COMMON_KEYS = ("dataset", ACTIVE_DATASET, "split")
+SPLIT_FILES = tuple(f"data/prepared/splits/{name}.parquet"
+                    for name in ("train", "validation", "golden_test", "current"))
+LATENCY_EVIDENCE = "reports/runtime/latency.json"
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    name: str
+    asset: str
+    stage: str
+    description: str
+    reads: tuple[str, ...]
+    evidence: tuple[str, ...]
+    blocking: bool = True
+    needs_candidate: bool = True
+    # A volatile gate measures the machine (latency): its evidence is a runtime file that is not
+    # content-bound, and the deterministic card carries its outcome but not its figure.
+    volatile: bool = False
+    reads_production_alias: bool = False
+
+    @property
+    def stops_the_run(self) -> bool:
+        """Dagster-blocking: nothing downstream can be built without this gate's subject.
+
+        Gates on the candidate's reports block promotion instead, so the card of a refused
+        candidate is still written and says why.
+        """
+        return self.blocking and self.stage in ("prepare", "train")
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return COMMON_KEYS + self.reads
+
+
+def _data(name: str, description: str, reads: tuple[str, ...] = (), blocking: bool = True
+          ) -> GateSpec:
+    return GateSpec(name, "validated_dataset", "prepare", description, reads,
+                    ("reports/validation.json",), blocking, needs_candidate=False)
+
+
+_FAIRNESS_KEYS = ("model.decision_threshold", "policy.min_group_size",
+                  "policy.insufficient_evidence")
+
+GATES: tuple[GateSpec, ...] = (
+    _data("schema", "Required columns present, numeric columns numeric and finite, file not "
+          "empty."),
+    _data("label_sanity", "Every label is declared and both classes occur."),
+    _data("sensitive_groups", "Every sensitive feature can be built and each group has "
+          "policy.min_group_size rows.", ("policy.min_group_size",)),
+    _data("outlier_screen", "Share of extreme or duplicate rows (poisoning screen); warns only.",
+          ("policy.max_outlier_share",), blocking=False),
+    GateSpec("golden_test_disjoint", "dataset_splits", "prepare",
+             "No golden-test row, by id or by content, is in train or validation.", (),
+             SPLIT_FILES, needs_candidate=False),
+    GateSpec("feasible_trial", "model_search", "train", "At least one trial met the "
+             "constraints.", ("model", "policy.min_auc"), ("reports/search.json",),
+             needs_candidate=False),
+    GateSpec("performance_floor", "performance_report", "evaluate",
+             "Golden-test AUC >= policy.min_auc.",
+             ("policy.min_auc", "model.decision_threshold", "evaluation.bootstrap_rounds"),
+             ("reports/performance.json",)),
+    GateSpec("no_regression", "performance_report", "evaluate",
+             "Not worse than production by more than policy.max_regression (paired bootstrap).",
+             ("policy.max_regression", "evaluation.bootstrap_rounds"),
+             ("reports/performance.json",), reads_production_alias=True),
+    GateSpec("latency_budget", "performance_report", "evaluate",
+             "Median over warm repeats of the p99 single-row latency <= policy.max_latency_ms.",
+             ("policy.max_latency_ms", "evaluation.latency_rows", "evaluation.latency_repeats"),
+             (LATENCY_EVIDENCE,), volatile=True),
+    GateSpec("four_fifths_rule", "fairness_report", "evaluate",
+             "Every group's selection rate >= policy.min_disparate_impact x the highest group's.",
+             ("policy.min_disparate_impact", *_FAIRNESS_KEYS), ("reports/fairness.json",)),
+    GateSpec("equalized_odds", "fairness_report", "evaluate",
+             "Largest TPR/FPR gap <= policy.max_equalized_odds_difference.",
+             ("policy.max_equalized_odds_difference", *_FAIRNESS_KEYS),
+             ("reports/fairness.json",)),
+    GateSpec("demographic_parity", "fairness_report", "evaluate",
+             "Selection-rate gap <= policy.max_demographic_parity_difference; warns only.",
+             ("policy.max_demographic_parity_difference", *_FAIRNESS_KEYS),
+             ("reports/fairness.json",), blocking=False),
+    GateSpec("protected_influence", "explanation_report", "evaluate",
+             "Share of mean |SHAP| on protected features and proxies <= "
+             "policy.max_protected_influence.", ("policy.max_protected_influence", "explain"),
+             ("reports/explanation.json",)),
+    GateSpec("drift_psi", "drift_report", "evaluate", "No feature's PSI above policy.max_psi.",
+             ("policy.max_psi",), ("reports/drift.json",), needs_candidate=False),
+    GateSpec("drifted_share", "drift_report", "evaluate",
+             "Share of drifted features <= policy.max_drifted_share.",
+             ("policy.max_psi", "policy.max_drifted_share"), ("reports/drift.json",),
+             needs_candidate=False),
+    GateSpec("model_card_valid", "model_card", "document", "The governance record validates "
+             "against schemas/model_card.schema.json.", (), ("reports/model_card.json",)),
+)
+
+GATES_BY_NAME = {gate.name: gate for gate in GATES}
+
+
+def gates_of_stage(stage: str) -> list[GateSpec]:
+    return [gate for gate in GATES if gate.stage == stage]

@@ -1,0 +1,262 @@
+"""What a valid verdict is: a gate's outcome bound to the exact inputs it judged.
+
+A verdict is recorded under its fingerprint: the hash of the params values the gate read, the
+data version and candidate sha256 its evidence was computed on, the code version and the sha256
+of the evidence file itself. The guard, the card and the CLI recompute the fingerprint from the
+files as they are now and count only the verdict recorded under exactly that fingerprint. Any
+other verdict of the gate is STALE: shown with what changed, never counted. The store lives in
+the registry folder (history, not a DVC out), so DVC never deletes it and a policy reverted to
+one judged before finds its verdict again without re-running anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
+
+from .files import md5_of_file, read_json, sha256_of_file, write_json_atomic
+from .gate_catalog import GATES, GateSpec
+from .gates import INSUFFICIENT, PASS
+from .layout import Layout
+from .params import Params, hash_values
+from .registry import get_alias
+
+CURRENT, STALE, NOT_EVALUATED = "current", "stale", "not evaluated"
+PACKAGE = Path(__file__).resolve().parent.parent
+
+
+@cache
+def code_version() -> str:
+    """Hash of the package's source and schemas: the code every verdict was computed by."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.rglob("*")):
+        if path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(PACKAGE)).encode())
+            digest.update(sha256_of_file(path).encode())
+    return digest.hexdigest()[:16]
+
+
+class IntegrityError(RuntimeError):
+    """A file's bytes are not the bytes recorded for it; the message names file and hashes."""
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    policy_hash: str
+    data_version: str | None
+    candidate_sha256: str | None
+    code_version: str
+    evidence_sha256: str | None
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:24]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def evidence_sha256(layout: Layout, gate: GateSpec) -> str | None:
+    """One hash for the gate's evidence files; None for a volatile gate or missing evidence."""
+    if gate.volatile:
+        return None
+    paths = [layout.root / relative for relative in gate.evidence]
+    if not all(path.is_file() for path in paths):
+        return None
+    if len(paths) == 1:
+        return sha256_of_file(paths[0])
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + sha256_of_file(path).encode())
+    return digest.hexdigest()
+
+
+def binding_source(gate: GateSpec) -> str:
+    """The JSON file that records which data and candidate the evidence was computed on."""
+    first = gate.evidence[0]
+    return first if first.endswith(".json") else "reports/splits.json"
+
+
+def read_binding(layout: Layout, gate: GateSpec) -> dict:
+    path = layout.root / binding_source(gate)
+    return read_json(path).get("binding", {}) if path.is_file() else {}
+
+
+def bound_values(params: Params, layout: Layout, gate: GateSpec) -> dict[str, object]:
+    """The params values (and registry state) the gate's verdict depends on."""
+    values = params.values_at(gate.keys)
+    if gate.reads_production_alias:
+        values["registry.production"] = get_alias(layout.registry, "production")
+    return values
+
+
+def judged_fingerprint(params: Params, layout: Layout, gate: GateSpec) -> Fingerprint:
+    """What a check is judging: the inputs its evidence says it was computed on."""
+    binding = read_binding(layout, gate)
+    return Fingerprint(hash_values(bound_values(params, layout, gate)),
+                       binding.get("data_version"),
+                       binding.get("candidate_sha256") if gate.needs_candidate else None,
+                       code_version(), evidence_sha256(layout, gate))
+
+
+def data_version(params: Params, layout: Layout) -> str:
+    """The active raw file's md5: the same hash DVC records for it in dvc.lock."""
+    return md5_of_file(layout.root / params.active.path)
+
+
+def candidate_sha256(layout: Layout) -> str:
+    """The candidate's sha256, only if it equals the one recorded when it was trained.
+
+    A pickle is code: a model file swapped after training is never loaded, never promoted.
+    """
+    if not layout.model.is_file() or not layout.model_meta.is_file():
+        raise IntegrityError(f"{layout.relative(layout.model)} or "
+                             f"{layout.relative(layout.model_meta)} is missing: train first")
+    recorded = read_json(layout.model_meta)["sha256"]
+    actual = sha256_of_file(layout.model)
+    if actual != recorded:
+        raise IntegrityError(
+            f"{layout.relative(layout.model)}: sha256 {actual[:12]}… does not match "
+            f"{recorded[:12]}… recorded at training in {layout.relative(layout.model_meta)}; "
+            "refusing to load or promote it (re-run training to replace it)")
+    return actual
+
+
+def current_fingerprint(params: Params, layout: Layout, gate: GateSpec,
+                        candidate: str | None) -> Fingerprint:
+    """The fingerprint a verdict must have to count now, from the files as they are."""
+    return Fingerprint(hash_values(bound_values(params, layout, gate)),
+                       data_version(params, layout),
+                       candidate if gate.needs_candidate else None,
+                       code_version(), evidence_sha256(layout, gate))
+
+
+class VerdictStore:
+    """registry/verdicts/<gate>/<fingerprint key>.json, plus latest.json for the STALE view."""
+
+    def __init__(self, layout: Layout):
+        self.root = layout.registry / "verdicts"
+
+    def record(self, gate: str, verdict: dict, fingerprint: Fingerprint,
+               values: dict[str, object], run_id: str | None) -> dict:
+        entry = {"gate": gate, "verdict": verdict, "fingerprint": fingerprint.to_dict(),
+                 "fingerprint_key": fingerprint.key, "bound_values": values,
+                 "run_id": run_id,
+                 "judged_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        write_json_atomic(self.root / gate / f"{fingerprint.key}.json", entry)
+        write_json_atomic(self.root / gate / "latest.json", entry)
+        return entry
+
+    def lookup(self, gate: str, fingerprint: Fingerprint) -> dict | None:
+        path = self.root / gate / f"{fingerprint.key}.json"
+        return read_json(path) if path.is_file() else None
+
+    def latest(self, gate: str) -> dict | None:
+        path = self.root / gate / "latest.json"
+        return read_json(path) if path.is_file() else None
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A gate as the guard sees it now: a current verdict, a stale one, or none."""
+
+    gate: GateSpec
+    state: str
+    record: dict | None
+    fingerprint: Fingerprint | None
+    reason: str
+
+    @property
+    def verdict(self) -> dict | None:
+        return self.record["verdict"] if self.record else None
+
+    @property
+    def outcome(self) -> str | None:
+        return self.verdict["outcome"] if self.state == CURRENT and self.verdict else None
+
+    @property
+    def label(self) -> str:
+        if self.state != CURRENT:
+            return self.state.upper()
+        return self.outcome.upper()
+
+    @property
+    def blocks(self) -> bool:
+        """A blocking gate blocks unless it has a current PASS (or a warn-only insufficiency)."""
+        if not self.gate.blocking:
+            return False
+        if self.outcome == PASS:
+            return False
+        return not (self.outcome == INSUFFICIENT and not self.verdict["blocking"])
+
+    def to_dict(self) -> dict:
+        verdict = self.verdict or {}
+        return {"name": self.gate.name, "asset": self.gate.asset, "stage": self.gate.stage,
+                "verdict": self.label, "state": self.state, "outcome": self.outcome,
+                "value": verdict.get("value") if self.state == CURRENT else None,
+                "threshold": verdict.get("threshold"), "comparison": verdict.get("comparison"),
+                "blocking": self.gate.blocking, "blocks_promotion": self.blocks,
+                "message": verdict.get("message") if self.state == CURRENT else self.reason,
+                "evidence": list(self.gate.evidence),
+                "fingerprint": self.fingerprint.to_dict() if self.fingerprint else None,
+                "judged_in_run": self.record.get("run_id") if self.record else None}
+
+
+def _why_stale(latest: dict, now: Fingerprint, values: dict[str, object]) -> str:
+    """Name what changed since the latest verdict, so a reader knows what to re-run."""
+    then = latest["fingerprint"]
+    changes = [f"{key} was {old!r}, now {values.get(key)!r}"
+               for key, old in latest["bound_values"].items() if values.get(key) != old]
+    labels = {"data_version": "data", "candidate_sha256": "candidate",
+              "code_version": "code", "evidence_sha256": "evidence file"}
+    for field, label in labels.items():
+        if then[field] != getattr(now, field):
+            changes.append(f"{label} changed ({str(then[field])[:10]} -> "
+                           f"{str(getattr(now, field))[:10]})")
+    outcome = latest["verdict"]["outcome"].upper()
+    return (f"last verdict ({outcome}) judged other inputs: "
+            + ("; ".join(changes) or "inputs differ"))
+
+
+def standing(params: Params, layout: Layout, gate: GateSpec, candidate: str | None,
+             candidate_problem: str | None, store: VerdictStore) -> Standing:
+    if gate.needs_candidate and candidate is None:
+        return Standing(gate, NOT_EVALUATED, store.latest(gate.name), None,
+                        candidate_problem or "no candidate model")
+    now = current_fingerprint(params, layout, gate, candidate)
+    found = store.lookup(gate.name, now)
+    if found is not None:
+        return Standing(gate, CURRENT, found, now, "")
+    latest = store.latest(gate.name)
+    if latest is None:
+        return Standing(gate, NOT_EVALUATED, None, now, "never evaluated")
+    if now.evidence_sha256 is None and not gate.volatile:
+        return Standing(gate, NOT_EVALUATED, latest, now,
+                        f"evidence {', '.join(gate.evidence)} is missing")
+    return Standing(gate, STALE, latest, now,
+                    _why_stale(latest, now, bound_values(params, layout, gate)))
+
+
+def standings(params: Params, layout: Layout, gates: tuple[GateSpec, ...] = GATES
+              ) -> list[Standing]:
+    """Every gate's standing against the files as they are now."""
+    store = VerdictStore(layout)
+    try:
+        candidate, problem = candidate_sha256(layout), None
+    except IntegrityError as error:
+        candidate, problem = None, str(error)
+    return [standing(params, layout, gate, candidate, problem, store) for gate in gates]
+
+
+def refusals(items: list[Standing]) -> list[str]:
+    """Why promotion must be refused: one line per blocking gate without a current PASS."""
+    lines = []
+    for item in items:
+        if item.blocks:
+            detail = item.verdict["message"] if item.state == CURRENT else item.reason
+            lines.append(f"{item.gate.name} on {item.gate.asset}: {item.label} - {detail}")
+    return lines
