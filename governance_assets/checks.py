@@ -2,8 +2,9 @@
 
 Every check records its verdict in the verdict store under the fingerprint of what it judged
 (core.verdicts); the promotion guard counts only verdicts whose fingerprint equals the current
-one. Gates on the data and the search stop the run (nothing can be built without their subject);
-gates on the candidate's reports block promotion, so a refused candidate still gets its card.
+one. Gates on the data and the search stop the run with ERROR (nothing can be built without
+their subject); gates on the candidate's reports fail with WARN and block promotion through
+`every_blocking_gate_passed`, so a refused candidate still gets its card and decision record.
 """
 
 from collections.abc import Callable
@@ -28,22 +29,29 @@ from .resources import GovernanceProject
 Evaluate = Callable[[GovernanceProject], gates.Verdict]
 
 
-def as_check_result(verdict: gates.Verdict, fingerprint: dict) -> AssetCheckResult:
+def as_check_result(verdict: gates.Verdict, fingerprint: dict, stops_the_run: bool
+                    ) -> AssetCheckResult:
+    """ERROR stops the run's downstream assets; a gate on the candidate's reports fails with
+    WARN so the card and the decision are still written, and the promotion check refuses."""
     metadata = {"outcome": verdict.outcome, "comparison": verdict.comparison,
+                "blocks_promotion": verdict.blocks,
                 "evidence": MetadataValue.path(verdict.evidence),
                 "verdict": MetadataValue.json(verdict.to_dict()),
                 "fingerprint": MetadataValue.json(fingerprint)}
     for key in ("value", "threshold"):
         if getattr(verdict, key) is not None:
             metadata[key] = float(getattr(verdict, key))
-    severity = AssetCheckSeverity.ERROR if verdict.blocking else AssetCheckSeverity.WARN
+    severity = AssetCheckSeverity.ERROR if verdict.blocking and stops_the_run else \
+        AssetCheckSeverity.WARN
     return AssetCheckResult(passed=verdict.passed, severity=severity,
                             description=verdict.message, metadata=metadata)
 
 
 def _gate(spec: GateSpec, evaluate: Evaluate) -> AssetChecksDefinition:
+    # blocking=True for every gate: downstream steps then wait for the verdict; only an ERROR
+    # (a gate that stops the run) keeps them from running.
     @asset_check(asset=spec.asset, name=spec.name, description=spec.description,
-                 blocking=spec.stops_the_run)
+                 blocking=True)
     def _check(context: AssetCheckExecutionContext, project: GovernanceProject
                ) -> AssetCheckResult:
         params, layout = project.params(), project.layout
@@ -51,7 +59,7 @@ def _gate(spec: GateSpec, evaluate: Evaluate) -> AssetChecksDefinition:
         fingerprint = judged_fingerprint(params, layout, spec)
         VerdictStore(layout).record(spec.name, verdict.to_dict(), fingerprint,
                                     bound_values(params, layout, spec), context.run.run_id)
-        return as_check_result(verdict, fingerprint.to_dict())
+        return as_check_result(verdict, fingerprint.to_dict(), spec.stops_the_run)
 
     return _check
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from dagster import DagsterInstance, materialize
 
-from governance_assets.assets import GRAPH_ASSETS
+from governance_assets.assets import GRAPH_ASSETS, PROMOTION_CHECKS
 from governance_assets.checks import GATE_CHECKS
 from governance_assets.core.layout import Layout
 from governance_assets.core.params import load_params
@@ -53,7 +53,7 @@ def german_spec_path(name: str) -> str:
 def run_graph(root: Path, instance: DagsterInstance, selection=None):
     """Materialize the graph with every gate, as `dagster dev` or a schedule would."""
     return materialize(
-        [*GRAPH_ASSETS, *GATE_CHECKS],
+        [*GRAPH_ASSETS, *GATE_CHECKS, *PROMOTION_CHECKS],
         instance=instance,
         resources={"project": GovernanceProject(root=str(root))},
         selection=selection,

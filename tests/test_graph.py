@@ -13,6 +13,8 @@ from governance_assets.core import registry
 from governance_assets.core.card import validate_card
 from governance_assets.core.files import md5_of_file, read_json
 
+from governance_assets.core.decisions import SCHEMA as DECISION_SCHEMA
+
 from .conftest import (
     GERMAN,
     check_results,
@@ -25,7 +27,8 @@ from .conftest import (
 
 DOWNSTREAM_OF_VALIDATION = {"dataset_splits", "model_search", "candidate_model",
                             "performance_report", "fairness_report", "explanation_report",
-                            "drift_report", "model_card", "compliance_report", "staging_model"}
+                            "drift_report", "model_card", "compliance_report",
+                            "promotion_decision", "staging_model"}
 
 
 @pytest.fixture(scope="module")
@@ -36,20 +39,36 @@ def passing(tmp_path_factory):
         yield root, instance, run_graph(root, instance)
 
 
-def blocked_after(result, failing_check: str) -> None:
+def blocked_after(result, failing_check: str, root) -> None:
+    """Refused: the card and the decision record say so and why; staging is never built."""
     evaluation = check_results(result)[failing_check]
-    assert not evaluation.passed and evaluation.severity.value == "ERROR"
+    assert not evaluation.passed and evaluation.metadata["blocks_promotion"].value is True
     assert not result.success
-    assert {"model_card", "compliance_report", "staging_model"}.isdisjoint(materialized(result))
+    assert "staging_model" not in materialized(result)
+    assert {"model_card", "compliance_report", "promotion_decision"} <= materialized(result)
+    assert not check_results(result)["every_blocking_gate_passed"].passed
+    card = read_json(root / "reports/model_card.json")
+    assert validate_card(card, layout(root).card_schema) == []
+    assert card["decision"]["status"] == "blocked"
+    assert failing_check in card["decision"]["refused_by"]
+    [line] = [line for line in (root / "reports/model_card.md").read_text().splitlines()
+              if line.startswith("**Decision: BLOCKED** by")]
+    assert failing_check in line
+    decision = read_json(root / "reports/decision.json")
+    assert decision["decision"] == "blocked" and failing_check in decision["refused_by"]
+    assert decision["candidate_sha256"] == read_json(root / "models/candidate.json")["sha256"]
+    assert validate_card(decision, DECISION_SCHEMA) == []
+    assert any(path.name.endswith("-blocked.json")
+               for path in (root / "registry/decisions").iterdir())
 
 
 def test_bundled_data_passes_every_blocking_gate_and_is_staged(passing):
     root, _, result = passing
     assert result.success
     checks = check_results(result)
-    assert len(checks) == 16
+    assert len(checks) == 17
     blocking_failures = [n for n, e in checks.items()
-                         if not e.passed and e.severity.value == "ERROR"]
+                         if not e.passed and e.metadata["blocks_promotion"].value]
     assert blocking_failures == []
     assert checks["four_fifths_rule"].metadata["value"].value == pytest.approx(0.82, abs=0.03)
     assert 0.1 < checks["equalized_odds"].metadata["value"].value <= 0.2
@@ -82,7 +101,7 @@ def test_raw_data_version_is_the_dvc_md5(passing):
 def test_conventional_equalized_odds_bound_blocks_the_same_model(tmp_path, instance):
     root = make_project(tmp_path, policy__max_equalized_odds_difference=0.1)
     result = run_graph(root, instance)
-    blocked_after(result, "equalized_odds")
+    blocked_after(result, "equalized_odds", root)
     assert registry.get_alias(root / "registry", "staging") is None
 
 
@@ -102,7 +121,7 @@ def test_injected_bias_is_blocked_and_promotion_refused_even_when_selected_alone
     root = make_project(tmp_path)
     inject_bias(root)
     result = run_graph(root, instance)
-    blocked_after(result, "four_fifths_rule")
+    blocked_after(result, "four_fifths_rule", root)
     assert check_results(result)["four_fifths_rule"].metadata["value"].value < 0.5
     assert not check_results(result)["protected_influence"].passed
 
@@ -111,7 +130,7 @@ def test_injected_bias_is_blocked_and_promotion_refused_even_when_selected_alone
     [failure] = alone.get_step_failure_events()
     message = failure.step_failure_data.error.message
     assert "staging promotion refused" in message and "four_fifths_rule" in message
-    assert not (root / "registry" / "aliases.json").exists()
+    assert registry.get_alias(root / "registry", "staging") is None
 
 
 def test_drifted_current_batch_is_blocked(tmp_path, instance):
@@ -128,7 +147,7 @@ def test_drifted_current_batch_is_blocked(tmp_path, instance):
     drift = check_results(result)["drift_psi"]
     assert not drift.passed and "credit_amount" in drift.description
     assert read_json(root / "reports/drift.json")["simulated"] is False
-    blocked_after(result, "drift_psi")
+    blocked_after(result, "drift_psi", root)
 
 
 def test_regression_against_production_is_blocked(passing, tmp_path, instance):
@@ -145,14 +164,15 @@ def test_regression_against_production_is_blocked(passing, tmp_path, instance):
     assert verdict.metadata["value"].value > 0.02
     regression = read_json(root / "reports/performance.json")["regression"]
     assert regression["production_version"] == production and regression["ci95"][0] > 0
-    blocked_after(result, "no_regression")
+    blocked_after(result, "no_regression", root)
     assert registry.get_alias(root / "registry", "staging") == production, "staging untouched"
 
 
 def _snapshot(root) -> dict[str, str]:
     """Hashes of everything downstream of validation, and of the registry."""
     paths = [p for base in ("data/prepared/splits", "models", "registry", "reports")
-             for p in (root / base).rglob("*") if p.is_file()]
+             for p in (root / base).rglob("*")
+             if p.is_file() and "verdicts" not in p.parts]
     skip = {"validation.json", "data.json"}
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in paths if p.name not in skip and ".lock" not in p.name}
