@@ -78,6 +78,17 @@ def params_of(root: Path):
     return load_params(root)
 
 
+@pytest.fixture(scope="session")
+def passing(tmp_path_factory):
+    """The bundled German credit data under the bundled policy, on its own instance.
+
+    Shared by the graph tests: a test that changes anything copies the project first.
+    """
+    root = make_project(tmp_path_factory.mktemp("passing"))
+    with DagsterInstance.ephemeral() as instance:
+        yield root, instance, run_graph(root, instance)
+
+
 @pytest.fixture
 def instance():
     with DagsterInstance.ephemeral() as ephemeral:

@@ -89,3 +89,19 @@ def test_registry_versions_are_immutable_and_verified(tmp_path):
         registry.load_model(root, first["version"])
     with pytest.raises(registry.RegistryError, match="unknown version"):
         registry.set_alias(root, "production", "feedbeef", "test")
+
+
+def test_registry_refuses_bytes_other_than_the_judged_ones(tmp_path):
+    root, card = tmp_path / "registry", tmp_path / "card.json"
+    card.write_text('{"judged": true}')
+    model = _model(tmp_path / "m.joblib", 1)
+    judged = {"card.json": registry.sha256_of_file(card),
+              registry.MODEL_FILE: registry.sha256_of_file(model)}
+    card.write_text('{"judged": false}')
+    with pytest.raises(registry.RegistryError, match="card.json: sha256 .* is not the .* judged"):
+        registry.register(root, model, {"card.json": card}, {}, expected=judged)
+    assert not (root / "versions").exists()
+    assert not list(root.glob(".incoming-*"))
+    card.write_text('{"judged": true}')
+    stored = registry.register(root, model, {"card.json": card}, {}, expected=judged)
+    assert stored["files"] == judged

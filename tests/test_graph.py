@@ -31,14 +31,6 @@ DOWNSTREAM_OF_VALIDATION = {"dataset_splits", "model_search", "candidate_model",
                             "promotion_decision", "staging_model"}
 
 
-@pytest.fixture(scope="module")
-def passing(tmp_path_factory):
-    """The bundled German credit data under the bundled policy, on its own instance."""
-    root = make_project(tmp_path_factory.mktemp("passing"))
-    with DagsterInstance.ephemeral() as instance:
-        yield root, instance, run_graph(root, instance)
-
-
 def blocked_after(result, failing_check: str, root) -> None:
     """Refused: the card and the decision record say so and why; staging is never built."""
     evaluation = check_results(result)[failing_check]
@@ -125,7 +117,8 @@ def test_injected_bias_is_blocked_and_promotion_refused_even_when_selected_alone
     assert check_results(result)["four_fifths_rule"].metadata["value"].value < 0.5
     assert not check_results(result)["protected_influence"].passed
 
-    alone = run_graph(root, instance, selection=[staging_model])
+    with DagsterInstance.ephemeral() as another:  # verdicts live with the project, not the instance
+        alone = run_graph(root, another, selection=[staging_model])
     assert not alone.success and "staging_model" not in materialized(alone)
     [failure] = alone.get_step_failure_events()
     message = failure.step_failure_data.error.message

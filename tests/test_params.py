@@ -57,3 +57,34 @@ def test_a_changed_threshold_changes_the_policy_hash(tmp_path):
     before = load_params(make_project(tmp_path)).policy_hash
     set_params(tmp_path, policy__min_auc=0.71)
     assert load_params(tmp_path).policy_hash != before
+
+
+def test_duplicate_keys_are_refused_with_both_lines(tmp_path):
+    make_project(tmp_path)
+    path = tmp_path / "params.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("  min_auc: 0.7", "  min_auc: 0.7\n  min_auc: 0.5", 1))
+    with pytest.raises(ParamsError, match=r"key 'min_auc' appears twice in one block \(lines "):
+        load_params(tmp_path)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_non_finite_thresholds_are_refused(tmp_path, value):
+    make_project(tmp_path, policy__max_latency_ms=value)
+    with pytest.raises(ParamsError, match=r"policy.max_latency_ms: Input should be a finite"):
+        load_params(tmp_path)
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../outside.csv", "data/DATASHEET_german_credit.md"])
+def test_dataset_paths_outside_the_tracked_folder_are_refused(tmp_path, path):
+    make_project(tmp_path, datasets__german_credit__path=path)
+    (tmp_path.parent / "outside.csv").write_text("a\n1\n")
+    with pytest.raises(ParamsError, match=r"datasets.german_credit.path: .* is outside data/raw/"):
+        load_params(tmp_path)
+
+
+def test_values_at_reads_the_active_block_and_dotted_keys(tmp_path):
+    params = load_params(make_project(tmp_path))
+    values = params.values_at(("dataset", "datasets.<active>", "policy.min_auc"))
+    assert values["dataset"] == "german_credit" and values["policy.min_auc"] == 0.7
+    assert values["datasets.german_credit"]["target"] == "credit_risk"
