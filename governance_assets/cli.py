@@ -106,9 +106,10 @@ def _stage_outcome(result) -> tuple[int, str]:
                 break
             if name == "Failure" or "refused" in message or "blocking" in message.lower():
                 return BLOCKED, message
-    failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+    failed = [e for e in result.get_asset_check_evaluations()
+              if not e.passed and e.severity.value == "ERROR"]
     if failed:
-        return BLOCKED, f"blocking gate(s) failed: {', '.join(failed)}"
+        return BLOCKED, "; ".join(f"{e.check_name}: {e.description}" for e in failed)
     return FAILURE, "the run failed; see the log"
 
 
@@ -210,7 +211,13 @@ def _stale_stage(root: Path) -> str | None:
 
 
 def run(root: Path, force: bool) -> int:
-    """Check inputs, `dvc repro` the graph, re-run a stage whose verdicts are missing, report."""
+    """Check inputs, `dvc repro` the graph, report.
+
+    DVC decides what to re-run from files; verdicts live in the registry. If DVC calls a stage
+    up to date but its gates have no verdict for the current inputs (the verdict store was
+    removed, or a run was killed after DVC recorded it), that stage and everything after it run
+    again, once, so the plain command recovers without --force.
+    """
     from .core.registry import init_registry
 
     layout = Layout(root)
@@ -224,10 +231,9 @@ def run(root: Path, force: bool) -> int:
     returned = _repro(root, ["--force"] if force else [], log, codes)
     stale = _stale_stage(root) if returned == 0 else None
     if stale:
-        print(f"  {stale:<9} verdicts missing for the current inputs: re-running it", flush=True)
-        returned = _repro(root, ["--force", "--single-item", stale], log, codes)
-        if returned == 0:
-            returned = _repro(root, [], log, codes)
+        print(f"  {stale:<9} verdicts missing for the current inputs: re-running it and "
+              "every stage after it", flush=True)
+        returned = _repro(root, ["--force", "--downstream", stale], log, codes)
     return _conclude(root, returned, codes, log)
 
 

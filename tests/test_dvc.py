@@ -1,5 +1,11 @@
-"""The DVC driver for real, in a throw-away git copy of the working tree: `governance run`,
-a no-op second repro, a policy-only change that skips training, and `dvc exp run -S`."""
+"""The DVC driver for real, in a throw-away git copy of the working tree.
+
+The README's main command (`governance run`) end to end: quiet output and exit codes, a no-op
+second run, a forced re-run that leaves dvc.lock byte-equal, a policy flip-flop that gives the
+right verdict without --force, bad input that loses nothing, a dataset edited and a new one added
+by params alone, a run killed in each stage then recovered by the plain command, a model swapped
+between evaluation and promotion, and `dagster dev` serving the same runs.
+"""
 
 import json
 import os
@@ -9,9 +15,13 @@ import subprocess
 import time
 import urllib.request
 
+import pandas as pd
 import pytest
 import yaml
 from dagster import AssetKey, DagsterInstance
+
+from governance_assets.core import registry
+from governance_assets.core.files import md5_of_file, sha256_of_file
 
 from .conftest import REPO, set_params
 from .worktree import commit_all, git_copy_of_working_tree
@@ -19,15 +29,41 @@ from .worktree import commit_all, git_copy_of_working_tree
 pytestmark = pytest.mark.slow
 DVC = REPO / ".venv-dvc" / "bin" / "dvc"
 GOVERNANCE = REPO / ".venv" / "bin" / "governance"
+STAGES = ("prepare", "train", "evaluate", "document", "promote")
+
+
+def _env(root):
+    return {**os.environ, "DAGSTER_HOME": str(root / ".dagster")}
 
 
 def _run(command, cwd, check=True):
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False,
-                            env={**os.environ, "DAGSTER_HOME": str(cwd / ".dagster")})
+                            env=_env(cwd))
     if check and result.returncode != 0:
         raise AssertionError(f"{command} exited {result.returncode}\n{result.stdout[-3000:]}\n"
                              f"{result.stderr[-3000:]}")
     return result
+
+
+def governance(root, *arguments, check=False):
+    return _run([str(GOVERNANCE), "--root", str(root), *arguments], root, check=check)
+
+
+def _json(root, relative):
+    return json.loads((root / relative).read_text())
+
+
+def _gate(root, name):
+    return next(g for g in _json(root, "reports/gates.json")["gates"] if g["name"] == name)
+
+
+def _snapshot(root) -> dict[str, str]:
+    """Every output DVC or the registry holds (verdict and decision history may only grow)."""
+    paths = [p for base in ("data/prepared", "models", "reports", "registry")
+             for p in (root / base).rglob("*")
+             if p.is_file() and not {"verdicts", "decisions", "runtime"} & set(p.parts)
+             and p.name not in ("gates.json", ".lock")]
+    return {str(p.relative_to(root)): sha256_of_file(p) for p in paths}
 
 
 @pytest.fixture(scope="module")
@@ -36,55 +72,94 @@ def repo_copy(tmp_path_factory):
     if not DVC.exists():
         pytest.fail("DVC is not installed in .venv-dvc: run `make setup`")
     root = git_copy_of_working_tree(REPO, tmp_path_factory.mktemp("dvc") / "repo")
-    first = _run([str(GOVERNANCE), "--root", str(root), "run"], root, check=False)
+    for generated in ("dvc.lock",):
+        (root / generated).unlink(missing_ok=True)
+    first = governance(root, "run")
     return root, first
 
 
-def test_main_command_runs_the_graph_through_dvc_and_promotes(repo_copy):
+def test_main_command_promotes_quietly_with_one_line_per_stage(repo_copy):
     root, first = repo_copy
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    for stage in ("prepare", "train", "evaluate", "document", "promote"):
-        assert f"Running stage '{stage}'" in first.stdout
+    for stage in STAGES:
+        assert f"stage {stage}: " in first.stdout and f"stage {stage}: " in first.stdout
     assert "PROMOTED: registry version" in first.stdout
-    assert "reports/model_card.md" in first.stdout
-    gates = json.loads((root / "reports/gates.json").read_text())
+    assert "DEBUG" not in first.stdout + first.stderr
+    assert "Warning" not in first.stdout + first.stderr
+    assert len(first.stdout.splitlines()) < 60
+    log = (root / "logs/latest.log").read_text()
+    assert "DEBUG" in log and "Running stage 'evaluate'" in log
+    gates = _json(root, "reports/gates.json")
     assert gates["promotable"] is True and len(gates["gates"]) == 16
-    assert {"name", "asset", "value", "threshold", "verdict", "blocking"} <= set(gates["gates"][0])
+    decision = _json(root, "reports/decision.json")
+    assert decision["decision"] == "promote" and decision["trigger"] in ("dvc", "ci")
+    assert decision["data_version"] == md5_of_file(root / "data/raw/german_credit.csv")
+    staged = _json(root, "reports/staging.json")
+    assert registry.get_alias(root / "registry", "staging") == staged["version"]
 
 
-def test_dvc_lock_md5_is_the_dagster_data_version(repo_copy):
+def test_dagster_records_the_raw_file_md5_as_its_data_version(repo_copy):
     root, _ = repo_copy
-    lock = yaml.safe_load((root / "dvc.lock").read_text())
-    [md5] = [str(d["md5"]) for d in lock["stages"]["prepare"]["deps"]
-             if d["path"] == "data/raw/german_credit.csv"]
     os.environ["DAGSTER_HOME"] = str(root / ".dagster")
     try:
         with DagsterInstance.get() as instance:
             event = instance.get_latest_materialization_event(AssetKey("raw_dataset"))
     finally:
         del os.environ["DAGSTER_HOME"]
+    md5 = md5_of_file(root / "data/raw/german_credit.csv")
     assert event.asset_materialization.tags["dagster/data_version"] == md5
 
 
-def test_second_repro_changes_nothing(repo_copy):
+def test_second_run_changes_nothing(repo_copy):
     root, _ = repo_copy
     lock_before = (root / "dvc.lock").read_text()
-    again = _run([str(DVC), "repro"], root)
-    assert "Running stage" not in again.stdout
+    again = governance(root, "run")
+    assert again.returncode == 0 and again.stdout.count("unchanged, skipped") == len(STAGES)
     assert (root / "dvc.lock").read_text() == lock_before
-    assert "up to date" in _run([str(DVC), "status"], root).stdout
 
 
-def test_policy_only_change_reruns_evaluation_onwards_not_training(repo_copy):
+def test_a_forced_rerun_reproduces_every_output_byte_for_byte(repo_copy):
     root, _ = repo_copy
-    set_params(root, policy__min_disparate_impact=0.79)
+    lock_before = (root / "dvc.lock").read_text()
+    forced = governance(root, "run", "--force")
+    assert forced.returncode == 0, forced.stdout[-2000:]
+    assert (root / "dvc.lock").read_text() == lock_before
+
+
+def test_policy_flip_flop_gives_the_verdict_of_the_current_policy_without_force(repo_copy):
+    root, _ = repo_copy
+    lock_before = (root / "dvc.lock").read_text()
+    staged = registry.get_alias(root / "registry", "staging")
+    set_params(root, policy__min_disparate_impact=0.95)
+    strict = governance(root, "run")
+    assert strict.returncode == 1, strict.stdout[-3000:]
+    assert "BLOCKED: promotion refused by four_fifths_rule" in strict.stdout
+    assert "unchanged, skipped" in strict.stdout and "stage train" not in strict.stdout
+    assert _gate(root, "four_fifths_rule")["verdict"] == "FAIL"
+    assert _json(root, "reports/model_card.json")["decision"]["refused_by"] == ["four_fifths_rule"]
+    assert _json(root, "reports/decision.json")["decision"] == "blocked"
+    assert registry.get_alias(root / "registry", "staging") == staged
+
+    set_params(root, policy__min_disparate_impact=0.8)
+    reverted = governance(root, "run")
+    assert reverted.returncode == 0, reverted.stdout[-3000:]
+    assert "evaluate  restored from DVC's run cache" in reverted.stdout
+    assert _gate(root, "four_fifths_rule")["verdict"] == "PASS"
+    assert _json(root, "reports/model_card.json")["decision"]["status"] == "promotable"
+    assert (root / "dvc.lock").read_text() == lock_before
+
+
+def test_policy_only_change_reruns_exactly_the_stages_that_read_it(repo_copy):
+    root, _ = repo_copy
+    set_params(root, policy__max_psi=0.3)
     result = _run([str(DVC), "repro"], root)
     assert "Running stage 'train'" not in result.stdout
     assert "Running stage 'prepare'" not in result.stdout
     for stage in ("evaluate", "document", "promote"):
         assert f"Running stage '{stage}'" in result.stdout
-    card = json.loads((root / "reports/model_card.json").read_text())
-    assert card["constraints"]["min_disparate_impact"] == 0.79
+    assert _json(root, "reports/model_card.json")["constraints"]["max_psi"] == 0.3
+    set_params(root, policy__max_psi=0.25)
+    assert governance(root, "run").returncode == 0
 
 
 def test_dvc_exp_run_with_a_set_param(repo_copy):
@@ -93,21 +168,148 @@ def test_dvc_exp_run_with_a_set_param(repo_copy):
     result = _run([str(DVC), "exp", "run", "-S", "policy.max_psi=0.3"], root)
     assert "Running stage 'evaluate'" in result.stdout
     assert "Running stage 'train'" not in result.stdout
-    shown = _run([str(DVC), "exp", "show", "--json"], root).stdout
-    assert "0.3" in shown
+    assert "0.3" in _run([str(DVC), "exp", "show", "--json"], root).stdout
+    set_params(root, policy__max_psi=0.25)
+    assert governance(root, "run").returncode == 0
 
 
-def test_a_blocked_gate_fails_the_main_command_and_names_it(repo_copy, tmp_path):
+def _edit_raw(root, column, row, value):
+    raw = root / "data/raw/german_credit.csv"
+    frame = pd.read_csv(raw, dtype=str, keep_default_na=False)
+    frame.loc[row, column] = value
+    frame.to_csv(raw, index=False)
+
+
+BAD_INPUTS = {
+    "text in a numeric column": (lambda root: _edit_raw(root, "credit_amount", 10, "lots"),
+                                 ["data/raw/german_credit.csv", "credit_amount", "'lots'",
+                                  "line 12"]),
+    "unknown params key": (lambda root: set_params(root, policy__min_aucc=0.7),
+                           ["params.yaml", "policy.min_aucc", "unknown key"]),
+    "dataset outside the project": (
+        lambda root: set_params(root, datasets__german_credit__path="/etc/passwd"),
+        ["datasets.german_credit.path", "/etc/passwd", "outside data/raw/"]),
+    "duplicate params key": (
+        lambda root: (root / "params.yaml").write_text(
+            (root / "params.yaml").read_text() + "dataset: census_income\n"),
+        ["key 'dataset' appears twice"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_stops_before_dvc_with_exit_2_and_loses_nothing(repo_copy, case):
     root, _ = repo_copy
-    set_params(root, policy__max_equalized_odds_difference=0.1)
-    blocked = _run([str(GOVERNANCE), "--root", str(root), "run"], root, check=False)
-    assert blocked.returncode == 1
-    assert "BLOCKED: promotion refused by equalized_odds" in blocked.stdout
-    gates = json.loads((root / "reports/gates.json").read_text())
-    row = next(g for g in gates["gates"] if g["name"] == "equalized_odds")
-    assert row["verdict"] == "FAIL" and row["threshold"] == 0.1 and row["value"] > 0.1
-    staging = next(g for g in gates["gates"] if g["name"] == "model_card_valid")
-    assert staging["verdict"] == "NOT RUN"
+    before = _snapshot(root)
+    lock = (root / "dvc.lock").read_text()
+    change, expected = BAD_INPUTS[case]
+    change(root)
+    result = governance(root, "run")
+    try:
+        assert result.returncode == 2, result.stdout[-2000:]
+        paragraph = result.stdout.strip()
+        assert paragraph.startswith("error: ") and "(exit 2)" in paragraph
+        assert "Traceback" not in result.stdout + result.stderr
+        assert len(paragraph.splitlines()) == 2
+        for part in expected:
+            assert part in paragraph
+        assert _snapshot(root) == before
+        assert (root / "dvc.lock").read_text() == lock
+    finally:
+        subprocess.run(["git", "checkout", "-q", "--", "params.yaml", "data/raw"], cwd=root,
+                       check=True)
+    assert governance(root, "run").returncode == 0
+
+
+def test_a_new_dataset_by_params_alone_then_edited_reruns_from_the_data(repo_copy):
+    root, _ = repo_copy
+    german = pd.read_csv(root / "data/raw/german_credit.csv", dtype=str, keep_default_na=False)
+    german.iloc[:900].to_csv(root / "data/raw/german_subset.csv", index=False)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["datasets"]["german_subset"] = {**params["datasets"]["german_credit"],
+                                           "path": "data/raw/german_subset.csv"}
+    params["dataset"] = "german_subset"
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    first = governance(root, "run")
+    assert first.returncode in (0, 1) and "stage prepare: " in first.stdout
+    decision = _json(root, "reports/decision.json")
+    assert decision["dataset"] == "german_subset"
+    assert decision["data_version"] == md5_of_file(root / "data/raw/german_subset.csv")
+
+    german.iloc[:850].to_csv(root / "data/raw/german_subset.csv", index=False)
+    edited = governance(root, "run")
+    assert "stage prepare: " in edited.stdout and "stage train: " in edited.stdout
+    after = _json(root, "reports/decision.json")
+    assert after["data_version"] == md5_of_file(root / "data/raw/german_subset.csv")
+    assert after["data_version"] != decision["data_version"]
+    assert _json(root, "reports/validation.json")["rows"] == 850
+
+    subprocess.run(["git", "checkout", "-q", "--", "params.yaml"], cwd=root, check=True)
+    (root / "data/raw/german_subset.csv").unlink()
+    back = governance(root, "run")
+    assert back.returncode == 0 and "PROMOTED" in back.stdout
+
+
+@pytest.mark.parametrize("stage", ["prepare", "train", "evaluate"])
+def test_a_run_killed_in_a_stage_is_recovered_by_the_plain_command(repo_copy, stage):
+    root, _ = repo_copy
+    process = subprocess.Popen([str(GOVERNANCE), "--root", str(root), "run", "--force"],
+                               cwd=root, env=_env(root), stdout=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        for line in process.stdout:
+            if line.strip().startswith(stage) and "running" in line:
+                time.sleep(1.5)
+                break
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    recovered = governance(root, "run")
+    assert recovered.returncode == 0, recovered.stdout[-3000:]
+    assert "PROMOTED" in recovered.stdout
+    assert all(g["verdict"] != "STALE" for g in _json(root, "reports/gates.json")["gates"])
+
+
+def test_verdicts_lost_while_dvc_is_up_to_date_are_rebuilt_by_the_plain_command(repo_copy):
+    root, _ = repo_copy
+    subprocess.run(["rm", "-rf", str(root / "registry/verdicts/drift_psi")], check=True)
+    healed = governance(root, "run")
+    assert healed.returncode == 0, healed.stdout[-3000:]
+    assert "evaluate  verdicts missing for the current inputs" in healed.stdout
+    assert _gate(root, "drift_psi")["verdict"] == "PASS"
+
+
+def test_a_model_swapped_before_the_promote_stage_is_refused(repo_copy):
+    root, _ = repo_copy
+    staged = registry.get_alias(root / "registry", "staging")
+    model = root / "models/candidate.joblib"
+    original = model.read_bytes()
+    model.write_bytes(original + b"\0")
+    try:
+        refused = governance(root, "stage", "promote")
+        assert refused.returncode == 1
+        assert "does not match" in refused.stdout
+        assert registry.get_alias(root / "registry", "staging") == staged
+        assert _json(root, "reports/decision.json")["decision"] == "blocked"
+    finally:
+        model.write_bytes(original)
+
+
+def test_each_stage_reports_a_crash_as_exit_3_and_bad_params_as_exit_2(repo_copy):
+    root, _ = repo_copy
+    splits = root / "reports/splits.json"
+    original = splits.read_text()
+    splits.write_text("{not json")
+    try:
+        assert governance(root, "stage", "train").returncode == 3
+    finally:
+        splits.write_text(original)
+    set_params(root, policy__min_auc=2)
+    try:
+        bad = governance(root, "stage", "evaluate")
+        assert bad.returncode == 2 and "policy.min_auc" in bad.stdout
+    finally:
+        set_params(root, policy__min_auc=0.7)
+    assert governance(root, "check").returncode == 0
 
 
 def _free_port() -> int:
@@ -131,8 +333,8 @@ def dagster_dev(repo_copy):
     port = _free_port()
     server = subprocess.Popen(
         [str(root / ".venv/bin/dagster"), "dev", "-w", "workspace.yaml", "-p", str(port)],
-        cwd=root, env={**os.environ, "DAGSTER_HOME": str(root / ".dagster")},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        cwd=root, env=_env(root), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -152,7 +354,7 @@ def dagster_dev(repo_copy):
             os.killpg(server.pid, signal.SIGKILL)
 
 
-def test_dagster_dev_shows_the_dvc_runs_lineage_and_gates(repo_copy, dagster_dev):
+def test_dagster_dev_shows_the_dvc_runs_lineage_gates_and_the_decision(repo_copy, dagster_dev):
     root, _ = repo_copy
     os.environ["DAGSTER_HOME"] = str(root / ".dagster")
     try:
@@ -167,11 +369,11 @@ def test_dagster_dev_shows_the_dvc_runs_lineage_and_gates(repo_copy, dagster_dev
         dependencyKeys { path } assetChecksOrError { ... on AssetChecks { checks { name blocking
         executionForLatestMaterialization { evaluation { success description } } } } } } }""")
     by_name = {n["assetKey"]["path"][0]: n for n in nodes["assetNodes"]}
-    assert len(by_name) == 12 and by_name["fairness_report"]["groupName"] == "evaluation"
-    assert {"model_card", "compliance_report"} == {
+    assert len(by_name) == 13 and by_name["fairness_report"]["groupName"] == "evaluation"
+    assert {"promotion_decision"} == {
         d["path"][0] for d in by_name["staging_model"]["dependencyKeys"]}
     checks = {c["name"]: c for c in by_name["fairness_report"]["assetChecksOrError"]["checks"]}
-    four_fifths = checks["four_fifths_rule"]
-    assert four_fifths["blocking"] is True
-    assert "disparate impact ratio" in four_fifths["executionForLatestMaterialization"][
-        "evaluation"]["description"]
+    assert "disparate impact ratio" in checks["four_fifths_rule"][
+        "executionForLatestMaterialization"]["evaluation"]["description"]
+    [decision] = by_name["promotion_decision"]["assetChecksOrError"]["checks"]
+    assert decision["name"] == "every_blocking_gate_passed" and decision["blocking"] is True

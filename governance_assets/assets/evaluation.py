@@ -12,6 +12,7 @@ from ..core import registry
 from ..core.columns import FAVOURABLE, ROW_ID
 from ..core.files import read_json, write_json_atomic, write_text_atomic
 from ..core.layout import Layout
+from ..core.stable_html import stabilize_file
 from ..resources import GovernanceProject
 from .data import dataset_splits
 from .publishing import CODE_VERSION, data_binding, load_candidate, publish, read_split
@@ -140,6 +141,7 @@ def drift_report(project: GovernanceProject) -> MaterializeResult:
     report = drift.drift_report(read_split(layout, "train"), read_split(layout, "current"),
                                 params.active, params.policy.max_psi,
                                 params.policy.max_drifted_share, html)
+    stabilize_file(html)
     report.update(simulated=manifest["current"]["simulated"], note=manifest["current"]["note"],
                   binding=data_binding(layout))
     table = layout.plot("psi.csv")
