@@ -291,6 +291,23 @@ def _staged_version(layout: Layout, candidate: str | None) -> dict | None:
     return staged if fresh else None
 
 
+def _blocked_headline(items) -> str:
+    """Say what kind of refusal it is: a verdict against, a stale one, or none at all."""
+    from .core.verdicts import CURRENT, STALE
+
+    judged = [i.gate.name for i in items if i.blocks and i.state == CURRENT]
+    stale = [i.gate.name for i in items if i.blocks and i.state == STALE]
+    missing = [i.gate.name for i in items if i.blocks and i.state not in (CURRENT, STALE)]
+    if judged:
+        return (f"BLOCKED: promotion refused by {', '.join(judged)} (exit {BLOCKED}; the "
+                "decision record says why: reports/decision.json).")
+    if stale:
+        return (f"BLOCKED: the verdicts of {', '.join(stale)} are STALE (they judged other "
+                f"inputs); run `governance run` to judge the current ones (exit {BLOCKED}).")
+    return (f"NOT EVALUATED: no verdict for the current inputs of {', '.join(missing)}; run "
+            f"`governance run` (exit {BLOCKED}).")
+
+
 def report(root: Path, stopped_at: str | None = None) -> int:
     """Print and write every gate's standing against the current inputs; 0 only if promoted."""
     from .core import decisions
@@ -317,8 +334,7 @@ def report(root: Path, stopped_at: str | None = None) -> int:
         missing = "" if (root / relative).exists() else "  (not produced)"
         print(f"  {label:<23} {relative}{missing}")
     if blocked:
-        print(f"\nBLOCKED: promotion refused by {', '.join(blocked)} "
-              f"(exit {BLOCKED}; the decision record says why: reports/decision.json).")
+        print("\n" + _blocked_headline(items))
         return BLOCKED
     try:
         candidate = candidate_sha256(layout)

@@ -165,10 +165,10 @@ def test_policy_only_change_reruns_exactly_the_stages_that_read_it(repo_copy):
 def test_dvc_exp_run_with_a_set_param(repo_copy):
     root, _ = repo_copy
     commit_all(root, "after repro")
-    result = _run([str(DVC), "exp", "run", "-S", "policy.max_psi=0.3"], root)
+    result = _run([str(DVC), "exp", "run", "-S", "policy.max_psi=0.31"], root)
     assert "Running stage 'evaluate'" in result.stdout
     assert "Running stage 'train'" not in result.stdout
-    assert "0.3" in _run([str(DVC), "exp", "show", "--json"], root).stdout
+    assert "0.31" in _run([str(DVC), "exp", "show", "--json"], root).stdout
     set_params(root, policy__max_psi=0.25)
     assert governance(root, "run").returncode == 0
 

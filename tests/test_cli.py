@@ -1,0 +1,48 @@
+"""`governance check` and `governance report` on a project, without DVC: exit codes, paragraphs."""
+
+import pandas as pd
+
+from governance_assets import cli
+
+from .conftest import make_project, set_params
+
+
+def test_check_passes_the_bundled_project(tmp_path, capsys):
+    assert cli.check(make_project(tmp_path)) == cli.PROMOTED
+    assert "pass every rule" in capsys.readouterr().out
+
+
+def test_check_names_file_column_value_and_line_in_one_paragraph(tmp_path, capsys):
+    root = make_project(tmp_path)
+    raw = root / "data/raw/german_credit.csv"
+    frame = pd.read_csv(raw, dtype=str, keep_default_na=False)
+    frame.loc[4, "duration_in_month"] = "twelve"
+    frame.to_csv(raw, index=False)
+    assert cli.check(root) == cli.INPUT_ERROR
+    out = capsys.readouterr().out
+    assert out.startswith("error: data/raw/german_credit.csv: column 'duration_in_month' rule "
+                          "numeric: 1 non-numeric value(s), first 'twelve' at line 6")
+    assert out.strip().endswith("(exit 2).") and len(out.strip().splitlines()) == 2
+
+
+def test_check_refuses_an_unreadable_file(tmp_path, capsys):
+    root = make_project(tmp_path)
+    (root / "data/raw/german_credit.csv").write_bytes(b"\xff\xfe\x00credit\n\x81\x82")
+    assert cli.check(root) == cli.INPUT_ERROR
+    assert "data/raw/german_credit.csv" in capsys.readouterr().out
+
+
+def test_check_names_the_params_key(tmp_path, capsys):
+    root = make_project(tmp_path)
+    set_params(root, policy__min_auc=1.5)
+    assert cli.check(root) == cli.INPUT_ERROR
+    assert "params.yaml: policy.min_auc:" in capsys.readouterr().out
+
+
+def test_report_before_any_run_says_not_evaluated_not_blocked(tmp_path, capsys):
+    root = make_project(tmp_path)
+    assert cli.report(root) == cli.BLOCKED
+    out = capsys.readouterr().out
+    assert "schema: never evaluated" in out
+    assert "NOT EVALUATED: no verdict for the current inputs of schema" in out
+    assert "BLOCKED" not in out
