@@ -16,7 +16,8 @@ from .resources import GovernanceProject
 governed_graph_job = define_asset_job(
     "governed_graph",
     selection=AssetSelection.all(),
-    description="data -> training -> evaluation -> documentation -> decision -> staging, with every gate.",
+    description="data -> training -> evaluation -> documentation -> decision -> staging, "
+                "with every gate.",
 )
 
 weekly_retraining = ScheduleDefinition(

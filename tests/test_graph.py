@@ -11,9 +11,8 @@ from dagster import AssetKey, DagsterInstance
 from governance_assets.assets import staging_model
 from governance_assets.core import registry
 from governance_assets.core.card import validate_card
-from governance_assets.core.files import md5_of_file, read_json
-
 from governance_assets.core.decisions import SCHEMA as DECISION_SCHEMA
+from governance_assets.core.files import md5_of_file, read_json
 
 from .conftest import (
     GERMAN,

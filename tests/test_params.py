@@ -75,7 +75,8 @@ def test_non_finite_thresholds_are_refused(tmp_path, value):
         load_params(tmp_path)
 
 
-@pytest.mark.parametrize("path", ["/etc/passwd", "../outside.csv", "data/DATASHEET_german_credit.md"])
+@pytest.mark.parametrize("path", ["/etc/passwd", "../outside.csv",
+                                  "data/DATASHEET_german_credit.md"])
 def test_dataset_paths_outside_the_tracked_folder_are_refused(tmp_path, path):
     make_project(tmp_path, datasets__german_credit__path=path)
     (tmp_path.parent / "outside.csv").write_text("a\n1\n")

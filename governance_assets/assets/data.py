@@ -2,7 +2,13 @@
 
 from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
 
-from ..core.files import fingerprint, md5_of_file, read_json, write_json_atomic, write_parquet_atomic
+from ..core.files import (
+    fingerprint,
+    md5_of_file,
+    read_json,
+    write_json_atomic,
+    write_parquet_atomic,
+)
 from ..core.lineage import dvc_lock_md5
 from ..resources import GovernanceProject
 from .publishing import CODE_VERSION
