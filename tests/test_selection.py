@@ -20,6 +20,8 @@ def test_group_string_selection_resolves_to_the_evaluation_assets():
 
 def test_whole_graph_job_and_stopped_schedule_are_defined():
     job = defs.resolve_job_def("governed_graph")
-    assert len(job.asset_layer.asset_graph.get_all_asset_keys()) == 12
+    assert len(job.asset_layer.asset_graph.get_all_asset_keys()) == 13
+    checks = {key.name for key in job.asset_layer.asset_graph.asset_check_keys}
+    assert "every_blocking_gate_passed" in checks and len(checks) == 17
     schedule = defs.resolve_schedule_def("weekly_retraining")
     assert schedule.default_status.value == "STOPPED"
