@@ -20,6 +20,8 @@ from fairlearn.metrics import (
     true_positive_rate,
 )
 
+from .dataset_description import ORIENTATION
+
 GROUP_METRICS = {
     "count": count,
     "selection_rate": selection_rate,
@@ -38,9 +40,6 @@ STATISTIC_RATES = {
     "equalized_odds_difference": ["true_positive_rate", "false_positive_rate"],
     "equal_opportunity_difference": ["true_positive_rate"],
 }
-ORIENTATION = ("positive = the favourable outcome (y = favourable label); TPR = P(predicted "
-               "favourable | truly favourable), FPR = P(predicted favourable | truly "
-               "unfavourable), FNR = 1 - TPR, selection rate = P(predicted favourable)")
 
 
 def _clean(value: float | None) -> float | None:

@@ -1,9 +1,10 @@
 """Seeded, stratified train / validation / golden-test splits, and the reference/current pair.
 
-Identical rows (same model inputs) are kept in one split, so the golden test set cannot leak
-through duplicates; the requested fractions still hold to within a percentage point, because
-duplicate groups are placed first, each where its stratum is furthest below target, and the
-single rows then fill every split up to its size.
+Identical records (every column of the row, not just the model inputs: with few, coarse
+features many different people share an input vector) are kept in one split, so the golden
+test set cannot leak through duplicates. The requested fractions still hold to within a
+percentage point: duplicate groups are placed first, each where its stratum is furthest below
+target, and the single rows then fill every split up to its size.
 """
 
 from __future__ import annotations
@@ -55,14 +56,19 @@ class Splits:
 
 
 def content_hash(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """Hash of a row's feature values: equal rows collide, whatever their row id."""
+    """Hash of a row's values in `columns`: equal rows collide, whatever their row id."""
     joined = frame[columns].astype(str).agg("\x1f".join, axis=1)
     return joined.map(lambda text: hashlib.sha1(text.encode()).hexdigest())
 
 
+def record_columns(frame: pd.DataFrame) -> list[str]:
+    """Every column of the record; the pipeline's reserved columns (leading _) are not data."""
+    return [c for c in frame.columns if not c.startswith("_")]
+
+
 def split_dataset(frame: pd.DataFrame, spec: DatasetSpec, split: SplitSpec) -> Splits:
     modelling, current = _periods(frame, spec)
-    hashes = content_hash(modelling, spec.model_features)
+    hashes = content_hash(modelling, record_columns(modelling))
     sizes = hashes.map(hashes.value_counts())
     targets = _targets(len(modelling), split)
     destination = pd.Series("", index=modelling.index)
@@ -77,7 +83,7 @@ def split_dataset(frame: pd.DataFrame, spec: DatasetSpec, split: SplitSpec) -> S
     simulated = current is None
     frames["current"] = frames["golden_test"] if simulated else current
     duplicates = {
-        "identity": "same values of every model feature",
+        "identity": "same value in every column of the record (row id aside)",
         "rows_in_duplicate_groups": int((sizes > 1).sum()),
         "duplicate_groups": int(hashes[sizes > 1].nunique()),
         "largest_group": int(sizes.max()) if len(sizes) else 0,
@@ -168,10 +174,10 @@ def _draw(rows: pd.Index, strata: pd.Series, count: int, seed: int
 
 
 def golden_overlap(frames: dict[str, pd.DataFrame], spec: DatasetSpec) -> dict:
-    """Rows of the golden test set that also appear in train or validation, by id and content."""
+    """Golden-test rows also in train or validation: by row id, and by the whole record."""
     golden = frames["golden_test"]
     seen = pd.concat([frames["train"], frames["validation"]])
     shared_ids = set(golden[ROW_ID]) & set(seen[ROW_ID])
-    shared_content = set(content_hash(golden, spec.model_features)) & set(
-        content_hash(seen, spec.model_features))
+    columns = record_columns(golden)
+    shared_content = set(content_hash(golden, columns)) & set(content_hash(seen, columns))
     return {"by_row_id": len(shared_ids), "by_content": len(shared_content)}
