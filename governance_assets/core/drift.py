@@ -90,10 +90,11 @@ def noise_floors(reference: pd.DataFrame, columns: dict[str, bool], batch_rows: 
 
 def drift_report(reference: pd.DataFrame, current: pd.DataFrame, spec: DatasetSpec,
                  max_psi: float, max_drifted_share: float, html_path: Path,
-                 seed: int = 0) -> dict:
+                 seed: int = 0, reference_name: str = "train split") -> dict:
     """Conventional PSI per model feature with its noise floor; evidently's HTML for people.
 
-    `reference` should be the rows the model was fitted on (train + validation after refit).
+    `reference` should be the rows the model was fitted on (train + validation after the
+    refit); `reference_name` says in the report which rows they were.
     """
     numeric = [c for c in spec.model_features if c in spec.numeric_columns]
     categorical = [c for c in spec.model_features if c in spec.categorical_columns]
@@ -108,6 +109,7 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, spec: DatasetSp
         "method": "psi",
         "psi_method": METHOD,
         "interpretation": PSI_BANDS,
+        "reference": reference_name,
         "reference_rows": len(reference),
         "current_rows": len(current),
         "psi": {c: round(values[c], 6) for c in columns},

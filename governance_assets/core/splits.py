@@ -25,7 +25,6 @@ SIMULATED_NOTE = (
     "No time axis in this dataset: the current batch is simulated by the golden test rows, "
     "so drift measured against it shows sampling noise, not change over time."
 )
-REFERENCE_NOTE = "train + validation splits: the rows the candidate model was refit on"
 
 
 @dataclass
@@ -49,7 +48,6 @@ class Splits:
                 "simulated": self.current_is_simulated,
                 "note": SIMULATED_NOTE if self.current_is_simulated else
                 f"rows where {spec.time.describe()['current']}",
-                "reference": REFERENCE_NOTE,
             },
             "overlap": golden_overlap(self.frames, spec),
         }
