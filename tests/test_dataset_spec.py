@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from governance_assets.core.columns import FAVOURABLE, MISSING_CATEGORY, PERIOD
+from governance_assets.core.dataset_description import datasheet_status, describe_dataset
 from governance_assets.core.params import DatasetSpec, ParamsError, load_params
 from governance_assets.core.validation import DataError, read_raw, validate
 
@@ -227,3 +228,18 @@ def test_binary_or_wrong_encoding_raises_data_error(tmp_path):
         read_raw(fake)
     with pytest.raises(DataError, match="file not found"):
         read_raw(tmp_path / "absent.csv")
+
+
+def test_datasheet_is_checked_and_the_description_states_outcomes_and_groups(tmp_path):
+    params = params_of(make_project(tmp_path))
+    german = params.active
+    assert datasheet_status(tmp_path, german)["exists"] is True
+    (tmp_path / german.datasheet).unlink()
+    status = datasheet_status(tmp_path, german)
+    assert status["exists"] is False and status["sha256"] is None
+    assert status["finding"] == "datasheet data/DATASHEET_german_credit.md is missing or empty"
+    description = describe_dataset(german)
+    assert (description["target"], description["favourable_labels"],
+            description["unfavourable_labels"]) == ("credit_risk", ["1"], ["2"])
+    assert description["groups"]["sex"] == ("from column 'personal_status_and_sex' by code "
+                                            "mapping: male <- A91, A93, A94; female <- A92, A95")
