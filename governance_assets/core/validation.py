@@ -490,31 +490,28 @@ def label_flipped_near_duplicates(typed: pd.DataFrame, spec: DatasetSpec) -> pd.
 
     numeric = [c for c in spec.numeric_columns if c in typed.columns]
     categorical = [c for c in spec.categorical_columns if c in typed.columns]
-    flagged = pd.Series(False, index=typed.index)
     if not numeric:
-        return flagged
-    label = typed[spec.target].isin(spec.favourable_values)
-    vectors = typed[numeric + categorical].astype(str).agg("\x1f".join, axis=1)
-    vector_id = pd.Series(pd.factorize(vectors)[0], index=typed.index)
-    labels_of = label.groupby(vector_id).agg(lambda s: frozenset(s.tolist()))
+        return pd.Series(False, index=typed.index)
+    favourable = typed[spec.target].isin(spec.favourable_values)
+    vector_id = typed.groupby(numeric + categorical, sort=False, dropna=False).ngroup()
+    has_favourable = favourable.groupby(vector_id).any().to_numpy()
+    has_other = (~favourable).groupby(vector_id).any().to_numpy()
     unique = typed.groupby(vector_id)[numeric + categorical].first()
-    scaled = signed_log(unique[numeric]) / NEAR_DUPLICATE_LOG_DISTANCE
-    blocks = unique.groupby(categorical, sort=False).indices if categorical else {
-        "all": np.arange(len(unique))}
-    suspicious: dict[int, set[bool]] = {}
-    for members in blocks.values():
-        if len(members) < 2:
-            continue
-        ids = unique.index[members]
-        for a, b in cKDTree(scaled.loc[ids].to_numpy()).query_pairs(1.0, p=np.inf):
-            u, v = ids[a], ids[b]
-            for mine, other in ((u, v), (v, u)):
-                lone = labels_of[mine] - labels_of[other]
-                if lone and len(labels_of[other]) == 1:
-                    suspicious.setdefault(mine, set()).update(lone)
-    for vector, bad_labels in suspicious.items():
-        flagged |= (vector_id == vector) & label.isin(list(bad_labels))
-    return flagged
+    # One tree over all distinct rows: the categories become one coordinate 10 apart per
+    # combination, so only rows with equal categories can fall within distance 1.
+    block = unique.groupby(categorical, sort=False, dropna=False).ngroup() if categorical \
+        else pd.Series(0, index=unique.index)
+    points = np.column_stack([signed_log(unique[numeric]) / NEAR_DUPLICATE_LOG_DISTANCE,
+                              block.to_numpy() * 10.0])
+    pairs = cKDTree(points).query_pairs(1.0, p=np.inf, output_type="ndarray")
+    suspect_favourable, suspect_other = set(), set()
+    for mine, twin in np.concatenate([pairs, pairs[:, ::-1]]):
+        if has_favourable[twin] and not has_other[twin] and has_other[mine]:
+            suspect_other.add(mine)
+        if has_other[twin] and not has_favourable[twin] and has_favourable[mine]:
+            suspect_favourable.add(mine)
+    return ((vector_id.isin(suspect_other) & ~favourable)
+            | (vector_id.isin(suspect_favourable) & favourable))
 
 
 def screen_poisoning(typed: pd.DataFrame, kept: pd.DataFrame, spec: DatasetSpec,
