@@ -91,3 +91,17 @@ def test_noise_floor_shrinks_with_batch_size_and_flags_real_shift(tmp_path):
     assert report["above_noise_floor"] == ["credit_amount"]
     assert report["psi_noise_floor"]["credit_amount"] < 0.25
     assert "Which PSI the gate used" in (tmp_path / "d.html").read_text()
+
+
+def test_drift_gates_show_the_noise_floor(tmp_path):
+    from governance_assets.core.gates import drift_psi, drifted_share
+
+    policy = params_of(make_project(tmp_path)).policy
+    report = {"max_psi": 0.3, "max_psi_feature": "age", "max_psi_noise_floor": 0.12,
+              "psi_noise_floor": {"age": 0.04}, "drifted_features": ["age"],
+              "drifted_share": 0.5}
+    verdict = drift_psi(report, policy, "drift.json")
+    assert verdict.outcome == "fail"
+    assert verdict.message.endswith("(feature: age; noise floor at this batch size 0.04; "
+                                    "largest-feature noise floor 0.12)")
+    assert "age; noise floor at this batch size 0.04" in drifted_share(report, policy, "d").message

@@ -185,8 +185,10 @@ def _floor_note(drift: dict, feature: str) -> str:
 
 def drift_psi(drift: dict, policy: Policy, evidence: str) -> Verdict:
     feature = drift["max_psi_feature"]
+    largest = drift.get("max_psi_noise_floor")
+    across = "" if largest is None else f"; largest-feature noise floor {largest:.3g}"
     return _bound("drift_psi", drift["max_psi"], policy.max_psi, "<=", "largest feature PSI",
-                  evidence, detail=f" (feature: {feature}{_floor_note(drift, feature)})")
+                  evidence, detail=f" (feature: {feature}{_floor_note(drift, feature)}{across})")
 
 
 def drifted_share(drift: dict, policy: Policy, evidence: str) -> Verdict:
