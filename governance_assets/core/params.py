@@ -143,9 +143,6 @@ class LabelMapping(_Strict):
         return self
 
 
-FILTER_OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "between")
-
-
 class RowFilter(_Strict):
     """One documented cleaning step of a published dataset: rows that fail it are dropped.
 
@@ -174,6 +171,8 @@ class RowFilter(_Strict):
 
 
 class DatasetSpec(_Strict):
+    """Everything the pipeline needs to know about one dataset; README 'Data' lists the keys."""
+
     path: str
     datasheet: str
     license: str
