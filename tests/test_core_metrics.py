@@ -64,7 +64,7 @@ def test_fairness_matches_hand_computed_rates():
     assert result["groups"]["c"]["count"] == 5 and result["groups"]["c"]["sufficient"] is False
 
 
-def test_evidently_psi_separates_shifted_from_stable(params, tmp_path):
+def test_psi_separates_shifted_from_stable(params, tmp_path):
     rng = np.random.default_rng(0)
     spec = params.active
     reference = pd.DataFrame({c: rng.normal(100, 10, 800) for c in spec.numeric_columns})

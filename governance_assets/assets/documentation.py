@@ -9,6 +9,7 @@ from dagster import MaterializeResult, MetadataValue, asset
 
 from ..core import card as card_core
 from ..core import compliance
+from ..core.dataset_description import datasheet_status
 from ..core.environment import environment
 from ..core.files import md5_of_file, read_json, write_text_atomic
 from ..core.gate_catalog import GATES, LATENCY_EVIDENCE
@@ -35,7 +36,9 @@ def _lineage(layout: Layout, params) -> dict:
     validation = read_json(layout.report("validation.json"))
     md5 = md5_of_file(layout.root / spec.path)
     return {"dataset": params.dataset, "path": spec.path, "md5": md5, "data_version": md5,
-            "datasheet": spec.datasheet, "license": spec.license, "rows": validation["rows"],
+            "datasheet": spec.datasheet,
+            "datasheet_status": datasheet_status(layout.root, spec),
+            "license": spec.license, "rows": validation["rows"],
             "group_sizes": validation["group_sizes"], "splits": splits["rows"],
             "split_seed": splits["seed"], "stratified_by": splits["stratified_by"],
             "current_batch": splits["current"]}

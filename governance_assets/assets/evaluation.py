@@ -85,7 +85,8 @@ def fairness_report(project: GovernanceProject) -> MaterializeResult:
     predicted = pd.Series((scores >= params.model.decision_threshold).astype(int))
     report = fairness.fairness_report(golden[FAVOURABLE], predicted,
                                       golden[spec.sensitive_features],
-                                      params.policy.min_group_size)
+                                      params.policy.min_group_size,
+                                      params.policy.min_rate_denominator)
     report["binding"] = binding
     rates = [{"group": f"{name}={group}", "selection_rate": r["selection_rate"]}
              for name, feature in report["features"].items()
@@ -130,7 +131,8 @@ def explanation_report(project: GovernanceProject) -> MaterializeResult:
 @asset(group_name="evaluation", deps=[dataset_splits], kinds={"evidently"},
        code_version=CODE_VERSION)
 def drift_report(project: GovernanceProject) -> MaterializeResult:
-    """evidently's PSI of each model feature: the current batch against the training data."""
+    """PSI of each model feature on reference-decile bins, beside its noise floor; evidently's
+    HTML as the readable view. The reference is the rows the candidate was refit on."""
     import pandas as pd
 
     from ..core import drift
@@ -138,9 +140,13 @@ def drift_report(project: GovernanceProject) -> MaterializeResult:
     params, layout = project.params(), project.layout
     manifest = read_json(layout.report("splits.json"))
     html = layout.report("drift.html")
-    report = drift.drift_report(read_split(layout, "train"), read_split(layout, "current"),
-                                params.active, params.policy.max_psi,
-                                params.policy.max_drifted_share, html)
+    reference = pd.concat([read_split(layout, "train"), read_split(layout, "validation")],
+                          ignore_index=True)
+    report = drift.drift_report(reference, read_split(layout, "current"), params.active,
+                                params.policy.max_psi, params.policy.max_drifted_share, html,
+                                seed=params.split.seed,
+                                reference_name="train + validation splits (the rows the "
+                                               "candidate was refit on)")
     stabilize_file(html)
     report.update(simulated=manifest["current"]["simulated"], note=manifest["current"]["note"],
                   binding=data_binding(layout))

@@ -8,6 +8,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from . import dataset_description
+
 PROMOTABLE, BLOCKED = "promotable", "blocked"
 
 
@@ -84,6 +86,9 @@ def render_markdown(card: dict) -> str:
         f"`{lineage['datasheet']}`. Splits: "
         + ", ".join(f"{k} {v}" for k, v in lineage["splits"].items())
         + f". Current batch: {lineage['current_batch']['note']}\n",
+        *(["## Data and outcomes\n",
+           dataset_description.render_markdown(card["data_description"])]
+          if "data_description" in card else []),
         "## Performance on the golden test set\n",
         _table(["metric", "value", "95% CI"],
                [[name, _fmt(m["value"]), f"{m['ci95'][0]:.3f}-{m['ci95'][1]:.3f}"]
@@ -200,6 +205,7 @@ def assemble_card(*, params, provenance: dict, lineage: dict, model_meta: dict, 
         "policy_hash": params.policy_hash,
         "seed": params.split.seed,
         "data_lineage": lineage,
+        "data_description": dataset_description.describe_dataset(spec),
         "champion": {
             "trial_id": model_meta["trial_id"],
             "algorithm": model_meta["algorithm"],

@@ -2,3 +2,5 @@
 
 ROW_ID = "_row_id"
 FAVOURABLE = "_favourable"
+PERIOD = "_period"  # "reference", "current" or "" (outside both), when the dataset has a time axis
+MISSING_CATEGORY = "(missing)"  # what a declared missing code becomes in a categorical column

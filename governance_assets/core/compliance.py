@@ -16,10 +16,15 @@ def checklist(card: dict) -> list[dict]:
     evidence = card["evidence"]
     insufficient = [f"{f}={g}" for f, r in card["fairness"]["features"].items()
                     for g in r["insufficient_groups"]]
+    datasheet = card["data_lineage"].get("datasheet_status", {})
+    data_met = (not insufficient and _gate_passed(card, "sensitive_groups")
+                and datasheet.get("exists", False))
     items = [
         ("Art. 10", "Data governance: lineage, provenance, representativeness",
-         MET if not insufficient and _gate_passed(card, "sensitive_groups") else PARTIAL,
+         MET if data_met else PARTIAL,
          f"raw data {card['data_lineage']['path']} at DVC md5 {card['data_lineage']['md5']}; "
+         + datasheet.get("finding", f"datasheet {card['data_lineage']['datasheet']} not checked")
+         + "; "
          + (f"groups too small for evidence: {', '.join(insufficient)}" if insufficient else
             "every sensitive group meets policy.min_group_size"),
          [evidence["validation"], evidence["splits"], card["data_lineage"]["datasheet"]]),

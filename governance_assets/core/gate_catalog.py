@@ -59,7 +59,7 @@ def _data(name: str, description: str, reads: tuple[str, ...] = (), blocking: bo
 
 
 _FAIRNESS_KEYS = ("model.decision_threshold", "policy.min_group_size",
-                  "policy.insufficient_evidence")
+                  "policy.min_rate_denominator", "policy.insufficient_evidence")
 
 GATES: tuple[GateSpec, ...] = (
     _data("schema", "Required columns present, numeric columns numeric and finite, file not "

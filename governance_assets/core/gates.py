@@ -79,7 +79,8 @@ def outlier_screen(report: dict, policy: Policy, evidence: str) -> Verdict:
         return Verdict("outlier_screen", INSUFFICIENT, None, policy.max_outlier_share, "<=",
                        False, "not screened: the data failed a blocking rule first", evidence)
     return _bound("outlier_screen", screen[0]["value"], policy.max_outlier_share, "<=",
-                  "share of extreme or duplicate rows", evidence, blocking=False)
+                  "share of rows flagged by the poisoning screen (extreme values, "
+                  "label-flipped near-duplicates)", evidence, blocking=False)
 
 
 def golden_disjoint(overlap: dict, evidence: str) -> Verdict:
@@ -122,9 +123,14 @@ def latency(latency_ms: dict, policy: Policy, evidence: str) -> Verdict:
 
 
 def _worst(fairness: dict, key: str, pick) -> tuple[float | None, str, list[str]]:
+    """The worst value over features, and every group left out of that statistic.
+
+    A group is left out when a rate the statistic needs is undefined for it (too few rows,
+    positives or negatives); older reports only list groups with too few rows.
+    """
     values = {name: f[key] for name, f in fairness["features"].items() if f[key] is not None}
     insufficient = [f"{name}={group}" for name, f in fairness["features"].items()
-                    for group in f["insufficient_groups"]]
+                    for group in f.get("left_out", {}).get(key, f["insufficient_groups"])]
     if not values:
         return None, "", insufficient
     worst = pick(values, key=values.get)
@@ -139,7 +145,9 @@ def _fairness_gate(gate: str, fairness: dict, key: str, pick, threshold: float, 
     if verdict.outcome == FAIL or not insufficient:
         return verdict
     note = (f"; insufficient evidence: group(s) {', '.join(insufficient)} below "
-            f"policy.min_group_size={policy.min_group_size}, handled as "
+            f"policy.min_group_size={policy.min_group_size} rows or "
+            f"policy.min_rate_denominator={policy.min_rate_denominator} positives/negatives "
+            "for a rate this statistic needs, left out and handled as "
             f"policy.insufficient_evidence={policy.insufficient_evidence}")
     return Verdict(gate, INSUFFICIENT, value, threshold, comparison,
                    blocking and policy.insufficient_evidence == "fail",
@@ -173,15 +181,25 @@ def protected_influence(explanation: dict, policy: Policy, evidence: str) -> Ver
                   detail=f" (protected: {features})")
 
 
+def _floor_note(drift: dict, feature: str) -> str:
+    """The PSI that pure sampling noise reaches at this batch size, when the report has it."""
+    floor = drift.get("psi_noise_floor", {}).get(feature)
+    return "" if floor is None else f"; noise floor at this batch size {floor:.3g}"
+
+
 def drift_psi(drift: dict, policy: Policy, evidence: str) -> Verdict:
+    feature = drift["max_psi_feature"]
+    largest = drift.get("max_psi_noise_floor")
+    across = "" if largest is None else f"; largest-feature noise floor {largest:.3g}"
     return _bound("drift_psi", drift["max_psi"], policy.max_psi, "<=", "largest feature PSI",
-                  evidence, detail=f" (feature: {drift['max_psi_feature']})")
+                  evidence, detail=f" (feature: {feature}{_floor_note(drift, feature)}{across})")
 
 
 def drifted_share(drift: dict, policy: Policy, evidence: str) -> Verdict:
-    drifted = ", ".join(drift["drifted_features"]) or "none"
+    drifted = ", ".join(f"{c}{_floor_note(drift, c)}" for c in drift["drifted_features"])
     return _bound("drifted_share", drift["drifted_share"], policy.max_drifted_share, "<=",
-                  "share of drifted features", evidence, detail=f" (drifted: {drifted})")
+                  "share of drifted features", evidence,
+                  detail=f" (drifted: {drifted or 'none'})")
 
 
 def card_valid(errors: list[str], evidence: str) -> Verdict:

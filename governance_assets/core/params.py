@@ -40,27 +40,156 @@ class DerivedFeature(_Strict):
         return self
 
 
+class DateRange(_Strict):
+    """A half-open period [start, end): dates (ISO) or numbers; an open end is unbounded."""
+
+    start: str | None = None
+    end: str | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> DateRange:
+        if self.start is None and self.end is None:
+            raise ValueError("give 'start', 'end' or both")
+        return self
+
+
 class TimeSelection(_Strict):
-    """Reference and current periods for drift, read from a time column."""
+    """Reference and current periods for drift, read from a time column.
+
+    Three ways to say it, exactly one per dataset: value lists (`reference: ["94"]`,
+    `current: ["95"]`; a single value is a one-item list), date or number ranges
+    (`reference_range`, `current_range`), or a `cutoff` (before it: reference; from it on:
+    current). Rows in neither period are left out of modelling and drift, and counted.
+    """
 
     column: str
-    reference: str
-    current: str
+    reference: str | list[str] | None = None
+    current: str | list[str] | None = None
+    reference_range: DateRange | None = None
+    current_range: DateRange | None = None
+    cutoff: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_text(cls, data: object) -> object:
+        """YAML reads 1997 as a number; the time column is compared as text."""
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("reference", "current", "cutoff"):
+                value = data.get(key)
+                if isinstance(value, list):
+                    data[key] = [str(v) for v in value]
+                elif value is not None:
+                    data[key] = str(value)
+        return data
+
+    @property
+    def reference_values(self) -> list[str]:
+        return _as_list(self.reference)
+
+    @property
+    def current_values(self) -> list[str]:
+        return _as_list(self.current)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> TimeSelection:
+        ways = [self.reference is not None or self.current is not None,
+                self.reference_range is not None or self.current_range is not None,
+                self.cutoff is not None]
+        if sum(ways) != 1:
+            raise ValueError("give exactly one of 'reference'/'current' value lists, "
+                             "'reference_range'/'current_range', or 'cutoff'")
+        if ways[0] and not (self.reference and self.current):
+            raise ValueError("'reference' and 'current' both need at least one value")
+        if ways[1] and (self.reference_range is None or self.current_range is None):
+            raise ValueError("give both 'reference_range' and 'current_range'")
+        return self
+
+    def describe(self) -> dict[str, str]:
+        """The two periods in words, for splits.json and the card."""
+        if self.cutoff is not None:
+            return {"reference": f"{self.column} < {self.cutoff}",
+                    "current": f"{self.column} >= {self.cutoff}"}
+        if self.reference is not None:
+            return {"reference": f"{self.column} in {self.reference_values}",
+                    "current": f"{self.column} in {self.current_values}"}
+        return {name: f"{rng.start or '-inf'} <= {self.column} < {rng.end or '+inf'}"
+                for name, rng in (("reference", self.reference_range),
+                                  ("current", self.current_range))}
+
+
+def _as_list(value: str | list[str] | None) -> list[str]:
+    return [] if value is None else value if isinstance(value, list) else [value]
+
+
+class LabelMapping(_Strict):
+    """Many raw target values folded into the two outcomes the gates need."""
+
+    favourable: list[str] = Field(min_length=1)
+    unfavourable: list[str] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_text(cls, data: object) -> object:
+        if isinstance(data, dict):
+            return {k: [str(v) for v in values] if isinstance(values, list) else values
+                    for k, values in data.items()}
+        return data
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> LabelMapping:
+        both = sorted(set(self.favourable) & set(self.unfavourable))
+        if both:
+            raise ValueError(f"value(s) {both} are both favourable and unfavourable")
+        return self
+
+
+class RowFilter(_Strict):
+    """One documented cleaning step of a published dataset: rows that fail it are dropped.
+
+    `why` is required so the validation report and the card can say why rows went missing.
+    Comparisons (<, <=, >, >=, between) are numeric; ==, !=, in, not_in compare text.
+    """
+
+    column: str
+    op: Literal["==", "!=", "<", "<=", ">", ">=", "in", "not_in", "between"]
+    value: str | float | list[str | float]
+    why: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _value_fits(self) -> RowFilter:
+        listed = isinstance(self.value, list)
+        if self.op in ("in", "not_in") and not listed:
+            raise ValueError(f"operator {self.op!r} needs a list value")
+        if self.op == "between" and (not listed or len(self.value) != 2):
+            raise ValueError("operator 'between' needs [low, high]")
+        if self.op not in ("in", "not_in", "between") and listed:
+            raise ValueError(f"operator {self.op!r} needs a single value")
+        return self
+
+    def describe(self) -> str:
+        return f"{self.column} {self.op} {self.value!r} ({self.why})"
 
 
 class DatasetSpec(_Strict):
+    """Everything the pipeline needs to know about one dataset; README 'Data' lists the keys."""
+
     path: str
     datasheet: str
     license: str
     intended_use: str
     limitations: list[str] = []
     target: str
-    labels: list[str] = Field(min_length=2, max_length=2)
-    favourable_label: str
+    labels: list[str] | None = Field(default=None, min_length=2, max_length=2)
+    favourable_label: str | None = None
+    label_mapping: LabelMapping | None = None
+    row_filters: list[RowFilter] = []
     numeric_columns: list[str]
     categorical_columns: list[str]
     ignore_columns: list[str] = []
     missing_values: list[str] = []
+    missing_codes: dict[str, list[str]] = {}
+    missing_numeric: Literal["fail", "drop_row"] = "fail"
     derived: dict[str, DerivedFeature] = {}
     sensitive_features: list[str] = Field(min_length=1)
     protected_columns: list[str] = []
@@ -68,29 +197,69 @@ class DatasetSpec(_Strict):
     exclude_from_model: list[str] = []
     time: TimeSelection | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _codes_as_text(cls, data: object) -> object:
+        """YAML reads `99999` as a number; a missing code is matched as text and as a number."""
+        if isinstance(data, dict) and isinstance(data.get("missing_codes"), dict):
+            data = {**data, "missing_codes": {
+                k: [str(v) for v in (codes if isinstance(codes, list) else [codes])]
+                for k, codes in data["missing_codes"].items()}}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> DatasetSpec:
-        if self.favourable_label not in self.labels:
-            raise ValueError(f"favourable_label {self.favourable_label!r} is not in labels")
+        if self.label_mapping is None:
+            if self.labels is None or self.favourable_label is None:
+                raise ValueError("give 'labels' and 'favourable_label', or 'label_mapping'")
+            if self.favourable_label not in self.labels:
+                raise ValueError(f"favourable_label {self.favourable_label!r} is not in labels")
+        elif self.labels is not None or self.favourable_label is not None:
+            raise ValueError("give 'label_mapping' or 'labels' + 'favourable_label', not both")
         known = set(self.numeric_columns) | set(self.categorical_columns) | set(self.derived)
         for name in self.sensitive_features:
             if name not in known:
                 raise ValueError(f"sensitive feature {name!r} is neither a column nor derived")
+        typed = set(self.numeric_columns) | set(self.categorical_columns)
+        for column in self.missing_codes:
+            if column not in typed:
+                raise ValueError(f"missing_codes: {column!r} is not a numeric or categorical "
+                                 "column")
         if not self.model_features:
             raise ValueError("no model features are left after exclude_from_model")
         return self
+
+    @property
+    def favourable_values(self) -> list[str]:
+        """Raw target values that mean the favourable outcome."""
+        if self.label_mapping is not None:
+            return list(self.label_mapping.favourable)
+        return [self.favourable_label]
+
+    @property
+    def known_labels(self) -> list[str]:
+        """Every raw target value the spec declares, favourable first."""
+        if self.label_mapping is not None:
+            return [*self.label_mapping.favourable, *self.label_mapping.unfavourable]
+        return [self.favourable_label, *(v for v in self.labels if v != self.favourable_label)]
+
+    def missing_codes_for(self, column: str) -> list[str]:
+        """Codes meaning 'missing' in this column: the dataset-wide ones and its own."""
+        return [*self.missing_values, *self.missing_codes.get(column, [])]
 
     @property
     def raw_columns(self) -> list[str]:
         """Every column the raw file must have."""
         derived_sources = [d.source for d in self.derived.values()]
         time = [self.time.column] if self.time else []
+        filtered = [f.column for f in self.row_filters]
         ordered = [
             self.target,
             *self.numeric_columns,
             *self.categorical_columns,
             *derived_sources,
             *time,
+            *filtered,
         ]
         return list(dict.fromkeys(ordered))
 
@@ -147,6 +316,10 @@ class Policy(_Strict):
     max_psi: float = Field(gt=0)
     max_drifted_share: float = Field(gt=0, le=1)
     max_outlier_share: float = Field(ge=0, le=1)
+    # Smallest denominator a group's rate rests on (positives for TPR/FNR, negatives for FPR,
+    # rows for the selection rate, which also needs min_group_size); below it the rate is
+    # undefined, never 0.0, and its gate says insufficient_evidence.
+    min_rate_denominator: int = Field(default=10, ge=1)
 
 
 class Params(_Strict):

@@ -1,20 +1,26 @@
 """Seeded, stratified train / validation / golden-test splits, and the reference/current pair.
 
-Identical rows are kept in one split, so the golden test set cannot leak through duplicates.
+Identical records (every column of the row, not just the model inputs: with few, coarse
+features many different people share an input vector) are kept in one split, so the golden
+test set cannot leak through duplicates. The requested fractions still hold to within a
+percentage point: duplicate groups are placed first, each where its stratum is furthest below
+target, and the single rows then fill every split up to its size.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from .columns import FAVOURABLE, ROW_ID
+from .columns import FAVOURABLE, PERIOD, ROW_ID
 from .params import DatasetSpec, SplitSpec
 
 SPLIT_NAMES = ("train", "validation", "golden_test", "current")
+MODELLING = SPLIT_NAMES[:3]
 SIMULATED_NOTE = (
     "No time axis in this dataset: the current batch is simulated by the golden test rows, "
     "so drift measured against it shows sampling noise, not change over time."
@@ -26,75 +32,150 @@ class Splits:
     frames: dict[str, pd.DataFrame]
     current_is_simulated: bool
     stratified_by: list[str]
+    duplicates: dict = field(default_factory=dict)
 
     def manifest(self, spec: DatasetSpec, split: SplitSpec) -> dict:
+        modelled = sum(len(self.frames[name]) for name in MODELLING)
         return {
             "seed": split.seed,
             "fractions": {"validation": split.validation, "golden_test": split.golden_test},
+            "achieved_fractions": {name: round(len(self.frames[name]) / modelled, 4)
+                                   for name in MODELLING},
             "stratified_by": self.stratified_by,
             "rows": {name: len(frame) for name, frame in self.frames.items()},
+            "duplicates": self.duplicates,
             "current": {
                 "simulated": self.current_is_simulated,
                 "note": SIMULATED_NOTE if self.current_is_simulated else
-                f"rows where {spec.time.column} == {spec.time.current!r}",
-                "reference": "train split",
+                f"rows where {spec.time.describe()['current']}",
             },
             "overlap": golden_overlap(self.frames, spec),
         }
 
 
 def content_hash(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """Hash of a row's feature values: equal rows collide, whatever their row id."""
+    """Hash of a row's values in `columns`: equal rows collide, whatever their row id."""
     joined = frame[columns].astype(str).agg("\x1f".join, axis=1)
     return joined.map(lambda text: hashlib.sha1(text.encode()).hexdigest())
 
 
+def record_columns(frame: pd.DataFrame) -> list[str]:
+    """Every column of the record; the pipeline's reserved columns (leading _) are not data."""
+    return [c for c in frame.columns if not c.startswith("_")]
+
+
 def split_dataset(frame: pd.DataFrame, spec: DatasetSpec, split: SplitSpec) -> Splits:
     modelling, current = _periods(frame, spec)
-    hashes = content_hash(modelling, spec.model_features)
-    representatives = modelling.loc[~hashes.duplicated()]
-    train, validation, golden, stratified_by = _stratified_three_way(representatives, spec, split)
-    assignment = pd.Series("", index=representatives.index)
-    for name, part in (("train", train), ("validation", validation), ("golden_test", golden)):
-        assignment.loc[part.index] = name
-    by_hash = dict(zip(hashes.loc[representatives.index], assignment, strict=True))
-    destination = hashes.map(by_hash)
-    frames = {name: modelling.loc[destination == name] for name in SPLIT_NAMES[:3]}
+    hashes = content_hash(modelling, record_columns(modelling))
+    sizes = hashes.map(hashes.value_counts())
+    targets = _targets(len(modelling), split)
+    destination = pd.Series("", index=modelling.index)
+    stratified_by = _stratum_keys(modelling[sizes == 1], spec)
+    strata = _strata(modelling, stratified_by)
+    grouped = _place_groups(hashes[sizes > 1], strata, targets, split.seed)
+    destination.loc[grouped.index] = grouped
+    placed = {name: int((grouped == name).sum()) for name in MODELLING}
+    singles = modelling.index[sizes == 1]
+    destination.loc[singles] = _fill(singles, strata, targets, placed, split.seed)
+    frames = {name: modelling.loc[destination == name] for name in MODELLING}
     simulated = current is None
     frames["current"] = frames["golden_test"] if simulated else current
+    duplicates = {
+        "identity": "same value in every column of the record (row id aside)",
+        "rows_in_duplicate_groups": int((sizes > 1).sum()),
+        "duplicate_groups": int(hashes[sizes > 1].nunique()),
+        "largest_group": int(sizes.max()) if len(sizes) else 0,
+        "rule": "each group of identical rows kept whole in one split; groups placed first "
+                "(largest first, seeded order) where their stratum is furthest below target, "
+                "single rows then split stratified to fill each split to its requested size",
+    }
     return Splits(frames={k: v.reset_index(drop=True) for k, v in frames.items()},
-                  current_is_simulated=simulated, stratified_by=stratified_by)
+                  current_is_simulated=simulated, stratified_by=stratified_by,
+                  duplicates=duplicates)
 
 
 def _periods(frame: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    if spec.time is None:
+    if spec.time is None or PERIOD not in frame.columns:
         return frame, None
-    period = frame[spec.time.column].astype(str)
-    return frame[period == spec.time.reference], frame[period == spec.time.current]
+    return frame[frame[PERIOD] == "reference"], frame[frame[PERIOD] == "current"]
 
 
-def _stratified_three_way(frame: pd.DataFrame, spec: DatasetSpec, split: SplitSpec):
-    """Stratify by label and sensitive groups when every stratum allows it, else by label."""
+def _targets(rows: int, split: SplitSpec) -> dict[str, int]:
+    golden = int(np.ceil(rows * split.golden_test))
+    validation = int(np.ceil((rows - golden) * split.validation / (1 - split.golden_test)))
+    return {"train": rows - golden - validation, "validation": validation, "golden_test": golden}
+
+
+def _stratum_keys(singles: pd.DataFrame, spec: DatasetSpec) -> list[str]:
+    """Label x sensitive groups when every stratum has rows enough to split, else label."""
     for keys in ([FAVOURABLE, *spec.sensitive_features], [FAVOURABLE]):
-        strata = frame[keys].astype(str).agg("|".join, axis=1)
-        try:
-            rest, golden = train_test_split(frame, test_size=split.golden_test,
-                                            stratify=strata, random_state=split.seed)
-            share = split.validation / (1 - split.golden_test)
-            train, validation = train_test_split(rest, test_size=share,
-                                                 stratify=strata.loc[rest.index],
-                                                 random_state=split.seed)
-        except ValueError:
+        if singles.empty or singles.groupby(keys).size().min() >= 3:
+            return keys
+    return []
+
+
+def _strata(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+    if not keys:
+        return pd.Series("all", index=frame.index)
+    return frame[keys].astype(str).agg("|".join, axis=1)
+
+
+def _place_groups(hashes: pd.Series, strata: pd.Series, targets: dict[str, int], seed: int
+                  ) -> pd.Series:
+    """Each duplicate group, whole, into the split whose share of its stratum lags most."""
+    destination = pd.Series("", index=hashes.index, dtype=object)
+    if hashes.empty:
+        return destination
+    total = sum(targets.values())
+    fraction = {name: count / total for name, count in targets.items()}
+    members = hashes.groupby(hashes).groups
+    rng = np.random.default_rng(seed)
+    order = sorted(members, key=lambda h: (-len(members[h]), rng.random()))
+    stratum_size = strata.loc[hashes.index].groupby(strata.loc[hashes.index]).size()
+    filled = {(s, name): 0 for s in stratum_size.index for name in targets}
+    for group in order:
+        rows = members[group]
+        stratum = strata.loc[rows].mode().iloc[0]
+        lag = {name: fraction[name] * stratum_size[stratum] - filled[(stratum, name)]
+               for name in targets}
+        chosen = max(lag, key=lag.get)
+        destination.loc[rows] = chosen
+        filled[(stratum, chosen)] += len(rows)
+    return destination
+
+
+def _fill(singles: pd.Index, strata: pd.Series, targets: dict[str, int],
+          placed: dict[str, int], seed: int) -> pd.Series:
+    """Single rows split stratified, sized so every split reaches its target in total."""
+    need = {name: max(targets[name] - placed[name], 0) for name in targets}
+    golden_n = min(need["golden_test"], max(len(singles) - 2, 0))
+    validation_n = min(need["validation"], max(len(singles) - golden_n - 1, 0))
+    destination = pd.Series("train", index=singles, dtype=object)
+    rest = singles
+    for name, count in (("golden_test", golden_n), ("validation", validation_n)):
+        if count <= 0:
             continue
-        return train, validation, golden, keys
-    raise ValueError("cannot stratify even by label: a class has fewer than 2 rows")
+        rest, chosen = _draw(rest, strata, count, seed)
+        destination.loc[chosen] = name
+    return destination
+
+
+def _draw(rows: pd.Index, strata: pd.Series, count: int, seed: int
+          ) -> tuple[pd.Index, pd.Index]:
+    """The rest and `count` drawn rows, stratified when the strata allow (scikit-learn checks)."""
+    try:
+        rest, drawn = train_test_split(rows.to_numpy(), test_size=count,
+                                       stratify=strata.loc[rows], random_state=seed)
+    except ValueError:
+        rest, drawn = train_test_split(rows.to_numpy(), test_size=count, random_state=seed)
+    return pd.Index(rest), pd.Index(drawn)
 
 
 def golden_overlap(frames: dict[str, pd.DataFrame], spec: DatasetSpec) -> dict:
-    """Rows of the golden test set that also appear in train or validation, by id and content."""
+    """Golden-test rows also in train or validation: by row id, and by the whole record."""
     golden = frames["golden_test"]
     seen = pd.concat([frames["train"], frames["validation"]])
     shared_ids = set(golden[ROW_ID]) & set(seen[ROW_ID])
-    shared_content = set(content_hash(golden, spec.model_features)) & set(
-        content_hash(seen, spec.model_features))
+    columns = record_columns(golden)
+    shared_content = set(content_hash(golden, columns)) & set(content_hash(seen, columns))
     return {"by_row_id": len(shared_ids), "by_content": len(shared_content)}
