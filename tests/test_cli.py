@@ -46,3 +46,16 @@ def test_report_before_any_run_says_not_evaluated_not_blocked(tmp_path, capsys):
     assert "schema: never evaluated" in out
     assert "NOT EVALUATED: no verdict for the current inputs of schema" in out
     assert "BLOCKED" not in out
+
+
+def test_check_refuses_non_finite_and_absurd_numbers(tmp_path, capsys):
+    root = make_project(tmp_path)
+    raw = root / "data/raw/german_credit.csv"
+    frame = pd.read_csv(raw, dtype=str, keep_default_na=False)
+    frame.loc[2, "credit_amount"] = "inf"
+    frame.loc[3, "duration_in_month"] = "1e300"
+    frame.to_csv(raw, index=False)
+    assert cli.check(root) == cli.INPUT_ERROR
+    out = capsys.readouterr().out
+    assert "'credit_amount'" in out and "'inf'" in out and "line 4" in out
+    assert "'duration_in_month'" in out and "1e300" in out
