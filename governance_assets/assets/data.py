@@ -10,6 +10,7 @@ from ..core.files import (
     write_parquet_atomic,
 )
 from ..core.lineage import dvc_lock_md5
+from ..core.verdicts import validation_inputs_hash
 from ..resources import GovernanceProject
 from .publishing import CODE_VERSION
 
@@ -44,7 +45,8 @@ def validated_dataset(context: AssetExecutionContext, project: GovernanceProject
     params, layout = project.params(), project.layout
     spec = params.active
     raw_path = layout.root / spec.path
-    binding = {"data_version": md5_of_file(raw_path)}
+    binding = {"data_version": md5_of_file(raw_path),
+               "validation_inputs": validation_inputs_hash(params)}
     frame, report = validation.validate(validation.read_raw(raw_path), spec, params.policy,
                                         spec.path)
     write_json_atomic(layout.report("validation.json"), {**report.to_dict(), "binding": binding})

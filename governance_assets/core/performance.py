@@ -49,7 +49,7 @@ def golden_metrics(y: np.ndarray, probability: np.ndarray, threshold: float, rou
     return result
 
 
-WARMUP_CALLS = 20
+WARMUP_CALLS = 10
 
 
 def latency_ms(model, rows: pd.DataFrame, count: int, repeats: int) -> dict:

@@ -103,6 +103,13 @@ def judged_fingerprint(params: Params, layout: Layout, gate: GateSpec) -> Finger
                        code_version(), evidence_sha256(layout, gate))
 
 
+def validation_inputs_hash(params: Params) -> str:
+    """Everything a validation verdict depends on besides the raw bytes: rules, spec, code."""
+    keys = tuple(dict.fromkeys(k for gate in GATES if gate.asset == "validated_dataset"
+                               for k in gate.keys))
+    return hash_values({**params.values_at(keys), "code_version": code_version()})
+
+
 def data_version(params: Params, layout: Layout) -> str:
     """The active raw file's md5: the same hash DVC records for it in dvc.lock."""
     return md5_of_file(layout.root / params.active.path)
