@@ -43,14 +43,25 @@ def as_check_result(verdict: gates.Verdict, fingerprint: dict, stops_the_run: bo
             metadata[key] = float(getattr(verdict, key))
     severity = AssetCheckSeverity.ERROR if verdict.blocking and stops_the_run else \
         AssetCheckSeverity.WARN
+    effect = "" if verdict.passed else (
+        "BLOCKS PROMOTION: " if verdict.blocks else "warning, does not block promotion: ")
     return AssetCheckResult(passed=verdict.passed, severity=severity,
-                            description=verdict.message, metadata=metadata)
+                            description=effect + verdict.message, metadata=metadata)
+
+
+def _role(spec: GateSpec) -> str:
+    """What a failure does, in words: Dagster's own 'blocking' label only orders the steps."""
+    if not spec.blocking:
+        return "Warning only, never blocks promotion. "
+    if spec.stops_the_run:
+        return "Stops the run and blocks promotion. "
+    return "Blocks promotion (via every_blocking_gate_passed); the card is still written. "
 
 
 def _gate(spec: GateSpec, evaluate: Evaluate) -> AssetChecksDefinition:
     # blocking=True for every gate: downstream steps then wait for the verdict; only an ERROR
     # (a gate that stops the run) keeps them from running.
-    @asset_check(asset=spec.asset, name=spec.name, description=spec.description,
+    @asset_check(asset=spec.asset, name=spec.name, description=_role(spec) + spec.description,
                  blocking=True)
     def _check(context: AssetCheckExecutionContext, project: GovernanceProject
                ) -> AssetCheckResult:

@@ -34,6 +34,7 @@ def blocked_after(result, failing_check: str, root) -> None:
     """Refused: the card and the decision record say so and why; staging is never built."""
     evaluation = check_results(result)[failing_check]
     assert not evaluation.passed and evaluation.metadata["blocks_promotion"].value is True
+    assert evaluation.description.startswith("BLOCKS PROMOTION: ")
     assert not result.success
     assert "staging_model" not in materialized(result)
     assert {"model_card", "compliance_report", "promotion_decision"} <= materialized(result)
@@ -61,6 +62,8 @@ def test_bundled_data_passes_every_blocking_gate_and_is_staged(passing):
     blocking_failures = [n for n, e in checks.items()
                          if not e.passed and e.metadata["blocks_promotion"].value]
     assert blocking_failures == []
+    assert checks["demographic_parity"].description.startswith(
+        "warning, does not block promotion: largest demographic parity difference")
     assert checks["four_fifths_rule"].metadata["value"].value == pytest.approx(0.82, abs=0.03)
     assert 0.1 < checks["equalized_odds"].metadata["value"].value <= 0.2
     staged = read_json(root / "reports/staging.json")
