@@ -130,6 +130,7 @@ EVALUATE: dict[str, Evaluate] = {
     "four_fifths_rule": _policy_gate(gates.four_fifths, "fairness"),
     "equalized_odds": _policy_gate(gates.equalized_odds, "fairness"),
     "demographic_parity": _policy_gate(gates.demographic_parity, "fairness"),
+    "counterfactual_flip": _policy_gate(gates.counterfactual_flip, "fairness"),
     "protected_influence": _policy_gate(gates.protected_influence, "explanation"),
     "drift_psi": _policy_gate(gates.drift_psi, "drift"),
     "drifted_share": _policy_gate(gates.drifted_share, "drift"),

@@ -37,7 +37,8 @@ REPORTS = [
     ("splits", "reports/splits.json"), ("search trials", "reports/search.json"),
     ("model", "models/candidate.joblib"), ("performance", "reports/performance.json"),
     ("latency (runtime)", "reports/runtime/latency.json"),
-    ("fairness", "reports/fairness.json"), ("explanations", "reports/explanation.json"),
+    ("fairness", "reports/fairness.json"), ("fairness chart", "reports/fairness_rates.png"),
+    ("proxy screen", "reports/proxies.json"), ("explanations", "reports/explanation.json"),
     ("SHAP plot", "reports/shap_importance.png"), ("drift (HTML)", "reports/drift.html"),
     ("drift", "reports/drift.json"), ("staging promotion", "reports/staging.json"),
 ]
@@ -286,6 +287,15 @@ def _stopped_at(codes: dict[str, int]) -> str | None:
 
 # --- the gate table -------------------------------------------------------------------------
 
+def _blocking_label(row: dict) -> str:
+    """'warn (policy)': a blocking gate whose insufficient evidence the policy handles as warn."""
+    if not row["blocking"]:
+        return "warn"
+    if row["outcome"] == "insufficient_evidence" and not row["blocks_promotion"]:
+        return "warn (policy)"
+    return "yes"
+
+
 def _print_table(rows: list[dict]) -> None:
     header = (f"{'gate':<22} {'asset':<20} {'value':>9} {'threshold':>11} "
               f"{'verdict':<22} blocking")
@@ -295,7 +305,7 @@ def _print_table(rows: list[dict]) -> None:
         value = "-" if row["value"] is None else f"{row['value']:.4g}"
         threshold = "-" if row["threshold"] is None else f"{row['comparison']} {row['threshold']:g}"
         print(f"{row['name']:<22} {row['asset']:<20} {value:>9} {threshold:>11} "
-              f"{row['verdict']:<22} {'yes' if row['blocking'] else 'warn'}")
+              f"{row['verdict']:<22} {_blocking_label(row)}")
 
 
 def _staged_version(layout: Layout, candidate: str | None) -> dict | None:

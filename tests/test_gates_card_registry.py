@@ -30,8 +30,8 @@ def test_four_fifths_passes_fails_and_names_the_threshold(policy):
     assert gates.four_fifths(fairness_evidence(0.9), policy, "f.json").outcome == "pass"
     failing = gates.four_fifths(fairness_evidence(0.71), policy, "f.json")
     assert failing.outcome == "fail" and failing.blocks
-    assert failing.message == ("lowest disparate impact ratio (vs highest-rate group) 0.71 fails: "
-                               "must be >= 0.8 (worst feature: sex)")
+    assert failing.message == ("lowest disparate impact ratio (vs the highest_rate group) "
+                               "fails: sex: DIR 0.71 < 0.8")
 
 
 def test_insufficient_evidence_follows_the_policy(policy):

@@ -6,14 +6,20 @@ inside the asset bodies, so loading the definitions (dagster dev, every DVC stag
 
 from .data import dataset_splits, raw_dataset, validated_dataset
 from .documentation import compliance_report, model_card
-from .evaluation import drift_report, explanation_report, fairness_report, performance_report
+from .evaluation import (
+    drift_report,
+    explanation_report,
+    fairness_report,
+    performance_report,
+    proxy_report,
+)
 from .promotion import every_blocking_gate_passed, promotion_decision, staging_model
 from .training import candidate_model, model_search
 
 GRAPH_ASSETS = [
     raw_dataset, validated_dataset, dataset_splits,
     model_search, candidate_model,
-    performance_report, fairness_report, explanation_report, drift_report,
+    performance_report, proxy_report, fairness_report, explanation_report, drift_report,
     model_card, compliance_report,
     promotion_decision, staging_model,
 ]

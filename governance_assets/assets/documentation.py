@@ -23,6 +23,7 @@ EVIDENCE = {
     "validation": "reports/validation.json", "splits": "reports/splits.json",
     "search": "reports/search.json", "performance": "reports/performance.json",
     "latency": LATENCY_EVIDENCE, "fairness": "reports/fairness.json",
+    "fairness_chart": "reports/fairness_rates.png", "proxies": "reports/proxies.json",
     "explanation": "reports/explanation.json", "shap_plot": "reports/shap_importance.png",
     "drift": "reports/drift.json", "drift_html": "reports/drift.html",
     "decision": "reports/decision.json", "model_card_json": "reports/model_card.json",

@@ -6,10 +6,10 @@ and the candidate is loaded only when its bytes are the ones recorded at trainin
 
 from typing import TYPE_CHECKING
 
-from dagster import MaterializeResult, asset
+from dagster import MaterializeResult, MetadataValue, asset
 
-from ..core import registry
-from ..core.columns import FAVOURABLE, ROW_ID
+from ..core import markdown, registry
+from ..core.columns import FAVOURABLE, ROW_ID, model_inputs
 from ..core.files import read_json, write_json_atomic, write_text_atomic
 from ..core.layout import Layout
 from ..core.stable_html import stabilize_file
@@ -20,6 +20,9 @@ from .training import candidate_model
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ..core.fairness import FairnessSettings
+    from ..core.params import DatasetSpec, Params
 
 
 def _production_comparison(layout: Layout, golden: "pd.DataFrame", candidate_scores,
@@ -46,10 +49,11 @@ def performance_report(project: GovernanceProject) -> MaterializeResult:
     from ..core import performance
 
     params, layout = project.params(), project.layout
-    features, golden = params.active.model_features, read_split(layout, "golden_test")
+    golden = read_split(layout, "golden_test")
     model, binding = load_candidate(layout)
-    scores = model.predict_proba(golden[features])[:, 1]
-    latency = performance.latency_ms(model, golden[features], params.evaluation.latency_rows,
+    scores = model.predict_proba(model_inputs(model, golden))[:, 1]
+    latency = performance.latency_ms(model, model_inputs(model, golden),
+                                     params.evaluation.latency_rows,
                                      params.evaluation.latency_repeats)
     write_json_atomic(layout.runtime("latency.json"), {"latency_ms": latency, "binding": binding})
     report = {
@@ -70,37 +74,125 @@ def performance_report(project: GovernanceProject) -> MaterializeResult:
                    extra_metadata={"latency_p99_ms (runtime)": latency["p99"]})
 
 
-@asset(group_name="evaluation", deps=[candidate_model, dataset_splits], kinds={"fairlearn"},
+@asset(group_name="evaluation", deps=[dataset_splits], kinds={"scipy"},
        code_version=CODE_VERSION)
-def fairness_report(project: GovernanceProject) -> MaterializeResult:
-    """Per-group rates, disparate impact, parity and odds gaps for each sensitive feature."""
+def proxy_report(project: GovernanceProject) -> MaterializeResult:
+    """Which model inputs carry a sensitive attribute (train split): declared and detected."""
+    from ..core import proxies
+
+    params, layout = project.params(), project.layout
+    report = proxies.proxy_report(read_split(layout, "train"), params.active,
+                                  params.policy.proxy_min_association,
+                                  params.fairness.proxy_sample_rows, params.split.seed)
+    report["binding"] = data_binding(layout)
+    rows = [[name, a["predictable_from_features_auc"],
+             ", ".join(f"{f} {v:.2f}" for f, v in list(a["association"].items())[:4]),
+             ", ".join(a["detected_proxies"]) or "none"]
+            for name, a in report["attributes"].items()]
+    table = markdown.table(["attribute", "AUC of predicting it from the model's features",
+                            "strongest associations (Cramér's V)",
+                            f"flagged (V >= {params.policy.proxy_min_association})"], rows)
+    return publish(layout, "proxies", report,
+                   {"detected_proxies": len(report["detected_proxies"]),
+                    "proxies": ", ".join(report["proxies"]) or "none"},
+                   extra_metadata={"proxies": MetadataValue.md(table)})
+
+
+SUMMARY_KEYS = ("disparate_impact_ratio_min", "demographic_parity_difference",
+                "equalized_odds_difference", "equal_opportunity_difference")
+
+
+def _fairness_settings(params: "Params") -> "FairnessSettings":
+    from ..core import fairness
+
+    reference = (fairness.LARGEST_GROUP if params.policy.max_disparate_impact is not None
+                 else fairness.HIGHEST_RATE)
+    return fairness.FairnessSettings(
+        params.policy.min_group_size, params.policy.min_rate_denominator, reference,
+        params.fairness.bootstrap_rounds, params.fairness.confidence, params.split.seed)
+
+
+def _headline(model, golden: "pd.DataFrame", spec: "DatasetSpec", settings: "FairnessSettings",
+              threshold: float, intersections: list[list[str]]) -> dict:
+    """AUC, accuracy and each attribute's summary figures: one side of the mitigation table."""
     import pandas as pd
+    from sklearn.metrics import accuracy_score, roc_auc_score
 
     from ..core import fairness
 
+    scores = model.predict_proba(model_inputs(model, golden))[:, 1]
+    predicted = pd.Series((scores >= threshold).astype(int))
+    point = fairness.FairnessSettings(settings.min_group_size, settings.min_rate_denominator,
+                                      settings.reference)
+    report = fairness.fairness_report(golden[FAVOURABLE], predicted,
+                                      golden[spec.sensitive_features], 0, settings=point,
+                                      intersections=intersections)
+    return {"auc": round(float(roc_auc_score(golden[FAVOURABLE], scores)), 6),
+            "accuracy": round(float(accuracy_score(golden[FAVOURABLE], predicted)), 6),
+            "selection_rate": round(float(predicted.mean()), 6),
+            "attributes": {name: {key: result[key] for key in SUMMARY_KEYS}
+                           for name, result in {**report["features"],
+                                                **report["intersections"]}.items()}}
+
+
+@asset(group_name="evaluation", deps=[candidate_model, dataset_splits, proxy_report],
+       kinds={"fairlearn"}, code_version=CODE_VERSION)
+def fairness_report(project: GovernanceProject) -> MaterializeResult:
+    """Rates, ratios and gaps with bootstrap intervals per attribute and intersection; the
+    counterfactual flip test; with and without mitigation when the candidate is mitigated."""
+    import pandas as pd
+
+    from ..core import counterfactual, fairness, fairness_view, mitigation, proxies
+
     params, layout = project.params(), project.layout
     spec, golden = params.active, read_split(layout, "golden_test")
+    threshold = params.model.decision_threshold
     model, binding = load_candidate(layout)
-    scores = model.predict_proba(golden[spec.model_features])[:, 1]
-    predicted = pd.Series((scores >= params.model.decision_threshold).astype(int))
+    scores = model.predict_proba(model_inputs(model, golden))[:, 1]
+    predicted = pd.Series((scores >= threshold).astype(int))
+    settings = _fairness_settings(params)
+    crossed = fairness.resolve_intersections(params.fairness.intersections,
+                                             spec.sensitive_features)
     report = fairness.fairness_report(golden[FAVOURABLE], predicted,
-                                      golden[spec.sensitive_features],
-                                      params.policy.min_group_size,
-                                      params.policy.min_rate_denominator)
+                                      golden[spec.sensitive_features], settings.min_group_size,
+                                      intersections=crossed, settings=settings)
+    proxy = read_json(layout.report("proxies.json"))
+    report["counterfactual"] = counterfactual.flip_report(
+        model, golden, spec, {a: proxies.proxies_of(proxy, a) for a in spec.sensitive_features},
+        threshold, params.split.seed)
+    if isinstance(model, mitigation.MitigatedClassifier):
+        report["mitigation"] = {
+            **mitigation.describe(model),
+            "without": _headline(model.base, golden, spec, settings, threshold, crossed),
+            "with": _headline(model, golden, spec, settings, threshold, crossed)}
     report["binding"] = binding
     rates = [{"group": f"{name}={group}", "selection_rate": r["selection_rate"]}
-             for name, feature in report["features"].items()
+             for name, feature in fairness_view.all_groupings(report).items()
              for group, r in feature["groups"].items()]
     plot = layout.plot("fairness_selection_rate.csv")
     plot.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(plot, pd.DataFrame(rates).to_csv(index=False))
-    metrics = {f"{name}.{key}": feature[key] for name, feature in report["features"].items()
+    chart = fairness_view.plot_selection_rates(report, layout.report("fairness_rates.png"))
+    metrics = {f"{name}.{key}": feature[key]
+               for name, feature in fairness_view.all_groupings(report).items()
                for key in ("disparate_impact_ratio_min", "equalized_odds_difference",
                            "demographic_parity_difference") if feature[key] is not None}
-    return publish(layout, "fairness", report, metrics, extra_files=(plot,))
+    metrics.update({f"{name}.flip_rate": a["attribute"]["rate"]
+                    for name, a in report["counterfactual"]["attributes"].items()})
+    views = {"summary": MetadataValue.md(fairness_view.summary_table(report)),
+             "groups": MetadataValue.md(fairness_view.group_table(report)),
+             "selection_rates": MetadataValue.md(markdown.image(chart, "selection rate by "
+                                                                       "group")),
+             "counterfactual_flip_test": MetadataValue.md(
+                 fairness_view.counterfactual_table(report))}
+    if "mitigation" in report:
+        views["mitigation"] = MetadataValue.md(fairness_view.mitigation_table(report))
+    return publish(layout, "fairness", report, metrics, extra_files=(plot, chart),
+                   extra_metadata=views)
 
 
-@asset(group_name="evaluation", deps=[candidate_model, dataset_splits], kinds={"shap"},
+@asset(group_name="evaluation", deps=[candidate_model, dataset_splits, proxy_report],
+       kinds={"shap"},
        code_version=CODE_VERSION)
 def explanation_report(project: GovernanceProject) -> MaterializeResult:
     """Global and local SHAP explanations; how much protected features and proxies weigh."""
@@ -117,7 +209,11 @@ def explanation_report(project: GovernanceProject) -> MaterializeResult:
     model, binding = load_candidate(layout)
     per_row = explain.shap_by_feature(model, background[spec.model_features],
                                       sample[spec.model_features])
-    report = explain.explanation_report(per_row, spec.protected_model_features, sample[ROW_ID])
+    proxy = read_json(layout.report("proxies.json"))
+    protected = [c for c in model.feature_names_in_
+                 if c in set(spec.protected_model_features) | set(proxy["proxies"])
+                 | set(spec.sensitive_features)]
+    report = explain.explanation_report(per_row, protected, sample[ROW_ID])
     report["binding"] = binding
     image = explain.plot_importance(report, layout.report("shap_importance.png"))
     table = layout.plot("shap_importance.csv")

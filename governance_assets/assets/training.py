@@ -53,10 +53,11 @@ def model_search(project: GovernanceProject) -> MaterializeResult:
 @asset(group_name="training", deps=[model_search, dataset_splits], kinds={"sklearn"},
        code_version=CODE_VERSION)
 def candidate_model(project: GovernanceProject) -> MaterializeResult:
-    """The champion refit on train + validation: the exact bytes every report evaluates."""
+    """The champion refit on train + validation, mitigated when params ask: the exact bytes
+    every report evaluates."""
     import joblib
 
-    from ..core import training
+    from ..core import mitigation, training
 
     params, layout = project.params(), project.layout
     search = read_json(layout.report("search.json"))
@@ -64,16 +65,27 @@ def candidate_model(project: GovernanceProject) -> MaterializeResult:
                      if t["trial_id"] == search["champion_trial_id"]), None)
     if champion is None:
         raise ValueError(f"{layout.report('search.json')}: no feasible champion to refit")
-    pipeline = training.refit(champion, read_split(layout, "train"),
-                              read_split(layout, "validation"), params.active, params.model,
+    train, validation = read_split(layout, "train"), read_split(layout, "validation")
+    pipeline = training.refit(champion, train, validation, params.active, params.model,
                               params.split.seed)
+    settings = params.model.mitigation
+    if settings.method != "none":
+        import pandas as pd
+
+        from ..core.columns import FAVOURABLE
+
+        both = pd.concat([train, validation], ignore_index=True)
+        pipeline = mitigation.mitigate(pipeline, both, both[FAVOURABLE], settings.method,
+                                       settings.constraint, params.mitigation_feature,
+                                       params.split.seed)
     buffer = io.BytesIO()
     joblib.dump(pipeline, buffer)
     write_bytes_atomic(layout.model, buffer.getvalue())
     sha256 = sha256_of_file(layout.model)
     meta = {"trial_id": champion.trial_id, "algorithm": champion.algorithm,
             "hyperparameters": champion.hyperparameters, "sha256": sha256,
-            "features": params.active.model_features,
+            "features": list(pipeline.feature_names_in_),
+            "mitigation": mitigation.describe(pipeline),
             "decision_threshold": params.model.decision_threshold,
             "trained_on": "train + validation splits", "binding": data_binding(layout)}
     write_json_atomic(layout.model_meta, meta)

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from . import dataset_description
+from . import dataset_description, fairness_view
 
 PROMOTABLE, BLOCKED = "promotable", "blocked"
 
@@ -97,14 +97,7 @@ def render_markdown(card: dict) -> str:
         f"`{card['evidence']['latency']}` and the decision record.\n",
         "## Fairness\n",
     ]
-    for feature, result in card["fairness"]["features"].items():
-        sections.append(f"**{feature}** (reference group: {result['reference_group']})\n")
-        sections.append(_table(
-            ["group", "n", "selection rate", "DI ratio", "TPR", "FPR", "FNR", "sufficient"],
-            [[g, r["count"], _fmt(r["selection_rate"]), _fmt(r["disparate_impact_ratio"]),
-              _fmt(r["true_positive_rate"]), _fmt(r["false_positive_rate"]),
-              _fmt(r["false_negative_rate"]), r["sufficient"]]
-             for g, r in result["groups"].items()]) + "\n")
+    sections += _fairness_sections(card)
     importance = card["explanation"]["global_importance"][:10]
     sections += [
         "## Explanations\n",
@@ -170,16 +163,52 @@ def decision_summary(items) -> dict:
                         for item in refused]}
 
 
+def _fairness_sections(card: dict) -> list[str]:
+    """Summaries with intervals, every group's rates, the flip test, mitigation if any."""
+    fairness, mitigation = card["fairness"], card["mitigation"]
+    method = next((r["intervals"]["method"] for r in fairness["features"].values()
+                   if "intervals" in r), "no bootstrap (fairness.bootstrap_rounds: 0)")
+    sections = [
+        f"Golden test set. Intervals: {method}. `null` is an undefined rate (too few rows, "
+        "positives or negatives), never zero. Chart: "
+        f"![selection rates]({link_from_reports(card['evidence']['fairness_chart'])})\n",
+        fairness_view.summary_table(fairness) + "\n",
+        fairness_view.group_table(fairness) + "\n",
+        "### Counterfactual flip test\n",
+        fairness_view.counterfactual_table(fairness) + "\n",
+        "### Mitigation\n",
+    ]
+    if mitigation["method"] == "none":
+        sections.append("No mitigation was applied (`model.mitigation.method: none`).\n")
+        return sections
+    attribute = mitigation["sensitive_feature"]
+    if mitigation["uses_sensitive_attribute_at_decision_time"]:
+        uses = (f"**This model reads the sensitive attribute `{attribute}` at decision time** "
+                "to correct for it (group-specific thresholds).")
+    else:
+        uses = (f"The sensitive attribute `{attribute}` was used only while fitting; the model "
+                "does not read it at decision time.")
+    sections += [f"{mitigation['library']}, constraint `{mitigation['constraint']}`, fitted on "
+                 f"the {mitigation['fitted_on']}. {uses}\n",
+                 fairness_view.mitigation_table(fairness) + "\n"]
+    return sections
+
+
 def derived_limitations(fairness: dict, drift: dict, policy_min_group: int) -> list[str]:
     """Limitations the evidence itself reveals, added to those params.yaml declares."""
     notes = []
     if drift.get("simulated"):
         notes.append(f"Drift: {drift['note']}")
-    for feature, result in fairness["features"].items():
+    for feature, result in fairness_view.all_groupings(fairness).items():
         if result["insufficient_groups"]:
             notes.append(f"Fairness: {feature} group(s) {result['insufficient_groups']} have "
                          f"fewer than {policy_min_group} golden-test rows and are excluded from "
                          "ratios and gaps (reported with their counts).")
+    mitigation = fairness.get("mitigation")
+    if mitigation and mitigation["uses_sensitive_attribute_at_decision_time"]:
+        notes.append(f"Mitigation: the model reads {mitigation['sensitive_feature']} at decision "
+                     "time (fairlearn ThresholdOptimizer); in domains that forbid disparate "
+                     "treatment (e.g. credit under ECOA) this may be unlawful.")
     return notes
 
 
@@ -223,6 +252,8 @@ def assemble_card(*, params, provenance: dict, lineage: dict, model_meta: dict, 
         "search": {k: search[k] for k in ("trials", "budget", "selection", "search_space")},
         "performance": performance,
         "fairness": fairness,
+        "mitigation": model_meta.get("mitigation", {
+            "method": "none", "uses_sensitive_attribute_at_decision_time": False}),
         "explanation": {k: v for k, v in explanation.items() if k != "local_explanations"},
         "drift": {k: drift[k] for k in ("psi", "max_psi", "max_psi_feature", "drifted_features",
                                         "drifted_share", "simulated", "note", "interpretation")},

@@ -58,8 +58,13 @@ def _data(name: str, description: str, reads: tuple[str, ...] = (), blocking: bo
                     ("reports/validation.json",), blocking, needs_candidate=False)
 
 
-_FAIRNESS_KEYS = ("model.decision_threshold", "policy.min_group_size",
-                  "policy.min_rate_denominator", "policy.insufficient_evidence")
+_FAIRNESS_KEYS = ("model.decision_threshold", "fairness", "policy.min_group_size",
+                  "policy.min_rate_denominator", "policy.insufficient_evidence",
+                  "policy.intersection_insufficient_evidence", "policy.straddling_interval",
+                  "policy.max_disparate_impact")
+_PROXY_KEYS = ("fairness", "policy.proxy_min_association")
+FAIRNESS_EVIDENCE = ("reports/fairness.json",)
+PROXY_EVIDENCE = "reports/proxies.json"
 
 GATES: tuple[GateSpec, ...] = (
     _data("schema", "Required columns present, numeric columns numeric and finite, file not "
@@ -88,20 +93,28 @@ GATES: tuple[GateSpec, ...] = (
              ("policy.max_latency_ms", "evaluation.latency_rows", "evaluation.latency_repeats"),
              (LATENCY_EVIDENCE,), volatile=True),
     GateSpec("four_fifths_rule", "fairness_report", "evaluate",
-             "Every group's selection rate >= policy.min_disparate_impact x the highest group's.",
-             ("policy.min_disparate_impact", *_FAIRNESS_KEYS), ("reports/fairness.json",)),
+             "Every group's selection rate >= policy.min_disparate_impact x the highest group's, "
+             "for each sensitive attribute and intersection (two-sided against the largest "
+             "group when policy.max_disparate_impact is set).",
+             ("policy.min_disparate_impact", *_FAIRNESS_KEYS), FAIRNESS_EVIDENCE),
     GateSpec("equalized_odds", "fairness_report", "evaluate",
-             "Largest TPR/FPR gap <= policy.max_equalized_odds_difference.",
-             ("policy.max_equalized_odds_difference", *_FAIRNESS_KEYS),
-             ("reports/fairness.json",)),
+             "Largest TPR/FPR gap <= policy.max_equalized_odds_difference, per attribute and "
+             "intersection.", ("policy.max_equalized_odds_difference", *_FAIRNESS_KEYS),
+             FAIRNESS_EVIDENCE),
     GateSpec("demographic_parity", "fairness_report", "evaluate",
              "Selection-rate gap <= policy.max_demographic_parity_difference; warns only.",
              ("policy.max_demographic_parity_difference", *_FAIRNESS_KEYS),
-             ("reports/fairness.json",), blocking=False),
+             FAIRNESS_EVIDENCE, blocking=False),
+    GateSpec("counterfactual_flip", "fairness_report", "evaluate",
+             "Share of golden decisions that change when only the sensitive attribute (and, by "
+             "policy.flip_test_swaps, its proxies) changes <= policy.max_flip_rate.",
+             ("policy.max_flip_rate", "policy.flip_test_swaps", "model.decision_threshold",
+              *_PROXY_KEYS), (*FAIRNESS_EVIDENCE, PROXY_EVIDENCE)),
     GateSpec("protected_influence", "explanation_report", "evaluate",
-             "Share of mean |SHAP| on protected features and proxies <= "
-             "policy.max_protected_influence.", ("policy.max_protected_influence", "explain"),
-             ("reports/explanation.json",)),
+             "Share of mean |SHAP| on sensitive inputs, declared proxies and detected proxies "
+             "<= policy.max_protected_influence.",
+             ("policy.max_protected_influence", "explain", *_PROXY_KEYS),
+             ("reports/explanation.json", PROXY_EVIDENCE)),
     GateSpec("drift_psi", "drift_report", "evaluate", "No feature's PSI above policy.max_psi.",
              ("policy.max_psi",), ("reports/drift.json",), needs_candidate=False),
     GateSpec("drifted_share", "drift_report", "evaluate",

@@ -122,55 +122,164 @@ def latency(latency_ms: dict, policy: Policy, evidence: str) -> Verdict:
                          "machine-dependent)")
 
 
-def _worst(fairness: dict, key: str, pick) -> tuple[float | None, str, list[str]]:
-    """The worst value over features, and every group left out of that statistic.
+@dataclass(frozen=True)
+class _Figure:
+    """One grouping's value of a fairness statistic, where it is worst, and its interval."""
 
-    A group is left out when a rate the statistic needs is undefined for it (too few rows,
-    positives or negatives); older reports only list groups with too few rows.
+    value: float
+    grouping: str
+    where: str
+    ci: list[float] | None
+    intersection: bool
+
+    def describe(self, short: str) -> str:
+        interval = f" [{self.ci[0]:.3g}, {self.ci[1]:.3g}]" if self.ci else ""
+        figure = f"{short} {self.value:.3g}{interval}"
+        if " vs " in self.where:
+            return f"{self.grouping}: {figure} ({self.where})"
+        return f"{self.grouping}: {self.where} {figure}".replace(":  ", ": ")
+
+
+def _groupings(fairness: dict):
+    for name, result in fairness["features"].items():
+        yield name, result, False
+    for name, result in fairness.get("intersections", {}).items():
+        yield name, result, True
+
+
+def _figures(fairness: dict, key: str) -> list[_Figure]:
+    figures = []
+    for name, result, crossed in _groupings(fairness):
+        if result.get(key) is None:
+            continue
+        interval = result.get("intervals", {}).get("summaries", {}).get(key, {}).get("ci")
+        figures.append(_Figure(result[key], name, result.get("worst", {}).get(key, ""),
+                               interval, crossed))
+    return figures
+
+
+def _left_out(fairness: dict, key: str, crossed: bool) -> list[str]:
+    """Groups a statistic had to leave out: a rate it needs is undefined for them.
+
+    Older reports only list groups with too few rows.
     """
-    values = {name: f[key] for name, f in fairness["features"].items() if f[key] is not None}
-    insufficient = [f"{name}={group}" for name, f in fairness["features"].items()
-                    for group in f.get("left_out", {}).get(key, f["insufficient_groups"])]
-    if not values:
-        return None, "", insufficient
-    worst = pick(values, key=values.get)
-    return values[worst], worst, insufficient
+    return [f"{name}={group}" for name, result, is_crossed in _groupings(fairness)
+            if is_crossed == crossed
+            for group in result.get("left_out", {}).get(key, result["insufficient_groups"])]
 
 
-def _fairness_gate(gate: str, fairness: dict, key: str, pick, threshold: float, comparison: str,
-                   what: str, policy: Policy, evidence: str, blocking: bool = True) -> Verdict:
-    value, feature, insufficient = _worst(fairness, key, pick)
-    detail = f" (worst feature: {feature})" if feature else ""
-    verdict = _bound(gate, value, threshold, comparison, what, evidence, blocking, detail)
-    if verdict.outcome == FAIL or not insufficient:
-        return verdict
-    note = (f"; insufficient evidence: group(s) {', '.join(insufficient)} below "
-            f"policy.min_group_size={policy.min_group_size} rows or "
+def _fails(value: float, threshold: float, comparison: str) -> bool:
+    return value < threshold if comparison == ">=" else value > threshold
+
+
+def _straddles(figure: _Figure, threshold: float) -> bool:
+    return bool(figure.ci) and figure.ci[0] < threshold < figure.ci[1]
+
+
+def _fairness_gate(gate: str, fairness: dict, key: str, threshold: float, comparison: str,
+                   what: str, short: str, policy: Policy, evidence: str,
+                   blocking: bool = True) -> Verdict:
+    """Worst value over attributes and intersections; undefined or unresolved is named.
+
+    The point estimate decides. Insufficient evidence is a group whose rate rests on too few
+    rows, positives or negatives (single attributes: policy.insufficient_evidence;
+    intersections: policy.intersection_insufficient_evidence) or, when the policy asks, an
+    interval straddling the threshold.
+    """
+    figures = _figures(fairness, key)
+    single, crossed = _left_out(fairness, key, False), _left_out(fairness, key, True)
+    if not figures:
+        return Verdict(gate, INSUFFICIENT, None, threshold, comparison,
+                       blocking and policy.insufficient_evidence == "fail",
+                       f"{what} could not be measured: no attribute has two groups with the "
+                       f"rates it needs (left out: {', '.join(single + crossed) or 'none'})",
+                       evidence)
+    worst = (min if comparison == ">=" else max)(figures, key=lambda f: f.value)
+    failing = [f for f in figures if _fails(f.value, threshold, comparison)]
+    if failing:
+        bound = "<" if comparison == ">=" else ">"
+        named = "; ".join(f"{f.describe(short)} {bound} {threshold:g}" for f in failing[:4])
+        return Verdict(gate, FAIL, worst.value, threshold, comparison, blocking,
+                       f"{what} fails: {named}", evidence)
+    message = (f"{what} {worst.value:.4g} passes: must be {comparison} {threshold:g} "
+               f"(worst: {worst.describe(short)}; {len(figures)} attribute(s) and "
+               "intersection(s) measured)")
+    notes, fail_policy = [], False
+    rule = (f"below policy.min_group_size={policy.min_group_size} rows or "
             f"policy.min_rate_denominator={policy.min_rate_denominator} positives/negatives "
-            "for a rate this statistic needs, left out and handled as "
-            f"policy.insufficient_evidence={policy.insufficient_evidence}")
-    return Verdict(gate, INSUFFICIENT, value, threshold, comparison,
-                   blocking and policy.insufficient_evidence == "fail",
-                   verdict.message + note, evidence)
+            "for a rate this statistic needs")
+    if single:
+        notes.append(f"group(s) {', '.join(single)} {rule}, left out and handled as "
+                     f"policy.insufficient_evidence={policy.insufficient_evidence}")
+        fail_policy |= policy.insufficient_evidence == "fail"
+    if crossed:
+        notes.append(f"intersection cell(s) {', '.join(crossed)} {rule}, left out and handled "
+                     "as policy.intersection_insufficient_evidence="
+                     f"{policy.intersection_insufficient_evidence}")
+        fail_policy |= policy.intersection_insufficient_evidence == "fail"
+    if policy.straddling_interval == "insufficient_evidence":
+        unresolved = [f.describe(short) for f in figures if _straddles(f, threshold)]
+        if unresolved:
+            notes.append(f"interval straddles {threshold:g}: {'; '.join(unresolved)} "
+                         "(policy.straddling_interval=insufficient_evidence), handled as "
+                         f"policy.insufficient_evidence={policy.insufficient_evidence}")
+            fail_policy |= policy.insufficient_evidence == "fail"
+    if not notes:
+        return Verdict(gate, PASS, worst.value, threshold, comparison, blocking, message,
+                       evidence)
+    return Verdict(gate, INSUFFICIENT, worst.value, threshold, comparison,
+                   blocking and fail_policy, message + "; insufficient evidence: "
+                   + "; ".join(notes), evidence)
+
+
+_SEVERITY = {PASS: 0, INSUFFICIENT: 1, FAIL: 2}
 
 
 def four_fifths(fairness: dict, policy: Policy, evidence: str) -> Verdict:
-    return _fairness_gate("four_fifths_rule", fairness, "disparate_impact_ratio_min", min,
-                          policy.min_disparate_impact, ">=",
-                          "lowest disparate impact ratio (vs highest-rate group)", policy, evidence)
+    """One-sided (>= min) by default; two-sided when policy.max_disparate_impact is set."""
+    low = _fairness_gate("four_fifths_rule", fairness, "disparate_impact_ratio_min",
+                         policy.min_disparate_impact, ">=",
+                         f"lowest disparate impact ratio (vs the "
+                         f"{fairness.get('disparate_impact_reference', 'highest_rate')} group)",
+                         "DIR", policy, evidence)
+    if policy.max_disparate_impact is None:
+        return low
+    high = _fairness_gate("four_fifths_rule", fairness, "disparate_impact_ratio_max",
+                          policy.max_disparate_impact, "<=",
+                          "highest disparate impact ratio (vs the largest group)", "DIR",
+                          policy, evidence)
+    worse = high if _SEVERITY[high.outcome] > _SEVERITY[low.outcome] else low
+    return Verdict(worse.gate, worse.outcome, worse.value, worse.threshold, worse.comparison,
+                   low.blocking or high.blocking, f"{low.message} | {high.message}", evidence)
 
 
 def equalized_odds(fairness: dict, policy: Policy, evidence: str) -> Verdict:
-    return _fairness_gate("equalized_odds", fairness, "equalized_odds_difference", max,
+    return _fairness_gate("equalized_odds", fairness, "equalized_odds_difference",
                           policy.max_equalized_odds_difference, "<=",
-                          "largest equalized odds difference", policy, evidence)
+                          "largest equalized odds difference", "EOD", policy, evidence)
 
 
 def demographic_parity(fairness: dict, policy: Policy, evidence: str) -> Verdict:
-    return _fairness_gate("demographic_parity", fairness, "demographic_parity_difference", max,
+    return _fairness_gate("demographic_parity", fairness, "demographic_parity_difference",
                           policy.max_demographic_parity_difference, "<=",
-                          "largest demographic parity difference", policy, evidence,
+                          "largest demographic parity difference", "DPD", policy, evidence,
                           blocking=False)
+
+
+def counterfactual_flip(fairness: dict, policy: Policy, evidence: str) -> Verdict:
+    """Worst share of golden decisions that change when only the attribute (and, by policy,
+    its proxies) changes."""
+    attributes = fairness["counterfactual"]["attributes"]
+    scope = policy.flip_test_swaps
+    rates = {name: a[scope]["rate"] for name, a in attributes.items()}
+    worst = max(rates, key=rates.get)
+    notes = [a["note"] for a in attributes.values() if a["note"]]
+    swapped = ", ".join(attributes[worst][scope]["swapped_columns"]) or "nothing the model reads"
+    detail = (f" (worst: {worst}, swapping {swapped}; policy.flip_test_swaps={scope}"
+              + (f"; {'; '.join(notes)}" if notes else "") + ")")
+    return _bound("counterfactual_flip", rates[worst], policy.max_flip_rate, "<=",
+                  "share of golden decisions that flip when only the sensitive attribute "
+                  "changes", evidence, detail=detail)
 
 
 def protected_influence(explanation: dict, policy: Policy, evidence: str) -> Verdict:

@@ -282,12 +282,31 @@ class SplitSpec(_Strict):
     seed: int
 
 
+class MitigationSpec(_Strict):
+    """fairlearn mitigation of the chosen family, fitted without the golden set."""
+
+    method: Literal["none", "threshold_optimizer", "exponentiated_gradient"] = "none"
+    constraint: Literal["demographic_parity", "equalized_odds",
+                        "true_positive_rate_parity"] = "demographic_parity"
+    # The sensitive attribute to correct for; null = the dataset's first sensitive feature.
+    sensitive_feature: str | None = None
+
+
 class ModelSpec(_Strict):
     candidates: list[Literal["logistic_regression", "hist_gradient_boosting", "random_forest"]] = (
         Field(min_length=1)
     )
     class_weight: Literal["balanced"] | None = None
     decision_threshold: float = Field(gt=0, lt=1)
+    mitigation: MitigationSpec = MitigationSpec()
+
+
+class FairnessSpec(_Strict):
+    intersections: Literal["all_pairs", "none"] | list[list[str]] = "all_pairs"
+    bootstrap_rounds: int = Field(default=200, ge=0, le=5000)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    # Rows of the train split the proxy screen reads (association and attribute AUC).
+    proxy_sample_rows: int = Field(default=5000, ge=100, le=100_000)
 
 
 class ExplainSpec(_Strict):
@@ -320,6 +339,18 @@ class Policy(_Strict):
     # rows for the selection rate, which also needs min_group_size); below it the rate is
     # undefined, never 0.0, and its gate says insufficient_evidence.
     min_rate_denominator: int = Field(default=10, ge=1)
+    # Two-sided four-fifths rule: ratios to the largest group must also stay <= this bound.
+    max_disparate_impact: float | None = Field(default=None, ge=1)
+    # Intersection cells are small by construction; below the minimums they are disclosed and
+    # handled as this says, separately from single attributes (policy.insufficient_evidence).
+    intersection_insufficient_evidence: Literal["fail", "warn"] = "warn"
+    # decide_on_estimate: the point estimate decides, the interval is reported beside it;
+    # insufficient_evidence: an interval that straddles the threshold cannot decide.
+    straddling_interval: Literal["decide_on_estimate", "insufficient_evidence"] = (
+        "decide_on_estimate")
+    proxy_min_association: float = Field(default=0.3, gt=0, le=1)
+    max_flip_rate: float = Field(default=0.05, ge=0, le=1)
+    flip_test_swaps: Literal["attribute", "attribute_and_proxies"] = "attribute"
 
 
 class Params(_Strict):
@@ -327,6 +358,7 @@ class Params(_Strict):
     datasets: dict[str, DatasetSpec]
     split: SplitSpec
     model: ModelSpec
+    fairness: FairnessSpec = FairnessSpec()
     explain: ExplainSpec
     evaluation: EvaluationSpec
     policy: Policy
@@ -335,7 +367,22 @@ class Params(_Strict):
     def _dataset_declared(self) -> Params:
         if self.dataset not in self.datasets:
             raise ValueError(f"dataset {self.dataset!r} is not one of {sorted(self.datasets)}")
+        sensitive = self.datasets[self.dataset].sensitive_features
+        named = self.model.mitigation.sensitive_feature
+        if named is not None and named not in sensitive:
+            raise ValueError(f"model.mitigation.sensitive_feature {named!r} is not one of the "
+                             f"active dataset's sensitive_features {sensitive}")
+        if isinstance(self.fairness.intersections, list):
+            unknown = sorted({a for m in self.fairness.intersections for a in m} - set(sensitive))
+            if unknown:
+                raise ValueError(f"fairness.intersections names {unknown}, not among the active "
+                                 f"dataset's sensitive_features {sensitive}")
         return self
+
+    @property
+    def mitigation_feature(self) -> str:
+        named = self.model.mitigation.sensitive_feature
+        return named or self.active.sensitive_features[0]
 
     @property
     def active(self) -> DatasetSpec:

@@ -1,0 +1,102 @@
+"""fairlearn mitigation of the chosen model, as a classifier every report can evaluate.
+
+- `threshold_optimizer` (post-processing): group-specific thresholds on the chosen pipeline's
+  scores. It reads the sensitive attribute at decision time ("fairness through awareness"),
+  so the attribute becomes a model input and the card says so.
+- `exponentiated_gradient` (reductions): a weighted mix of the chosen family refit under a
+  fairness constraint. The attribute is used only while fitting, never at decision time.
+
+Both are fitted on train + validation, like the refit; the golden set stays unseen. fairlearn's
+`predict` flips a seeded coin for rows between two thresholds (or classifiers), so one row's
+decision would depend on the batch it came in; `predict_proba` here returns the mitigator's
+probability of a favourable decision and the decision threshold turns it into a deterministic
+decision, as for any other candidate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.pipeline import Pipeline
+
+METHODS_USING_ATTRIBUTE = {"threshold_optimizer"}
+
+
+class MitigatedClassifier(ClassifierMixin, BaseEstimator):
+    """The chosen pipeline (`base`) and the fairlearn mitigator fitted around it."""
+
+    def __init__(self, base: Pipeline, method: str, constraint: str, sensitive_feature: str):
+        self.base = base
+        self.method = method
+        self.constraint = constraint
+        self.sensitive_feature = sensitive_feature
+
+    @property
+    def uses_attribute_at_decision_time(self) -> bool:
+        return self.method in METHODS_USING_ATTRIBUTE
+
+    def _base_features(self) -> list[str]:
+        return list(self.base.feature_names_in_)
+
+    def fit(self, X: pd.DataFrame, y: pd.Series, sensitive: pd.Series, seed: int = 0
+            ) -> MitigatedClassifier:
+        features = self._base_features()
+        if self.method == "threshold_optimizer":
+            from fairlearn.postprocessing import ThresholdOptimizer
+
+            self.mitigator_ = ThresholdOptimizer(
+                estimator=self.base, constraints=self.constraint, prefit=True,
+                predict_method="predict_proba").fit(X[features], y, sensitive_features=sensitive)
+        else:
+            from fairlearn.reductions import (
+                DemographicParity,
+                EqualizedOdds,
+                ExponentiatedGradient,
+                TruePositiveRateParity,
+            )
+
+            moment = {"demographic_parity": DemographicParity, "equalized_odds": EqualizedOdds,
+                      "true_positive_rate_parity": TruePositiveRateParity}[self.constraint]
+            pre = self.base.named_steps["pre"]
+            estimator = clone(self.base.named_steps["est"])
+            if "random_state" in estimator.get_params():
+                estimator.set_params(random_state=seed)
+            self.mitigator_ = ExponentiatedGradient(estimator, moment()).fit(
+                np.asarray(pre.transform(X[features]), dtype=float), y,
+                sensitive_features=sensitive)
+        names = features + ([self.sensitive_feature]
+                            if self.uses_attribute_at_decision_time else [])
+        self.feature_names_in_ = np.array(names, dtype=object)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        features = self._base_features()
+        if self.method == "threshold_optimizer":
+            return self.mitigator_._pmf_predict(
+                X[features], sensitive_features=X[self.sensitive_feature].astype(str))
+        encoded = np.asarray(self.base.named_steps["pre"].transform(X[features]), dtype=float)
+        return self.mitigator_._pmf_predict(encoded)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+def mitigate(base: Pipeline, rows: pd.DataFrame, target: pd.Series, method: str,
+             constraint: str, sensitive_feature: str, seed: int) -> MitigatedClassifier:
+    model = MitigatedClassifier(base, method, constraint, sensitive_feature)
+    return model.fit(rows, target, rows[sensitive_feature].astype(str), seed)
+
+
+def describe(model: object) -> dict:
+    """What the card says about mitigation, including use of the attribute at decision time."""
+    if not isinstance(model, MitigatedClassifier):
+        return {"method": "none", "uses_sensitive_attribute_at_decision_time": False}
+    return {"method": model.method, "constraint": model.constraint,
+            "sensitive_feature": model.sensitive_feature,
+            "library": "fairlearn " + ("ThresholdOptimizer (post-processing)"
+                                       if model.method == "threshold_optimizer"
+                                       else "ExponentiatedGradient (reductions)"),
+            "fitted_on": "train + validation splits",
+            "uses_sensitive_attribute_at_decision_time": model.uses_attribute_at_decision_time}
