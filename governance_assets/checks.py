@@ -29,8 +29,8 @@ from .resources import GovernanceProject
 Evaluate = Callable[[GovernanceProject], gates.Verdict]
 
 
-def as_check_result(verdict: gates.Verdict, fingerprint: dict, stops_the_run: bool
-                    ) -> AssetCheckResult:
+def as_check_result(verdict: gates.Verdict, fingerprint: dict, stops_the_run: bool,
+                    details: str | None = None) -> AssetCheckResult:
     """ERROR stops the run's downstream assets; a gate on the candidate's reports fails with
     WARN so the card and the decision are still written, and the promotion check refuses."""
     metadata = {"outcome": verdict.outcome, "comparison": verdict.comparison,
@@ -38,6 +38,8 @@ def as_check_result(verdict: gates.Verdict, fingerprint: dict, stops_the_run: bo
                 "evidence": MetadataValue.path(verdict.evidence),
                 "verdict": MetadataValue.json(verdict.to_dict()),
                 "fingerprint": MetadataValue.json(fingerprint)}
+    if details:
+        metadata["what was judged"] = MetadataValue.md(details)
     for key in ("value", "threshold"):
         if getattr(verdict, key) is not None:
             metadata[key] = float(getattr(verdict, key))
@@ -70,7 +72,8 @@ def _gate(spec: GateSpec, evaluate: Evaluate) -> AssetChecksDefinition:
         fingerprint = judged_fingerprint(params, layout, spec)
         VerdictStore(layout).record(spec.name, verdict.to_dict(), fingerprint,
                                     bound_values(params, layout, spec), context.run.run_id)
-        return as_check_result(verdict, fingerprint.to_dict(), spec.stops_the_run)
+        shown = DETAILS[spec.name](project, verdict) if spec.name in DETAILS else None
+        return as_check_result(verdict, fingerprint.to_dict(), spec.stops_the_run, shown)
 
     return _check
 
@@ -135,6 +138,42 @@ EVALUATE: dict[str, Evaluate] = {
     "drift_psi": _policy_gate(gates.drift_psi, "drift"),
     "drifted_share": _policy_gate(gates.drifted_share, "drift"),
     "model_card_valid": _card_valid,
+}
+
+def _statistic(key: str) -> Callable[[GovernanceProject, gates.Verdict], str]:
+    def table(project: GovernanceProject, verdict: gates.Verdict) -> str:
+        from .core import fairness_view
+
+        report, _ = _evidence(project, "fairness")
+        return fairness_view.statistic_table(report, key, verdict.threshold, verdict.comparison)
+
+    return table
+
+
+def _flip_table(project: GovernanceProject, verdict: gates.Verdict) -> str:
+    from .core import fairness_view
+
+    return fairness_view.counterfactual_table(_evidence(project, "fairness")[0])
+
+
+def _influence_table(project: GovernanceProject, verdict: gates.Verdict) -> str:
+    from .core import markdown
+
+    explanation, _ = _evidence(project, "explanation")
+    protected = set(explanation["protected_features"])
+    rows = [[r["feature"], r["share"]] for r in explanation["global_importance"]
+            if r["feature"] in protected]
+    return markdown.table(["sensitive input or proxy", "share of mean |SHAP|"],
+                          rows or [["none among the model's inputs", 0.0]])
+
+
+# Markdown on the check's page: what the gate judged, so a reviewer needs no file path.
+DETAILS = {
+    "four_fifths_rule": _statistic("disparate_impact_ratio_min"),
+    "equalized_odds": _statistic("equalized_odds_difference"),
+    "demographic_parity": _statistic("demographic_parity_difference"),
+    "counterfactual_flip": _flip_table,
+    "protected_influence": _influence_table,
 }
 
 GATE_CHECKS: list[AssetChecksDefinition] = [_gate(spec, EVALUATE[spec.name]) for spec in GATES]

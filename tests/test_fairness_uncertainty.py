@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from governance_assets.core import fairness
-from governance_assets.core.gates import equalized_odds, four_fifths
+from governance_assets.core.gates import four_fifths
 
 from .conftest import make_project, params_of
 

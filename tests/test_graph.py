@@ -58,7 +58,7 @@ def test_bundled_data_passes_every_blocking_gate_and_is_staged(passing):
     root, _, result = passing
     assert result.success
     checks = check_results(result)
-    assert len(checks) == 17
+    assert len(checks) == 18
     blocking_failures = [n for n, e in checks.items()
                          if not e.passed and e.metadata["blocks_promotion"].value]
     assert blocking_failures == []
@@ -118,6 +118,9 @@ def test_injected_bias_is_blocked_and_promotion_refused_even_when_selected_alone
     blocked_after(result, "four_fifths_rule", root)
     assert check_results(result)["four_fifths_rule"].metadata["value"].value < 0.5
     assert not check_results(result)["protected_influence"].passed
+    flip = check_results(result)["counterfactual_flip"]
+    assert not flip.passed and flip.metadata["value"].value > 0.05
+    assert "worst: sex, swapping personal_status_and_sex" in flip.description
 
     with DagsterInstance.ephemeral() as another:  # verdicts live with the project, not the instance
         alone = run_graph(root, another, selection=[staging_model])
@@ -126,6 +129,29 @@ def test_injected_bias_is_blocked_and_promotion_refused_even_when_selected_alone
     message = failure.step_failure_data.error.message
     assert "staging promotion refused" in message and "four_fifths_rule" in message
     assert registry.get_alias(root / "registry", "staging") is None
+
+
+def test_a_mitigated_candidate_goes_through_every_gate_and_the_card_says_it_reads_sex(
+        tmp_path, instance):
+    """ThresholdOptimizer reads sex at decision time: the flip test sees it and blocks it."""
+    root = make_project(tmp_path, model__mitigation={"method": "threshold_optimizer",
+                                                     "constraint": "demographic_parity",
+                                                     "sensitive_feature": "sex"})
+    result = run_graph(root, instance)
+    blocked_after(result, "counterfactual_flip", root)
+    assert len(check_results(result)) == 18
+    fairness = read_json(root / "reports/fairness.json")
+    comparison = fairness["mitigation"]
+    assert comparison["uses_sensitive_attribute_at_decision_time"] is True
+    assert comparison["without"]["auc"] != comparison["with"]["auc"]
+    sex = fairness["counterfactual"]["attributes"]["sex"]
+    assert sex["model_reads_attribute"] and sex["attribute"]["swapped_columns"] == ["sex"]
+    assert read_json(root / "models/candidate.json")["features"][-1] == "sex"
+    card = read_json(root / "reports/model_card.json")
+    assert card["mitigation"]["method"] == "threshold_optimizer"
+    assert "**This model reads the sensitive attribute `sex` at decision time**" in (
+        root / "reports/model_card.md").read_text()
+    assert any("reads sex at decision time" in item for item in card["limitations"])
 
 
 def test_drifted_current_batch_is_blocked(tmp_path, instance):

@@ -102,3 +102,22 @@ def plot_selection_rates(report: dict, path: Path) -> Path:
     figure.savefig(path, dpi=100, bbox_inches="tight", metadata={"Software": None})
     plt.close(figure)
     return path
+
+
+def statistic_table(report: dict, key: str, threshold: float, comparison: str) -> str:
+    """What a fairness gate judged: per attribute and intersection, the value, where, interval,
+    the threshold it was held to, and which groups it had to leave out."""
+    rows = []
+    for name, result in all_groupings(report).items():
+        value = result.get(key)
+        interval = result.get("intervals", {}).get("summaries", {}).get(key, {}).get("ci")
+        if value is None:
+            verdict = "not measured"
+        else:
+            ok = value >= threshold if comparison == ">=" else value <= threshold
+            verdict = "pass" if ok else "FAIL"
+        rows.append([name, _with_interval(value, interval), result.get("worst", {}).get(key, ""),
+                     f"{comparison} {threshold:g}", verdict,
+                     ", ".join(result.get("left_out", {}).get(key, [])) or "none"])
+    return markdown.table(["attribute", "value [interval]", "where", "threshold", "verdict",
+                           "groups left out (too few rows, positives or negatives)"], rows)
