@@ -77,7 +77,7 @@ def candidate_model(project: GovernanceProject) -> MaterializeResult:
         both = pd.concat([train, validation], ignore_index=True)
         pipeline = mitigation.mitigate(pipeline, both, both[FAVOURABLE], settings.method,
                                        settings.constraint, params.mitigation_feature,
-                                       params.split.seed)
+                                       params.split.seed, settings.ratio_bound)
     buffer = io.BytesIO()
     joblib.dump(pipeline, buffer)
     write_bytes_atomic(layout.model, buffer.getvalue())

@@ -10,7 +10,9 @@ Both are fitted on train + validation, like the refit; the golden set stays unse
 `predict` flips a seeded coin for rows between two thresholds (or classifiers), so one row's
 decision would depend on the batch it came in; `predict_proba` here returns the mitigator's
 probability of a favourable decision and the decision threshold turns it into a deterministic
-decision, as for any other candidate.
+decision, as for any other candidate. For exponentiated_gradient that probability is the
+weighted share of its classifiers that decide favourably, a near-binary score, so its AUC is
+lower than the base model's even where its decisions are as accurate.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ METHODS_USING_ATTRIBUTE = {"threshold_optimizer"}
 class MitigatedClassifier(ClassifierMixin, BaseEstimator):
     """The chosen pipeline (`base`) and the fairlearn mitigator fitted around it."""
 
-    def __init__(self, base: Pipeline, method: str, constraint: str, sensitive_feature: str):
+    def __init__(self, base: Pipeline, method: str, constraint: str, sensitive_feature: str,
+                 ratio_bound: float | None = None):
         self.base = base
         self.method = method
         self.constraint = constraint
         self.sensitive_feature = sensitive_feature
+        self.ratio_bound = ratio_bound
 
     @property
     def uses_attribute_at_decision_time(self) -> bool:
@@ -62,7 +66,8 @@ class MitigatedClassifier(ClassifierMixin, BaseEstimator):
             estimator = clone(self.base.named_steps["est"])
             if "random_state" in estimator.get_params():
                 estimator.set_params(random_state=seed)
-            self.mitigator_ = ExponentiatedGradient(estimator, moment()).fit(
+            bound = {} if self.ratio_bound is None else {"ratio_bound": self.ratio_bound}
+            self.mitigator_ = ExponentiatedGradient(estimator, moment(**bound)).fit(
                 np.asarray(pre.transform(X[features]), dtype=float), y,
                 sensitive_features=sensitive)
         names = features + ([self.sensitive_feature]
@@ -84,8 +89,9 @@ class MitigatedClassifier(ClassifierMixin, BaseEstimator):
 
 
 def mitigate(base: Pipeline, rows: pd.DataFrame, target: pd.Series, method: str,
-             constraint: str, sensitive_feature: str, seed: int) -> MitigatedClassifier:
-    model = MitigatedClassifier(base, method, constraint, sensitive_feature)
+             constraint: str, sensitive_feature: str, seed: int,
+             ratio_bound: float | None = None) -> MitigatedClassifier:
+    model = MitigatedClassifier(base, method, constraint, sensitive_feature, ratio_bound)
     return model.fit(rows, target, rows[sensitive_feature].astype(str), seed)
 
 
@@ -99,4 +105,5 @@ def describe(model: object) -> dict:
                                        if model.method == "threshold_optimizer"
                                        else "ExponentiatedGradient (reductions)"),
             "fitted_on": "train + validation splits",
+            "ratio_bound": model.ratio_bound,
             "uses_sensitive_attribute_at_decision_time": model.uses_attribute_at_decision_time}

@@ -290,6 +290,10 @@ class MitigationSpec(_Strict):
                         "true_positive_rate_parity"] = "demographic_parity"
     # The sensitive attribute to correct for; null = the dataset's first sensitive feature.
     sensitive_feature: str | None = None
+    # exponentiated_gradient only: the smallest ratio of group rates the reduction must keep
+    # (fairlearn's ratio_bound). null = fairlearn's absolute difference bound of 0.01, which at
+    # low selection rates still allows a ratio far below the four-fifths line.
+    ratio_bound: float | None = Field(default=None, gt=0, lt=1)
 
 
 class ModelSpec(_Strict):
