@@ -61,7 +61,8 @@ def fairness_part(model, train: pd.DataFrame, golden: pd.DataFrame, params) -> N
     screen = proxies.proxy_report(train, spec, params.policy.proxy_min_association,
                                   settings.proxy_sample_rows, 42)
     counterfactual.flip_report(model, golden, spec, {a: proxies.proxies_of(screen, a)
-                                                     for a in spec.sensitive_features}, 0.5, 42)
+                                                     for a in spec.sensitive_features}, 0.5, 42,
+                               settings.flip_test_rows)
 
 
 def explanation_part(model, train: pd.DataFrame, golden: pd.DataFrame, params) -> None:

@@ -159,7 +159,7 @@ def fairness_report(project: GovernanceProject) -> MaterializeResult:
     proxy = read_json(layout.report("proxies.json"))
     report["counterfactual"] = counterfactual.flip_report(
         model, golden, spec, {a: proxies.proxies_of(proxy, a) for a in spec.sensitive_features},
-        threshold, params.split.seed)
+        threshold, params.split.seed, params.fairness.flip_test_rows)
     if isinstance(model, mitigation.MitigatedClassifier):
         report["mitigation"] = {
             **mitigation.describe(model),

@@ -51,9 +51,11 @@ def flip_rate(model, rows: pd.DataFrame, groups: pd.Series, columns: list[str],
 
 
 def flip_report(model, golden: pd.DataFrame, spec: DatasetSpec, proxies: dict[str, list[str]],
-                threshold: float, seed: int) -> dict:
+                threshold: float, seed: int, max_rows: int | None = None) -> dict:
     """Per sensitive attribute: flips from the attribute alone and with its proxies."""
     inputs = list(model.feature_names_in_)
+    if max_rows is not None and len(golden) > max_rows:
+        golden = golden.sample(max_rows, random_state=seed)
     result = {}
     for attribute in spec.sensitive_features:
         direct = attribute_columns(attribute, spec, inputs)
@@ -69,4 +71,5 @@ def flip_report(model, golden: pd.DataFrame, spec: DatasetSpec, proxies: dict[st
                              "note": note}
     return {"method": "each row's attribute columns replaced by those of a seeded random row "
                       "of every other group; a row flips when any swap changes its decision",
-            "decision_threshold": threshold, "seed": seed, "attributes": result}
+            "decision_threshold": threshold, "seed": seed, "rows": len(golden),
+            "attributes": result}

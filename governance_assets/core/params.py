@@ -311,6 +311,9 @@ class FairnessSpec(_Strict):
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     # Rows of the train split the proxy screen reads (association and attribute AUC).
     proxy_sample_rows: int = Field(default=5000, ge=100, le=100_000)
+    # Golden rows the flip test re-scores (seeded sample when the golden set is larger): each
+    # attribute re-scores them once per other group, so cost is bounded on large data.
+    flip_test_rows: int = Field(default=20_000, ge=100, le=1_000_000)
 
 
 class ExplainSpec(_Strict):

