@@ -12,6 +12,27 @@ def _gate_passed(card: dict, name: str) -> bool:
     return any(g["gate"] == name and g["outcome"] == PASS for g in card["gates"])
 
 
+BIAS_GATES = ("four_fifths_rule", "equalized_odds", "counterfactual_flip", "protected_influence")
+
+
+def _bias_status(card: dict) -> str:
+    return MET if all(_gate_passed(card, g) for g in BIAS_GATES) else PARTIAL
+
+
+def _bias_finding(card: dict) -> str:
+    fairness, mitigation = card["fairness"], card["mitigation"]
+    crossed = ", ".join(fairness.get("intersections", {})) or "none"
+    flips = ", ".join(f"{name} {a['attribute']['rate']:.3f}"
+                      for name, a in fairness["counterfactual"]["attributes"].items())
+    proxies = card["explanation"].get("protected_features", [])
+    undecided = [f"{g['gate']} {g['outcome']}" for g in card["gates"]
+                 if g["gate"] in BIAS_GATES and g["outcome"] != PASS]
+    return (f"group rates with bootstrap intervals per attribute and intersection ({crossed}); "
+            f"flip rate when only the attribute changes: {flips}; inputs counted as sensitive "
+            f"or proxies: {', '.join(proxies) or 'none'}; mitigation: {mitigation['method']}"
+            + (f"; not passed: {', '.join(undecided)}" if undecided else ""))
+
+
 def checklist(card: dict) -> list[dict]:
     evidence = card["evidence"]
     insufficient = [f"{f}={g}" for f, r in card["fairness"]["features"].items()
@@ -28,6 +49,9 @@ def checklist(card: dict) -> list[dict]:
          + (f"groups too small for evidence: {', '.join(insufficient)}" if insufficient else
             "every sensitive group meets policy.min_group_size"),
          [evidence["validation"], evidence["splits"], card["data_lineage"]["datasheet"]]),
+        ("Art. 10(2)(f)-(g)", "Examination of possible biases; measures to detect, prevent "
+         "and mitigate them", _bias_status(card), _bias_finding(card),
+         [evidence["fairness"], evidence["fairness_chart"], evidence["proxies"]]),
         ("Art. 12", "Record keeping: every trial and decision logged",
          PARTIAL,
          f"{len(card['search']['trials'])} trials and {len(card['gates'])} gate verdicts, each "
