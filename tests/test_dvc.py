@@ -369,7 +369,7 @@ def test_dagster_dev_shows_the_dvc_runs_lineage_gates_and_the_decision(repo_copy
         dependencyKeys { path } assetChecksOrError { ... on AssetChecks { checks { name blocking
         executionForLatestMaterialization { evaluation { success description } } } } } } }""")
     by_name = {n["assetKey"]["path"][0]: n for n in nodes["assetNodes"]}
-    assert len(by_name) == 13 and by_name["fairness_report"]["groupName"] == "evaluation"
+    assert len(by_name) == 14 and by_name["fairness_report"]["groupName"] == "evaluation"
     assert {"promotion_decision"} == {
         d["path"][0] for d in by_name["staging_model"]["dependencyKeys"]}
     checks = {c["name"]: c for c in by_name["fairness_report"]["assetChecksOrError"]["checks"]}
@@ -377,3 +377,12 @@ def test_dagster_dev_shows_the_dvc_runs_lineage_gates_and_the_decision(repo_copy
         "executionForLatestMaterialization"]["evaluation"]["description"]
     [decision] = by_name["promotion_decision"]["assetChecksOrError"]["checks"]
     assert decision["name"] == "every_blocking_gate_passed" and decision["blocking"] is True
+    # a reviewer reads group rates, intervals and the chart on the asset's page, not a path
+    fairness = _graphql(dagster_dev, """{ assetOrError(assetKey: {path: ["fairness_report"]}) {
+        ... on Asset { assetMaterializations(limit: 1) { metadataEntries { label
+        ... on MarkdownMetadataEntry { mdStr } } } } } }""")
+    [latest] = fairness["assetOrError"]["assetMaterializations"]
+    markdown = {e["label"]: e.get("mdStr") for e in latest["metadataEntries"]}
+    assert "| age_band | under_25 |" in markdown["groups"]
+    assert markdown["selection_rates"].startswith("![selection rate by group](data:image/png;")
+    assert "| sex × age_band |" in markdown["summary"]
