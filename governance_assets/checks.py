@@ -18,19 +18,22 @@ from dagster import (
     asset_check,
 )
 
+from .assets.assurance import reference_table, robustness_table
 from .assets.publishing import read_split
 from .core import gates
 from .core.card import validate_card
 from .core.files import read_json
 from .core.gate_catalog import GATES, GateSpec
+from .core.personal_data import findings_table
+from .core.retention import retention_table
 from .core.verdicts import VerdictStore, bound_values, judged_fingerprint
 from .resources import GovernanceProject
 
 Evaluate = Callable[[GovernanceProject], gates.Verdict]
 
 
-def as_check_result(verdict: gates.Verdict, fingerprint: dict, stops_the_run: bool
-                    ) -> AssetCheckResult:
+def as_check_result(verdict: gates.Verdict, fingerprint: dict, stops_the_run: bool,
+                    details: str | None = None) -> AssetCheckResult:
     """ERROR stops the run's downstream assets; a gate on the candidate's reports fails with
     WARN so the card and the decision are still written, and the promotion check refuses."""
     metadata = {"outcome": verdict.outcome, "comparison": verdict.comparison,
@@ -38,6 +41,8 @@ def as_check_result(verdict: gates.Verdict, fingerprint: dict, stops_the_run: bo
                 "evidence": MetadataValue.path(verdict.evidence),
                 "verdict": MetadataValue.json(verdict.to_dict()),
                 "fingerprint": MetadataValue.json(fingerprint)}
+    if details:
+        metadata["details"] = MetadataValue.md(details)
     for key in ("value", "threshold"):
         if getattr(verdict, key) is not None:
             metadata[key] = float(getattr(verdict, key))
@@ -70,7 +75,8 @@ def _gate(spec: GateSpec, evaluate: Evaluate) -> AssetChecksDefinition:
         fingerprint = judged_fingerprint(params, layout, spec)
         VerdictStore(layout).record(spec.name, verdict.to_dict(), fingerprint,
                                     bound_values(params, layout, spec), context.run.run_id)
-        return as_check_result(verdict, fingerprint.to_dict(), spec.stops_the_run)
+        details = DETAILS[spec.name](project) if spec.name in DETAILS else None
+        return as_check_result(verdict, fingerprint.to_dict(), spec.stops_the_run, details)
 
     return _check
 
@@ -134,6 +140,32 @@ EVALUATE: dict[str, Evaluate] = {
     "drift_psi": _policy_gate(gates.drift_psi, "drift"),
     "drifted_share": _policy_gate(gates.drifted_share, "drift"),
     "model_card_valid": _card_valid,
+    "personal_data": _report_gate(gates.personal_data, "validation"),
+    "retention": _report_gate(gates.retention, "validation"),
+    "perturbation_flips": _policy_gate(gates.perturbation_flips, "robustness"),
+    "perturbation_auc_drop": _policy_gate(gates.perturbation_auc_drop, "robustness"),
+    "slice_performance": _policy_gate(gates.slice_performance, "robustness"),
+    "reference_agreement": _policy_gate(gates.reference_agreement, "reference_agreement"),
+}
+
+
+def _markdown(render: Callable[[dict], str], evidence_name: str, section: str | None = None
+              ) -> Callable[[GovernanceProject], str]:
+    """A Markdown table of the gate's evidence, shown on the check in the UI."""
+    def details(project: GovernanceProject) -> str:
+        report = _evidence(project, evidence_name)[0]
+        return render(report.get(section, {}) if section else report)
+
+    return details
+
+
+DETAILS: dict[str, Callable[[GovernanceProject], str]] = {
+    "personal_data": _markdown(findings_table, "validation", "personal_data"),
+    "retention": _markdown(retention_table, "validation", "retention"),
+    "perturbation_flips": _markdown(robustness_table, "robustness"),
+    "perturbation_auc_drop": _markdown(robustness_table, "robustness"),
+    "slice_performance": _markdown(robustness_table, "robustness"),
+    "reference_agreement": _markdown(reference_table, "reference_agreement"),
 }
 
 GATE_CHECKS: list[AssetChecksDefinition] = [_gate(spec, EVALUATE[spec.name]) for spec in GATES]

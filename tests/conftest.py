@@ -20,7 +20,7 @@ GERMAN = REPO / "data" / "raw" / "german_credit.csv"
 
 def make_project(root: Path, **overrides) -> Path:
     """A project folder with the repo's params and raw data; overrides are dotted params keys."""
-    for relative in ("params.yaml", "data/raw", "data/DATASHEET_german_credit.md",
+    for relative in ("params.yaml", "data/raw", "data/reference", "data/DATASHEET_german_credit.md",
                      "data/DATASHEET_census_income.md"):
         source, target = REPO / relative, root / relative
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -58,7 +58,7 @@ def test_bundled_data_passes_every_blocking_gate_and_is_staged(passing):
     root, _, result = passing
     assert result.success
     checks = check_results(result)
-    assert len(checks) == 17
+    assert len(checks) == 23
     blocking_failures = [n for n, e in checks.items()
                          if not e.passed and e.metadata["blocks_promotion"].value]
     assert blocking_failures == []

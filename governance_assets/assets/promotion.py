@@ -26,7 +26,8 @@ from .publishing import CODE_VERSION
 
 REGISTERED_EVIDENCE = ("model_card.json", "model_card.md", "compliance.md", "validation.json",
                        "splits.json", "search.json", "performance.json", "fairness.json",
-                       "explanation.json", "drift.json", "drift.html", "decision.json")
+                       "explanation.json", "drift.json", "drift.html", "decision.json",
+                       "robustness.json", "reference_agreement.json")
 
 
 def gate_table_markdown(items: list[Standing]) -> str:

@@ -206,3 +206,59 @@ def card_valid(errors: list[str], evidence: str) -> Verdict:
     message = "; ".join(errors[:5]) if errors else "model card is complete and schema-valid"
     return Verdict("model_card_valid", FAIL if errors else PASS, float(len(errors)), 0.0, "<=",
                    True, message, evidence)
+
+
+def personal_data(report: dict, evidence: str) -> Verdict:
+    verdict = _findings_gate("personal_data", report, "personal_data", evidence)
+    if not verdict.passed:
+        return verdict
+    screened = [f["message"] for f in report["findings"] if f["gate"] == "personal_data"]
+    return Verdict(**{**verdict.to_dict(), "message": "; ".join(screened) or verdict.message})
+
+
+def retention(report: dict, evidence: str) -> Verdict:
+    if not any(f["gate"] == "retention" for f in report["findings"]):
+        return Verdict("retention", PASS, 0.0, 0.0, "<=", True,
+                       "no collection-date column declared (datasets.<name>.retention): "
+                       "row age not checked", evidence)
+    return _findings_gate("retention", report, "retention", evidence)
+
+
+def perturbation_flips(robustness: dict, policy: Policy, evidence: str) -> Verdict:
+    test = robustness["perturbation"]
+    return _bound("perturbation_flips", test["flip_rate"], policy.max_flip_rate, "<=",
+                  "share of golden-test decisions that flip under perturbation", evidence,
+                  detail=f" ({test['flipped']} of {test['rows']}; "
+                         f"{robustness['perturbation_rule']})")
+
+
+def perturbation_auc_drop(robustness: dict, policy: Policy, evidence: str) -> Verdict:
+    test = robustness["perturbation"]
+    return _bound("perturbation_auc_drop", test["auc_drop"], policy.max_perturbation_auc_drop,
+                  "<=", "golden-test AUC drop under perturbation", evidence,
+                  detail=f" (AUC {test['auc']:.3f} -> {test['auc_perturbed']:.3f})")
+
+
+def slice_performance(robustness: dict, policy: Policy, evidence: str) -> Verdict:
+    scan = robustness["slices"]
+    worst = scan["significant_slices"] or scan["worst_slices"]
+    named = "" if not worst else (
+        f"; worst slice {worst[0]['slice']} ({worst[0]['rows']} rows, accuracy "
+        f"{worst[0]['accuracy']:.3f}, Holm-adjusted p {worst[0]['p_adjusted']:.3g})")
+    return _bound("slice_performance", float(scan["slices_below_floor"]), 0.0, "<=",
+                  f"slices with accuracy significantly below policy.min_slice_accuracy="
+                  f"{policy.min_slice_accuracy} (one-sided binomial, Holm over "
+                  f"{scan['slices_tested']} slices of >= {scan['min_slice_rows']} rows)",
+                  evidence, detail=named)
+
+
+def reference_agreement(reference: dict, policy: Policy, evidence: str) -> Verdict:
+    if reference.get("file") is None:
+        return Verdict("reference_agreement", PASS, None, policy.min_reference_agreement, ">=",
+                       True, "no reference decisions declared (datasets.<name>."
+                       "reference_decisions): agreement not measured", evidence)
+    misses = ", ".join(d["case_id"] for d in reference["disagreements"][:10])
+    return _bound("reference_agreement", reference["agreement_rate"],
+                  policy.min_reference_agreement, ">=",
+                  f"agreement with {reference['cases']} approved reference decisions", evidence,
+                  detail=f" (disagreements: {misses or 'none'})")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -171,6 +173,25 @@ class RowFilter(_Strict):
         return f"{self.column} {self.op} {self.value!r} ({self.why})"
 
 
+class RetentionSpec(_Strict):
+    """Where a row's collection date is, and the date its age is measured at.
+
+    `as_of` is fixed in params (not today's date) so the same inputs keep the same rows and
+    DVC's outputs stay byte-equal; move it forward when the data is refreshed.
+    """
+
+    column: str
+    as_of: str
+
+    @model_validator(mode="after")
+    def _as_of_is_a_date(self) -> RetentionSpec:
+        try:
+            date.fromisoformat(self.as_of)
+        except ValueError as exc:
+            raise ValueError(f"'as_of' {self.as_of!r} is not an ISO date (YYYY-MM-DD)") from exc
+        return self
+
+
 class DatasetSpec(_Strict):
     """Everything the pipeline needs to know about one dataset; README 'Data' lists the keys."""
 
@@ -196,6 +217,12 @@ class DatasetSpec(_Strict):
     proxies: list[str] = []
     exclude_from_model: list[str] = []
     time: TimeSelection | None = None
+    # Direct identifiers the file holds on purpose (a customer number): never model inputs,
+    # dropped from the validated data; the personal-data screen then reports, not fails, them.
+    identifier_columns: list[str] = []
+    retention: RetentionSpec | None = None
+    # Approved cases (inputs + expected_decision), under data/; gated by reference_agreement.
+    reference_decisions: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -253,6 +280,7 @@ class DatasetSpec(_Strict):
         derived_sources = [d.source for d in self.derived.values()]
         time = [self.time.column] if self.time else []
         filtered = [f.column for f in self.row_filters]
+        retention = [self.retention.column] if self.retention else []
         ordered = [
             self.target,
             *self.numeric_columns,
@@ -260,12 +288,13 @@ class DatasetSpec(_Strict):
             *derived_sources,
             *time,
             *filtered,
+            *retention,
         ]
         return list(dict.fromkeys(ordered))
 
     @property
     def model_features(self) -> list[str]:
-        excluded = set(self.exclude_from_model) | {self.target}
+        excluded = set(self.exclude_from_model) | set(self.identifier_columns) | {self.target}
         return [c for c in self.numeric_columns + self.categorical_columns if c not in excluded]
 
     @property
@@ -320,6 +349,40 @@ class Policy(_Strict):
     # rows for the selection rate, which also needs min_group_size); below it the rate is
     # undefined, never 0.0, and its gate says insufficient_evidence.
     min_rate_denominator: int = Field(default=10, ge=1)
+    # Personal-data screen (personal_data gate): values matching an identifier pattern a column
+    # may hold, the distinct-value share that makes a column a key, national-ID patterns.
+    max_identifier_values: int = Field(default=0, ge=0)
+    max_distinct_share: float = Field(default=0.95, gt=0, le=1)
+    national_id_patterns: dict[str, str] = {}
+    # Retention (retention gate): maximum age of a row at the dataset's retention.as_of.
+    max_record_age_days: int = Field(default=2557, ge=1)
+    retention_action: Literal["drop", "block"] = "drop"
+    # Robustness (perturbation_flips, perturbation_auc_drop, slice_performance gates).
+    max_flip_rate: float = Field(default=0.1, ge=0, le=1)
+    max_perturbation_auc_drop: float = Field(default=0.03, ge=0, le=1)
+    min_slice_accuracy: float = Field(default=0.5, ge=0, le=1)
+    # Reference decisions (reference_agreement gate).
+    min_reference_agreement: float = Field(default=0.9, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> Policy:
+        for name, pattern in self.national_id_patterns.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"national_id_patterns.{name}: not a regular expression: "
+                                 f"{exc}") from exc
+        return self
+
+
+class RobustnessSpec(_Strict):
+    """How the golden set is perturbed and sliced; thresholds live in policy."""
+
+    numeric_shift: float = Field(default=0.1, gt=0, le=2)
+    categorical_swap_share: float = Field(default=0.1, ge=0, le=1)
+    slice_bins: int = Field(default=4, ge=2, le=20)
+    min_slice_rows: int = Field(default=20, ge=5)
+    slice_alpha: float = Field(default=0.05, gt=0, lt=1)
 
 
 class Params(_Strict):
@@ -330,6 +393,7 @@ class Params(_Strict):
     explain: ExplainSpec
     evaluation: EvaluationSpec
     policy: Policy
+    robustness: RobustnessSpec = RobustnessSpec()
 
     @model_validator(mode="after")
     def _dataset_declared(self) -> Params:
@@ -364,6 +428,7 @@ class Params(_Strict):
 
 ACTIVE_DATASET = "datasets.<active>"
 DATA_FOLDER = "data/raw"
+REFERENCE_FOLDER = "data/reference"
 
 
 def hash_values(values: dict[str, object]) -> str:
@@ -410,6 +475,21 @@ def _check_data_path(root: Path, params: Params, source: Path) -> None:
         raise ParamsError(
             f"{source.name}: {key}: {relative!r} is outside {DATA_FOLDER}/ of the project; "
             f"copy the file under {DATA_FOLDER}/ (DVC tracks that folder) and point {key} there")
+    if not resolved.is_file():
+        raise ParamsError(f"{source.name}: {key}: file {relative} not found")
+    _check_reference_path(root, params, source)
+
+
+def _check_reference_path(root: Path, params: Params, source: Path) -> None:
+    """The approved cases live under data/ of the project (a dependency of the evaluate stage)."""
+    relative = params.active.reference_decisions
+    if relative is None:
+        return
+    key = f"datasets.{params.dataset}.reference_decisions"
+    resolved = (root / relative).resolve()
+    if not resolved.is_relative_to((root / REFERENCE_FOLDER).resolve()):
+        raise ParamsError(f"{source.name}: {key}: {relative!r} is outside {REFERENCE_FOLDER}/ "
+                          "of the project (the evaluate stage depends on that folder)")
     if not resolved.is_file():
         raise ParamsError(f"{source.name}: {key}: file {relative} not found")
 
