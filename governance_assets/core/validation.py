@@ -221,7 +221,12 @@ def _apply_retention(kept: pd.DataFrame, spec: DatasetSpec, policy: Policy, pres
     from . import retention
 
     rule = spec.retention
-    if rule is None or rule.column not in present:
+    if rule is None:
+        return kept
+    if rule.column not in present:
+        report.add("retention", "retention", rule.column, False,
+                   f"{report.file}: column {rule.column!r} rule retention: the declared "
+                   "collection-date column is missing")
         return kept
     result = retention.check(kept[rule.column], rule.as_of, policy.max_record_age_days)
     report.retention = result.to_dict(rule.column, rule.as_of, policy.max_record_age_days,
