@@ -19,9 +19,10 @@ from .training import candidate_model
 def robustness_table(report: dict) -> str:
     """The perturbation figures and the weakest slices, as the UI shows them."""
     test = report["perturbation"]
-    head = markdown.table(["flip rate", "flipped", "rows", "AUC", "AUC perturbed", "AUC drop"],
-                          [[test["flip_rate"], test["flipped"], test["rows"], test["auc"],
-                            test["auc_perturbed"], test["auc_drop"]]])
+    head = report["perturbation_rule"] if test is None else markdown.table(
+        ["flip rate", "flipped", "rows", "AUC", "AUC perturbed", "AUC drop"],
+        [[test["flip_rate"], test["flipped"], test["rows"], test["auc"], test["auc_perturbed"],
+          test["auc_drop"]]])
     slices = markdown.table(
         ["slice", "rows", "accuracy", "p", "Holm p", "significantly below floor"],
         [[s["slice"], s["rows"], s["accuracy"], s["p_value"], s["p_adjusted"], s["below_floor"]]
@@ -37,6 +38,29 @@ def reference_table(report: dict) -> str:
                            for d in report["disagreements"]])
 
 
+def _perturbation(params, model, golden, refit_rows, scores, truth) -> dict:
+    """The seeded perturbation test, or why it cannot run (scores given without their model)."""
+    from ..core import robustness
+
+    spec, settings = params.active, params.robustness
+    if spec.external_scores is not None:
+        return {"perturbation_rule": "not measured: the scores were given without the model "
+                                     "that produced them, so perturbed inputs cannot be "
+                                     "re-scored",
+                "perturbation": None}
+    numeric = [c for c in spec.model_features if c in spec.numeric_columns]
+    categorical = [c for c in spec.model_features if c in spec.categorical_columns]
+    moved = robustness.perturb(golden, refit_rows, refit_rows[FAVOURABLE], numeric, categorical,
+                               settings.numeric_shift, settings.categorical_swap_share,
+                               params.split.seed)
+    return {"perturbation_rule": (f"numbers moved by +/-{settings.numeric_shift} sd of the refit "
+                                  f"rows, {settings.categorical_swap_share:.0%} of categories "
+                                  f"swapped to the nearest one, seed {params.split.seed}"),
+            "perturbation": robustness.perturbation_test(
+                scores, model.predict_proba(moved[spec.model_features])[:, 1], truth,
+                params.model.decision_threshold)}
+
+
 @asset(group_name="evaluation", deps=[candidate_model, dataset_splits], kinds={"sklearn"},
        code_version=CODE_VERSION)
 def robustness_report(project: GovernanceProject) -> MaterializeResult:
@@ -50,30 +74,22 @@ def robustness_report(project: GovernanceProject) -> MaterializeResult:
     golden = read_split(layout, "golden_test")
     refit_rows = pd.concat([read_split(layout, "train"), read_split(layout, "validation")])
     numeric = [c for c in spec.model_features if c in spec.numeric_columns]
-    categorical = [c for c in spec.model_features if c in spec.categorical_columns]
     model, binding = load_candidate(layout)
     scores = model.predict_proba(golden[spec.model_features])[:, 1]
-    moved = robustness.perturb(golden, refit_rows, refit_rows[FAVOURABLE], numeric, categorical,
-                               settings.numeric_shift, settings.categorical_swap_share,
-                               params.split.seed)
     truth = golden[FAVOURABLE].to_numpy()
     labels = robustness.slice_labels(golden, spec.model_features, set(numeric),
                                      settings.slice_bins)
     report = {
-        "perturbation_rule": (f"numbers moved by +/-{settings.numeric_shift} sd of the refit "
-                              f"rows, {settings.categorical_swap_share:.0%} of categories "
-                              f"swapped to the nearest one, seed {params.split.seed}"),
-        "perturbation": robustness.perturbation_test(
-            scores, model.predict_proba(moved[spec.model_features])[:, 1], truth, threshold),
+        **_perturbation(params, model, golden, refit_rows, scores, truth),
         "slices": robustness.slice_scan(labels, (scores >= threshold) == truth,
                                         params.policy.min_slice_accuracy,
                                         settings.min_slice_rows, settings.slice_alpha),
         "binding": binding,
     }
-    return publish(layout, "robustness", report,
-                   {"flip_rate": report["perturbation"]["flip_rate"],
-                    "auc_drop": report["perturbation"]["auc_drop"],
-                    "slices_below_floor": report["slices"]["slices_below_floor"]},
+    metrics = {"slices_below_floor": report["slices"]["slices_below_floor"]}
+    if report["perturbation"] is not None:
+        metrics |= {k: report["perturbation"][k] for k in ("flip_rate", "auc_drop")}
+    return publish(layout, "robustness", report, metrics,
                    extra_metadata={"details": MetadataValue.md(robustness_table(report))})
 
 

@@ -81,7 +81,7 @@ def model_card(project: GovernanceProject) -> MaterializeResult:
         environment=environment(), evidence=EVIDENCE,
         assurance=assurance_card.card_sections(
             *(read_json(layout.report(f"{name}.json"))
-              for name in ("validation", "robustness", "reference_agreement"))),
+              for name in ("validation", "robustness", "reference_agreement")), model_meta),
     )
     card["binding"] = {"data_version": card["provenance"]["data_version"],
                        "candidate_sha256": card["provenance"]["candidate_sha256"]}

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from .markdown import table
 
+TRAINED_HERE = {"kind": "trained_here",
+                "note": "searched and refit by this pipeline on the train and validation splits"}
 
-def card_sections(validation: dict, robustness: dict, reference: dict) -> dict:
-    """The three sections in the shape schemas/model_card.schema.json requires."""
+
+def card_sections(validation: dict, robustness: dict, reference: dict, model_meta: dict
+                  ) -> dict:
+    """The four sections in the shape schemas/model_card.schema.json requires."""
     screen = validation.get("personal_data", {})
     return {
+        "model_origin": model_meta.get("external", TRAINED_HERE),
         "data_governance": {
             "personal_data": {
                 "excluded_identifier_columns": screen.get("declared_identifier_columns", []),
@@ -54,12 +59,19 @@ def _retention(governance: dict) -> str:
             f"{rule['oldest_row_in_file']}; **oldest row used {rule['oldest_row_used']}**.\n")
 
 
-def _robustness(robustness: dict) -> str:
-    test, scan = robustness["perturbation"], robustness["slices"]
-    worst = scan["worst_slices"][:5]
+def _perturbation(robustness: dict) -> str:
+    test = robustness["perturbation"]
+    if test is None:
+        return f"Perturbation {robustness['perturbation_rule']}."
     return (f"Perturbation ({robustness['perturbation_rule']}): {test['flipped']} of "
             f"{test['rows']} golden-test decisions flip ({test['flip_rate']:.3f}); AUC "
-            f"{test['auc']:.3f} -> {test['auc_perturbed']:.3f}.\n\n"
+            f"{test['auc']:.3f} -> {test['auc_perturbed']:.3f}.")
+
+
+def _robustness(robustness: dict) -> str:
+    scan = robustness["slices"]
+    worst = scan["worst_slices"][:5]
+    return (_perturbation(robustness) + "\n\n"
             f"Slice scan: {scan['slices_tested']} slices (single features and pairs, >= "
             f"{scan['min_slice_rows']} rows), {scan['slices_below_floor']} significantly below "
             f"accuracy {scan['floor']} (one-sided binomial, Holm, alpha {scan['alpha']}); "
@@ -81,9 +93,25 @@ def _reference(reference: dict) -> str:
     return text
 
 
+def _origin(origin: dict) -> str:
+    if origin["kind"] == "trained_here":
+        return f"Trained here: {origin['note']}.\n"
+    if origin["kind"] == "model_file":
+        trusted = ", ".join(origin["trusted_types"]) or "skops defaults only"
+        what = (f"model file `{origin['path']}` (sha256 `{origin['sha256'][:16]}…`, loaded "
+                f"with {origin['loaded_with']}, trusted types: {trusted})")
+    else:
+        what = f"set of scores already in the data: {origin['rule']}"
+    implications = "\n".join(f"- **{section}**: {text}"
+                             for section, text in origin["not_trained_here"].items())
+    return (f"**Not trained here.** The candidate is an external {what}; provenance: "
+            f"{origin['provenance']}. What that means for this card:\n\n{implications}\n")
+
+
 def render_markdown(card: dict) -> str:
     """The sections as they appear in reports/model_card.md, before the gate table."""
     return "\n".join([
+        "## Model origin\n", _origin(card["model_origin"]),
         "## Data minimisation (personal data)\n", _minimisation(card["data_governance"]),
         "## Retention\n", _retention(card["data_governance"]),
         "## Robustness\n", _robustness(card["robustness"]),

@@ -234,8 +234,9 @@ def assemble_card(*, params, provenance: dict, lineage: dict, model_meta: dict, 
         **assurance,
         "gates": gates,
         "carbon": {"measured": False,
-                   "note": "Not measured in this version: codecarbon tracking of the search "
-                           "arrives with the constraint-aware search."},
+                   "note": assurance["model_origin"].get("not_trained_here", {}).get(
+                       "carbon", "Not measured in this version: codecarbon tracking of the "
+                                 "search arrives with the constraint-aware search.")},
         "environment": environment,
         "approvals": [],
         "evidence": evidence,

@@ -38,8 +38,10 @@ def robustness_finding(card: dict) -> str:
     agreed = ("no reference decisions declared" if reference["file"] is None else
               f"agreement with {reference['cases']} approved reference decisions "
               f"{reference['agreement_rate']:.3f}")
-    return (f"perturbation flips {test['flip_rate']:.3f} of decisions, AUC drop "
-            f"{test['auc_drop']:.3f}; {scan['slices_below_floor']} of {scan['slices_tested']} "
+    perturbed = ("perturbation not measured (scores given without their model)" if test is None
+                 else f"perturbation flips {test['flip_rate']:.3f} of decisions, AUC drop "
+                      f"{test['auc_drop']:.3f}")
+    return (f"{perturbed}; {scan['slices_below_floor']} of {scan['slices_tested']} "
             f"slices significantly below accuracy {scan['floor']}; {agreed}")
 
 

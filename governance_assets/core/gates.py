@@ -90,6 +90,9 @@ def golden_disjoint(overlap: dict, evidence: str) -> Verdict:
 
 
 def feasible_trial(search: dict, evidence: str) -> Verdict:
+    if search.get("external"):
+        return Verdict("feasible_trial", PASS, None, 1.0, ">=", True,
+                       f"no search ran: {search['champion_reason']}", evidence)
     feasible = sum(1 for t in search["trials"] if t["feasible"])
     rejections = "; ".join(t["rejection_reason"] for t in search["trials"] if not t["feasible"])
     return _bound("feasible_trial", float(feasible), 1.0, ">=", "feasible trials", evidence,
@@ -224,8 +227,16 @@ def retention(report: dict, evidence: str) -> Verdict:
     return _findings_gate("retention", report, "retention", evidence)
 
 
+def _not_perturbed(gate: str, robustness: dict, threshold: float, evidence: str) -> Verdict:
+    """Scores given without their model: inputs cannot be re-scored. Disclosed, not blocking."""
+    return Verdict(gate, INSUFFICIENT, None, threshold, "<=", False,
+                   robustness["perturbation_rule"], evidence)
+
+
 def perturbation_flips(robustness: dict, policy: Policy, evidence: str) -> Verdict:
     test = robustness["perturbation"]
+    if test is None:
+        return _not_perturbed("perturbation_flips", robustness, policy.max_flip_rate, evidence)
     return _bound("perturbation_flips", test["flip_rate"], policy.max_flip_rate, "<=",
                   "share of golden-test decisions that flip under perturbation", evidence,
                   detail=f" ({test['flipped']} of {test['rows']}; "
@@ -234,6 +245,9 @@ def perturbation_flips(robustness: dict, policy: Policy, evidence: str) -> Verdi
 
 def perturbation_auc_drop(robustness: dict, policy: Policy, evidence: str) -> Verdict:
     test = robustness["perturbation"]
+    if test is None:
+        return _not_perturbed("perturbation_auc_drop", robustness,
+                              policy.max_perturbation_auc_drop, evidence)
     return _bound("perturbation_auc_drop", test["auc_drop"], policy.max_perturbation_auc_drop,
                   "<=", "golden-test AUC drop under perturbation", evidence,
                   detail=f" (AUC {test['auc']:.3f} -> {test['auc_perturbed']:.3f})")

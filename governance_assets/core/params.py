@@ -192,6 +192,23 @@ class RetentionSpec(_Strict):
         return self
 
 
+class ExternalModel(_Strict):
+    """A scikit-learn model trained elsewhere, as a skops file under data/external/."""
+
+    path: str
+    trusted_types: list[str] = []
+    provenance: str = Field(min_length=1)
+
+
+class ExternalScores(_Strict):
+    """Scores or decisions already in the data, and the rule that makes a score a decision."""
+
+    column: str
+    favourable_when: Literal[">=", ">", "<=", "<"]
+    threshold: float
+    provenance: str = Field(min_length=1)
+
+
 class DatasetSpec(_Strict):
     """Everything the pipeline needs to know about one dataset; README 'Data' lists the keys."""
 
@@ -223,6 +240,9 @@ class DatasetSpec(_Strict):
     retention: RetentionSpec | None = None
     # Approved cases (inputs + expected_decision), under data/; gated by reference_agreement.
     reference_decisions: str | None = None
+    # A model trained elsewhere replaces the search: a model file, or a score column + rule.
+    external_model: ExternalModel | None = None
+    external_scores: ExternalScores | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -254,7 +274,18 @@ class DatasetSpec(_Strict):
                                  "column")
         if not self.model_features:
             raise ValueError("no model features are left after exclude_from_model")
+        if self.external_model is not None and self.external_scores is not None:
+            raise ValueError("give 'external_model' or 'external_scores', not both")
+        if self.external_scores is not None and \
+                self.external_scores.column not in self.model_features:
+            raise ValueError(f"external_scores.column {self.external_scores.column!r} must be "
+                             "one of numeric_columns and not excluded from the model")
         return self
+
+    @property
+    def external(self) -> bool:
+        """The candidate was not trained here: a model file or a score column stands for it."""
+        return self.external_model is not None or self.external_scores is not None
 
     @property
     def favourable_values(self) -> list[str]:
@@ -429,6 +460,7 @@ class Params(_Strict):
 ACTIVE_DATASET = "datasets.<active>"
 DATA_FOLDER = "data/raw"
 REFERENCE_FOLDER = "data/reference"
+EXTERNAL_FOLDER = "data/external"
 
 
 def hash_values(values: dict[str, object]) -> str:
@@ -477,21 +509,25 @@ def _check_data_path(root: Path, params: Params, source: Path) -> None:
             f"copy the file under {DATA_FOLDER}/ (DVC tracks that folder) and point {key} there")
     if not resolved.is_file():
         raise ParamsError(f"{source.name}: {key}: file {relative} not found")
-    _check_reference_path(root, params, source)
+    _check_declared_files(root, params, source)
 
 
-def _check_reference_path(root: Path, params: Params, source: Path) -> None:
-    """The approved cases live under data/ of the project (a dependency of the evaluate stage)."""
-    relative = params.active.reference_decisions
-    if relative is None:
-        return
-    key = f"datasets.{params.dataset}.reference_decisions"
-    resolved = (root / relative).resolve()
-    if not resolved.is_relative_to((root / REFERENCE_FOLDER).resolve()):
-        raise ParamsError(f"{source.name}: {key}: {relative!r} is outside {REFERENCE_FOLDER}/ "
-                          "of the project (the evaluate stage depends on that folder)")
-    if not resolved.is_file():
-        raise ParamsError(f"{source.name}: {key}: file {relative} not found")
+def _check_declared_files(root: Path, params: Params, source: Path) -> None:
+    """Approved cases and external models live in folders a DVC stage depends on."""
+    spec = params.active
+    files = [("reference_decisions", spec.reference_decisions, REFERENCE_FOLDER),
+             ("external_model.path", spec.external_model and spec.external_model.path,
+              EXTERNAL_FOLDER)]
+    for name, relative, folder in files:
+        if relative is None:
+            continue
+        key = f"datasets.{params.dataset}.{name}"
+        resolved = (root / relative).resolve()
+        if not resolved.is_relative_to((root / folder).resolve()):
+            raise ParamsError(f"{source.name}: {key}: {relative!r} is outside {folder}/ of the "
+                              "project (a DVC stage depends on that folder)")
+        if not resolved.is_file():
+            raise ParamsError(f"{source.name}: {key}: file {relative} not found")
 
 
 def load_params(root: Path) -> Params:
