@@ -12,6 +12,7 @@ from ..core import card as card_core
 from ..core.dataset_description import datasheet_status
 from ..core.environment import environment
 from ..core.files import md5_of_file, read_json, write_text_atomic
+from ..core.frozen_environment import frozen_environment
 from ..core.gate_catalog import GATES, LATENCY_EVIDENCE
 from ..core.layout import Layout
 from ..core.verdicts import code_version, standings
@@ -78,7 +79,7 @@ def model_card(project: GovernanceProject) -> MaterializeResult:
         fairness=read_json(layout.report("fairness.json")),
         explanation=read_json(layout.report("explanation.json")),
         drift=read_json(layout.report("drift.json")), gates=gates, decision=decision,
-        environment=environment(), evidence=EVIDENCE,
+        environment={**environment(), **frozen_environment(layout.root)}, evidence=EVIDENCE,
         assurance=assurance_card.card_sections(
             *(read_json(layout.report(f"{name}.json"))
               for name in ("validation", "robustness", "reference_agreement")), model_meta),

@@ -117,3 +117,16 @@ def render_markdown(card: dict) -> str:
         "## Robustness\n", _robustness(card["robustness"]),
         "## Reference decisions\n", _reference(card["reference_decisions"]),
     ])
+
+
+def render_frozen_environment(environment: dict) -> str:
+    """Lock-file hashes and the container image, under the card's Environment section."""
+    locks = environment.get("lock_files", {})
+    box = environment.get("container", {})
+    where = ("inside a container, image digest "
+             f"`{box.get('image_digest') or 'not passed in (GOVERNANCE_IMAGE_DIGEST unset)'}`"
+             if box.get("inside_container") else "not inside a container")
+    return ("Rebuild: `Containerfile` installs from the lock files and runs `make run`. "
+            + "; ".join(f"`{name}` sha256 `{digest[:16] if digest else 'absent'}`"
+                        for name, digest in locks.items())
+            + f". This run: {where}.\n")

@@ -131,6 +131,7 @@ def render_markdown(card: dict) -> str:
         "## Environment\n",
         f"Python {card['environment']['python']} on {card['environment']['platform']}; "
         + ", ".join(f"{k} {v}" for k, v in card["environment"]["packages"].items()) + "\n",
+        assurance_card.render_frozen_environment(card["environment"]),
     ]
     return "\n".join(sections)
 
