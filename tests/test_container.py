@@ -74,6 +74,16 @@ def test_the_card_records_the_lock_files_hashes(passing):
     assert "Rebuild: `Containerfile`" in (root / "reports/model_card.md").read_text()
 
 
+def _runs_containers(engine: str, base: str) -> str:
+    """Empty when the engine can start a container of the base image, else why not."""
+    probe = subprocess.run([engine, "run", "--rm", "--network", "host", base, "true"],
+                           capture_output=True, text=True, timeout=300, check=False)
+    if probe.returncode == 0:
+        return ""
+    last = (probe.stderr.strip().splitlines() or ["no output"])[-1]
+    return f"{engine} is installed but cannot start a container here: {last}"
+
+
 @pytest.mark.slow
 def test_the_image_builds_runs_make_run_and_records_its_digest(tmp_path):
     engine, reason = _engine()
@@ -81,6 +91,9 @@ def test_the_image_builds_runs_make_run_and_records_its_digest(tmp_path):
         pytest.skip(f"no container engine: {reason}")
     base, reason = _base_image(engine)
     if base is None:
+        pytest.skip(reason)
+    reason = _runs_containers(engine, base)
+    if reason:
         pytest.skip(reason)
     context = git_copy_of_working_tree(REPO, tmp_path / "context")
     for environment in (".venv", ".venv-dvc"):   # links to the host's; never in the image
