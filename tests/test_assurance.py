@@ -220,3 +220,10 @@ def test_a_wrong_expected_decision_shows_up_as_a_disagreement(params, smooth_mod
     strict = params.policy.model_copy(update={"min_reference_agreement": 0.95})
     verdict = gates.reference_agreement({"file": "r.csv", **result}, strict, "a.json")
     assert verdict.outcome == "fail" and verdict.blocks and "G1" in verdict.message
+
+
+def test_large_amounts_and_decimals_are_not_taken_for_phones_or_cards(params, german):
+    amounts = [f"{123456789 + 7919 * i}.0" for i in range(len(german))]
+    _, report = _screen(german.assign(credit_amount=amounts), params)
+    assert not {f["pattern"] for f in report.personal_data["findings"]} & {"phone",
+                                                                           "payment_card"}

@@ -13,6 +13,7 @@ from governance_assets.core import registry
 from governance_assets.core.card import validate_card
 from governance_assets.core.decisions import SCHEMA as DECISION_SCHEMA
 from governance_assets.core.files import md5_of_file, read_json
+from governance_assets.core.gate_catalog import GATES
 
 from .conftest import (
     GERMAN,
@@ -58,7 +59,7 @@ def test_bundled_data_passes_every_blocking_gate_and_is_staged(passing):
     root, _, result = passing
     assert result.success
     checks = check_results(result)
-    assert len(checks) == 23
+    assert len(checks) == len(GATES) + 1   # every gate and the promotion check
     blocking_failures = [n for n, e in checks.items()
                          if not e.passed and e.metadata["blocks_promotion"].value]
     assert blocking_failures == []

@@ -390,7 +390,7 @@ class Policy(_Strict):
     retention_action: Literal["drop", "block"] = "drop"
     # Robustness (perturbation_flips, perturbation_auc_drop, slice_performance gates).
     max_flip_rate: float = Field(default=0.1, ge=0, le=1)
-    max_perturbation_auc_drop: float = Field(default=0.03, ge=0, le=1)
+    max_perturbation_auc_drop: float = Field(default=0.02, ge=0, le=1)
     min_slice_accuracy: float = Field(default=0.5, ge=0, le=1)
     # Reference decisions (reference_agreement gate).
     min_reference_agreement: float = Field(default=0.9, ge=0, le=1)

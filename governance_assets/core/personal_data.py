@@ -20,6 +20,7 @@ import pandas as pd
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 # 9 to 15 digits with the usual separators, optionally a leading + (E.164 allows 15 digits).
 PHONE = re.compile(r"\+?\(?\d[\d ()./-]{7,18}\d")
+DECIMAL = re.compile(r"-?\d+(?:\.\d+)?")
 CARD = re.compile(r"\d(?:[ -]?\d){12,18}")
 IBAN = re.compile(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}")
 # Two to four capitalised words ("Anna Maria Schmidt"): a free-text name, flagged only in a
@@ -57,10 +58,11 @@ def _is_card(text: str) -> bool:
 
 
 def _is_phone(text: str) -> bool:
-    # A plain number of 9-15 digits is a phone only when written with a + or separators:
-    # account-sized integers in a numeric column are not phones.
+    # A number of 9-15 digits is a phone only when written with a + or separators: integers
+    # and decimals in a numeric column (an amount of 123456789.0) are not phones.
     digits = _digits(text)
-    return 9 <= len(digits) <= 15 and (text.startswith("+") or not text.isdigit())
+    plain_number = DECIMAL.fullmatch(text) is not None
+    return 9 <= len(digits) <= 15 and (text.startswith("+") or not plain_number)
 
 
 def _pattern_rules(national_ids: dict[str, str]) -> dict[str, Callable[[str], bool]]:
