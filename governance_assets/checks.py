@@ -18,11 +18,14 @@ from dagster import (
     asset_check,
 )
 
+from .assets.assurance import reference_table, robustness_table
 from .assets.publishing import read_split
 from .core import gates
 from .core.card import validate_card
 from .core.files import read_json
 from .core.gate_catalog import GATES, GateSpec
+from .core.personal_data import findings_table
+from .core.retention import retention_table
 from .core.verdicts import VerdictStore, bound_values, judged_fingerprint
 from .resources import GovernanceProject
 
@@ -138,9 +141,29 @@ EVALUATE: dict[str, Evaluate] = {
     "drift_psi": _policy_gate(gates.drift_psi, "drift"),
     "drifted_share": _policy_gate(gates.drifted_share, "drift"),
     "model_card_valid": _card_valid,
+    "personal_data": _report_gate(gates.personal_data, "validation"),
+    "retention": _report_gate(gates.retention, "validation"),
+    "perturbation_flips": _policy_gate(gates.perturbation_flips, "robustness"),
+    "perturbation_auc_drop": _policy_gate(gates.perturbation_auc_drop, "robustness"),
+    "slice_performance": _policy_gate(gates.slice_performance, "robustness"),
+    "reference_agreement": _policy_gate(gates.reference_agreement, "reference_agreement"),
 }
 
-def _statistic(key: str) -> Callable[[GovernanceProject, gates.Verdict], str]:
+
+Details = Callable[[GovernanceProject, gates.Verdict], str]
+
+
+def _markdown(render: Callable[[dict], str], evidence_name: str, section: str | None = None
+              ) -> Details:
+    """A Markdown table of the gate's evidence, shown on the check in the UI."""
+    def details(project: GovernanceProject, verdict: gates.Verdict) -> str:
+        report = _evidence(project, evidence_name)[0]
+        return render(report.get(section, {}) if section else report)
+
+    return details
+
+
+def _statistic(key: str) -> Details:
     def table(project: GovernanceProject, verdict: gates.Verdict) -> str:
         from .core import fairness_view
 
@@ -168,12 +191,18 @@ def _influence_table(project: GovernanceProject, verdict: gates.Verdict) -> str:
 
 
 # Markdown on the check's page: what the gate judged, so a reviewer needs no file path.
-DETAILS = {
+DETAILS: dict[str, Details] = {
     "four_fifths_rule": _statistic("disparate_impact_ratio_min"),
     "equalized_odds": _statistic("equalized_odds_difference"),
     "demographic_parity": _statistic("demographic_parity_difference"),
     "counterfactual_flip": _flip_table,
     "protected_influence": _influence_table,
+    "personal_data": _markdown(findings_table, "validation", "personal_data"),
+    "retention": _markdown(retention_table, "validation", "retention"),
+    "perturbation_flips": _markdown(robustness_table, "robustness"),
+    "perturbation_auc_drop": _markdown(robustness_table, "robustness"),
+    "slice_performance": _markdown(robustness_table, "robustness"),
+    "reference_agreement": _markdown(reference_table, "reference_agreement"),
 }
 
 GATE_CHECKS: list[AssetChecksDefinition] = [_gate(spec, EVALUATE[spec.name]) for spec in GATES]

@@ -40,7 +40,9 @@ REPORTS = [
     ("fairness", "reports/fairness.json"), ("fairness chart", "reports/fairness_rates.png"),
     ("proxy screen", "reports/proxies.json"), ("explanations", "reports/explanation.json"),
     ("SHAP plot", "reports/shap_importance.png"), ("drift (HTML)", "reports/drift.html"),
-    ("drift", "reports/drift.json"), ("staging promotion", "reports/staging.json"),
+    ("drift", "reports/drift.json"), ("robustness", "reports/robustness.json"),
+    ("reference decisions", "reports/reference_agreement.json"),
+    ("staging promotion", "reports/staging.json"),
 ]
 
 
@@ -297,14 +299,14 @@ def _blocking_label(row: dict) -> str:
 
 
 def _print_table(rows: list[dict]) -> None:
-    header = (f"{'gate':<22} {'asset':<20} {'value':>9} {'threshold':>11} "
+    header = (f"{'gate':<22} {'asset':<26} {'value':>9} {'threshold':>11} "
               f"{'verdict':<22} blocking")
     print(header)
     print("-" * len(header))
     for row in rows:
         value = "-" if row["value"] is None else f"{row['value']:.4g}"
         threshold = "-" if row["threshold"] is None else f"{row['comparison']} {row['threshold']:g}"
-        print(f"{row['name']:<22} {row['asset']:<20} {value:>9} {threshold:>11} "
+        print(f"{row['name']:<22} {row['asset']:<26} {value:>9} {threshold:>11} "
               f"{row['verdict']:<22} {_blocking_label(row)}")
 
 

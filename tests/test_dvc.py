@@ -22,6 +22,7 @@ from dagster import AssetKey, DagsterInstance
 
 from governance_assets.core import registry
 from governance_assets.core.files import md5_of_file, sha256_of_file
+from governance_assets.core.gate_catalog import GATES
 
 from .conftest import REPO, set_params
 from .worktree import commit_all, git_copy_of_working_tree
@@ -86,11 +87,11 @@ def test_main_command_promotes_quietly_with_one_line_per_stage(repo_copy):
     assert "PROMOTED: registry version" in first.stdout
     assert "DEBUG" not in first.stdout + first.stderr
     assert "Warning" not in first.stdout + first.stderr
-    assert len(first.stdout.splitlines()) < 60
+    assert len(first.stdout.splitlines()) < 70   # 22 gates, one line each
     log = (root / "logs/latest.log").read_text()
     assert "DEBUG" in log and "Running stage 'evaluate'" in log
     gates = _json(root, "reports/gates.json")
-    assert gates["promotable"] is True and len(gates["gates"]) == 16
+    assert gates["promotable"] is True and len(gates["gates"]) == len(GATES)
     decision = _json(root, "reports/decision.json")
     assert decision["decision"] == "promote" and decision["trigger"] in ("dvc", "ci")
     assert decision["data_version"] == md5_of_file(root / "data/raw/german_credit.csv")
@@ -369,7 +370,7 @@ def test_dagster_dev_shows_the_dvc_runs_lineage_gates_and_the_decision(repo_copy
         dependencyKeys { path } assetChecksOrError { ... on AssetChecks { checks { name blocking
         executionForLatestMaterialization { evaluation { success description } } } } } } }""")
     by_name = {n["assetKey"]["path"][0]: n for n in nodes["assetNodes"]}
-    assert len(by_name) == 14 and by_name["fairness_report"]["groupName"] == "evaluation"
+    assert len(by_name) == 15 and by_name["fairness_report"]["groupName"] == "evaluation"
     assert {"promotion_decision"} == {
         d["path"][0] for d in by_name["staging_model"]["dependencyKeys"]}
     checks = {c["name"]: c for c in by_name["fairness_report"]["assetChecksOrError"]["checks"]}

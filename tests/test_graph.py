@@ -13,6 +13,7 @@ from governance_assets.core import registry
 from governance_assets.core.card import validate_card
 from governance_assets.core.decisions import SCHEMA as DECISION_SCHEMA
 from governance_assets.core.files import md5_of_file, read_json
+from governance_assets.core.gate_catalog import GATES
 
 from .conftest import (
     GERMAN,
@@ -58,7 +59,7 @@ def test_bundled_data_passes_every_blocking_gate_and_is_staged(passing):
     root, _, result = passing
     assert result.success
     checks = check_results(result)
-    assert len(checks) == 18
+    assert len(checks) == len(GATES) + 1   # every gate and the promotion check
     blocking_failures = [n for n, e in checks.items()
                          if not e.passed and e.metadata["blocks_promotion"].value]
     assert blocking_failures == []
@@ -139,7 +140,7 @@ def test_a_mitigated_candidate_goes_through_every_gate_and_the_card_says_it_read
                                                      "sensitive_feature": "sex"})
     result = run_graph(root, instance)
     blocked_after(result, "counterfactual_flip", root)
-    assert len(check_results(result)) == 18
+    assert len(check_results(result)) == len(GATES) + 1
     fairness = read_json(root / "reports/fairness.json")
     comparison = fairness["mitigation"]
     assert comparison["uses_sensitive_attribute_at_decision_time"] is True

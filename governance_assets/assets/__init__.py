@@ -4,6 +4,7 @@ Core modules that pull in pandas, scikit-learn, fairlearn, shap or evidently are
 inside the asset bodies, so loading the definitions (dagster dev, every DVC stage) stays fast.
 """
 
+from .assurance import reference_agreement_report, robustness_report
 from .data import dataset_splits, raw_dataset, validated_dataset
 from .documentation import compliance_report, model_card
 from .evaluation import (
@@ -20,6 +21,7 @@ GRAPH_ASSETS = [
     raw_dataset, validated_dataset, dataset_splits,
     model_search, candidate_model,
     performance_report, proxy_report, fairness_report, explanation_report, drift_report,
+    robustness_report, reference_agreement_report,
     model_card, compliance_report,
     promotion_decision, staging_model,
 ]

@@ -7,15 +7,17 @@ give the same bytes and DVC's lock does not move when nothing changed.
 
 from dagster import MaterializeResult, MetadataValue, asset
 
+from ..core import assurance_card, compliance
 from ..core import card as card_core
-from ..core import compliance
 from ..core.dataset_description import datasheet_status
 from ..core.environment import environment
 from ..core.files import md5_of_file, read_json, write_text_atomic
+from ..core.frozen_environment import frozen_environment
 from ..core.gate_catalog import GATES, LATENCY_EVIDENCE
 from ..core.layout import Layout
 from ..core.verdicts import code_version, standings
 from ..resources import GovernanceProject
+from .assurance import reference_agreement_report, robustness_report
 from .evaluation import drift_report, explanation_report, fairness_report, performance_report
 from .publishing import CODE_VERSION, publish
 
@@ -28,6 +30,8 @@ EVIDENCE = {
     "drift": "reports/drift.json", "drift_html": "reports/drift.html",
     "decision": "reports/decision.json", "model_card_json": "reports/model_card.json",
     "model_card_md": "reports/model_card.md", "compliance": "reports/compliance.md",
+    "robustness": "reports/robustness.json",
+    "reference_agreement": "reports/reference_agreement.json",
 }
 
 
@@ -54,7 +58,8 @@ def _gate_table(gates: list[dict]) -> str:
 
 
 @asset(group_name="documentation",
-       deps=[performance_report, fairness_report, explanation_report, drift_report],
+       deps=[performance_report, fairness_report, explanation_report, drift_report,
+             robustness_report, reference_agreement_report],
        kinds={"json", "markdown"}, code_version=CODE_VERSION)
 def model_card(project: GovernanceProject) -> MaterializeResult:
     """The governance record: every gate verdict, the lineage, the evidence, the decision."""
@@ -75,7 +80,10 @@ def model_card(project: GovernanceProject) -> MaterializeResult:
         fairness=read_json(layout.report("fairness.json")),
         explanation=read_json(layout.report("explanation.json")),
         drift=read_json(layout.report("drift.json")), gates=gates, decision=decision,
-        environment=environment(), evidence=EVIDENCE,
+        environment={**environment(), **frozen_environment(layout.root)}, evidence=EVIDENCE,
+        assurance=assurance_card.card_sections(
+            *(read_json(layout.report(f"{name}.json"))
+              for name in ("validation", "robustness", "reference_agreement")), model_meta),
     )
     card["binding"] = {"data_version": card["provenance"]["data_version"],
                        "candidate_sha256": card["provenance"]["candidate_sha256"]}

@@ -27,7 +27,8 @@ from .publishing import CODE_VERSION
 REGISTERED_EVIDENCE = ("model_card.json", "model_card.md", "compliance.md", "validation.json",
                        "splits.json", "search.json", "performance.json", "fairness.json",
                        "fairness_rates.png", "proxies.json", "explanation.json", "drift.json",
-                       "drift.html", "decision.json")
+                       "drift.html", "decision.json", "robustness.json",
+                       "reference_agreement.json")
 
 
 def gate_table_markdown(items: list[Standing]) -> str:

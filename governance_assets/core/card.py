@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from . import dataset_description, fairness_view
+from . import assurance_card, dataset_description, fairness_view
 
 PROMOTABLE, BLOCKED = "promotable", "blocked"
 
@@ -111,6 +111,7 @@ def render_markdown(card: dict) -> str:
         f"{card['drift']['drifted_share']:.2f}. "
         + ("Simulated current batch. " if card["drift"]["simulated"] else "")
         + f"Report: [drift.html]({link_from_reports(card['evidence']['drift_html'])})\n",
+        assurance_card.render_markdown(card),
         "## Gates\n",
         _table(["gate", "asset", "value", "threshold", "verdict", "blocking"],
                [[g["gate"], g["asset"], _fmt(g["value"]),
@@ -123,6 +124,7 @@ def render_markdown(card: dict) -> str:
         "## Environment\n",
         f"Python {card['environment']['python']} on {card['environment']['platform']}; "
         + ", ".join(f"{k} {v}" for k, v in card["environment"]["packages"].items()) + "\n",
+        assurance_card.render_frozen_environment(card["environment"]),
     ]
     return "\n".join(sections)
 
@@ -215,8 +217,12 @@ def derived_limitations(fairness: dict, drift: dict, policy_min_group: int) -> l
 def assemble_card(*, params, provenance: dict, lineage: dict, model_meta: dict, search: dict,
                   performance: dict, fairness: dict, explanation: dict, drift: dict,
                   gates: list[dict], decision: dict, environment: dict,
-                  evidence: dict[str, str]) -> dict:
-    """The governance record in the shape schemas/model_card.schema.json requires."""
+                  evidence: dict[str, str], assurance: dict) -> dict:
+    """The governance record in the shape schemas/model_card.schema.json requires.
+
+    `assurance` holds the data-governance, robustness and reference-decision sections
+    (core.assurance_card.card_sections).
+    """
     policy, spec = params.policy, params.active
     worst_dir = [f["disparate_impact_ratio_min"] for f in fairness["features"].values()
                  if f["disparate_impact_ratio_min"] is not None]
@@ -257,10 +263,12 @@ def assemble_card(*, params, provenance: dict, lineage: dict, model_meta: dict, 
         "explanation": {k: v for k, v in explanation.items() if k != "local_explanations"},
         "drift": {k: drift[k] for k in ("psi", "max_psi", "max_psi_feature", "drifted_features",
                                         "drifted_share", "simulated", "note", "interpretation")},
+        **assurance,
         "gates": gates,
         "carbon": {"measured": False,
-                   "note": "Not measured in this version: codecarbon tracking of the search "
-                           "arrives with the constraint-aware search."},
+                   "note": assurance["model_origin"].get("not_trained_here", {}).get(
+                       "carbon", "Not measured in this version: codecarbon tracking of the "
+                                 "search arrives with the constraint-aware search.")},
         "environment": environment,
         "approvals": [],
         "evidence": evidence,

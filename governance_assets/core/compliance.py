@@ -6,6 +6,9 @@ from .card import link_from_reports
 from .gates import PASS
 
 MET, PARTIAL, NOT_MET = "met", "partial", "not_met"
+DATA_GATES = ("sensitive_groups", "personal_data", "retention")
+ROBUSTNESS_GATES = ("perturbation_flips", "perturbation_auc_drop", "slice_performance",
+                    "reference_agreement")
 
 
 def _gate_passed(card: dict, name: str) -> bool:
@@ -33,13 +36,43 @@ def _bias_finding(card: dict) -> str:
             + (f"; not passed: {', '.join(undecided)}" if undecided else ""))
 
 
+def data_governance_finding(card: dict) -> str:
+    """Art. 10: what the personal-data screen and the retention rule found."""
+    governance = card["data_governance"]
+    excluded = governance["personal_data"]["excluded_identifier_columns"]
+    undeclared = sorted({f["column"] for f in governance["personal_data"]["findings"]
+                         if not f["declared"]})
+    text = ("personal-data screen: " + (f"undeclared identifier column(s) {undeclared}"
+                                        if undeclared else "no undeclared identifier")
+            + f", excluded {excluded or 'none'}; retention: ")
+    rule = governance["retention"]
+    if rule is None:
+        return text + "no collection date declared, row age not checked"
+    return text + (f"{rule['rows_expired']} row(s) older than {rule['max_record_age_days']} days "
+                   f"({rule['action']}), oldest row used {rule['oldest_row_used']}")
+
+
+def robustness_finding(card: dict) -> str:
+    """Art. 15: perturbation, slice scan and reference agreement, as measured."""
+    test, scan = card["robustness"]["perturbation"], card["robustness"]["slices"]
+    reference = card["reference_decisions"]
+    agreed = ("no reference decisions declared" if reference["file"] is None else
+              f"agreement with {reference['cases']} approved reference decisions "
+              f"{reference['agreement_rate']:.3f}")
+    perturbed = ("perturbation not measured (scores given without their model)" if test is None
+                 else f"perturbation flips {test['flip_rate']:.3f} of decisions, AUC drop "
+                      f"{test['auc_drop']:.3f}")
+    return (f"{perturbed}; {scan['slices_below_floor']} of {scan['slices_tested']} "
+            f"slices significantly below accuracy {scan['floor']}; {agreed}")
+
+
 def checklist(card: dict) -> list[dict]:
     evidence = card["evidence"]
     insufficient = [f"{f}={g}" for f, r in card["fairness"]["features"].items()
                     for g in r["insufficient_groups"]]
     datasheet = card["data_lineage"].get("datasheet_status", {})
-    data_met = (not insufficient and _gate_passed(card, "sensitive_groups")
-                and datasheet.get("exists", False))
+    data_met = (not insufficient and datasheet.get("exists", False)
+                and all(_gate_passed(card, g) for g in DATA_GATES))
     items = [
         ("Art. 10", "Data governance: lineage, provenance, representativeness",
          MET if data_met else PARTIAL,
@@ -47,7 +80,8 @@ def checklist(card: dict) -> list[dict]:
          + datasheet.get("finding", f"datasheet {card['data_lineage']['datasheet']} not checked")
          + "; "
          + (f"groups too small for evidence: {', '.join(insufficient)}" if insufficient else
-            "every sensitive group meets policy.min_group_size"),
+            "every sensitive group meets policy.min_group_size")
+         + "; " + data_governance_finding(card),
          [evidence["validation"], evidence["splits"], card["data_lineage"]["datasheet"]]),
         ("Art. 10(2)(f)-(g)", "Examination of possible biases; measures to detect, prevent "
          "and mitigate them", _bias_status(card), _bias_finding(card),
@@ -67,10 +101,13 @@ def checklist(card: dict) -> list[dict]:
          "yet, so no model reaches production from this pipeline", [evidence["model_card_md"]]),
         ("Art. 15", "Accuracy and robustness",
          MET if all(_gate_passed(card, g) for g in
-                    ("golden_test_disjoint", "performance_floor", "drift_psi")) else PARTIAL,
+                    ("golden_test_disjoint", "performance_floor", "drift_psi",
+                     *ROBUSTNESS_GATES)) else PARTIAL,
          f"golden-test AUC {card['champion']['metrics']['auc']:.3f} on rows never seen by "
-         "training or selection; outlier/poisoning screen and drift report ran",
-         [evidence["performance"], evidence["drift_html"], evidence["validation"]]),
+         "training or selection; outlier/poisoning screen and drift report ran; "
+         + robustness_finding(card),
+         [evidence["performance"], evidence["drift_html"], evidence["validation"],
+          evidence["robustness"], evidence["reference_agreement"]]),
         ("Art. 11 / Annex IV", "Technical documentation",
          MET, "schema-validated governance record with Markdown rendering",
          [evidence["model_card_json"], evidence["model_card_md"]]),

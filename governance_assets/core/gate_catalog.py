@@ -66,6 +66,9 @@ _PROXY_KEYS = ("fairness", "policy.proxy_min_association")
 FAIRNESS_EVIDENCE = ("reports/fairness.json",)
 PROXY_EVIDENCE = "reports/proxies.json"
 
+_ROBUSTNESS_KEYS = ("model.decision_threshold", "robustness")
+ROBUSTNESS_EVIDENCE = "reports/robustness.json"
+
 GATES: tuple[GateSpec, ...] = (
     _data("schema", "Required columns present, numeric columns numeric and finite, file not "
           "empty."),
@@ -107,8 +110,10 @@ GATES: tuple[GateSpec, ...] = (
              FAIRNESS_EVIDENCE, blocking=False),
     GateSpec("counterfactual_flip", "fairness_report", "evaluate",
              "Share of golden decisions that change when only the sensitive attribute (and, by "
-             "policy.flip_test_swaps, its proxies) changes <= policy.max_flip_rate.",
-             ("policy.max_flip_rate", "policy.flip_test_swaps", "model.decision_threshold",
+             "policy.flip_test_swaps, its proxies) changes <= "
+             "policy.max_counterfactual_flip_rate.",
+             ("policy.max_counterfactual_flip_rate", "policy.flip_test_swaps",
+              "model.decision_threshold",
               *_PROXY_KEYS), (*FAIRNESS_EVIDENCE, PROXY_EVIDENCE)),
     GateSpec("protected_influence", "explanation_report", "evaluate",
              "Share of mean |SHAP| on sensitive inputs, declared proxies and detected proxies "
@@ -123,6 +128,30 @@ GATES: tuple[GateSpec, ...] = (
              needs_candidate=False),
     GateSpec("model_card_valid", "model_card", "document", "The governance record validates "
              "against schemas/model_card.schema.json.", (), ("reports/model_card.json",)),
+    _data("personal_data", "No column holds undeclared direct identifiers (e-mail, phone, "
+          "payment card, IBAN, national ID, names) or near-unique values.",
+          ("policy.max_identifier_values", "policy.max_distinct_share",
+           "policy.national_id_patterns")),
+    _data("retention", "Rows older than policy.max_record_age_days are dropped or block, as "
+          "policy.retention_action says.",
+          ("policy.max_record_age_days", "policy.retention_action")),
+    GateSpec("perturbation_flips", "robustness_report", "evaluate",
+             "Share of golden-test decisions that flip under seeded perturbation <= "
+             "policy.max_flip_rate.", ("policy.max_flip_rate", *_ROBUSTNESS_KEYS),
+             (ROBUSTNESS_EVIDENCE,)),
+    GateSpec("perturbation_auc_drop", "robustness_report", "evaluate",
+             "Golden-test AUC lost under the same perturbation <= "
+             "policy.max_perturbation_auc_drop.",
+             ("policy.max_perturbation_auc_drop", *_ROBUSTNESS_KEYS), (ROBUSTNESS_EVIDENCE,)),
+    GateSpec("slice_performance", "robustness_report", "evaluate",
+             "No single-feature or pair slice has accuracy significantly (Holm) below "
+             "policy.min_slice_accuracy.", ("policy.min_slice_accuracy", *_ROBUSTNESS_KEYS),
+             (ROBUSTNESS_EVIDENCE,)),
+    GateSpec("reference_agreement", "reference_agreement_report", "evaluate",
+             "Agreement with the approved reference decisions >= "
+             "policy.min_reference_agreement.",
+             ("policy.min_reference_agreement", "model.decision_threshold"),
+             ("reports/reference_agreement.json",)),
 )
 
 GATES_BY_NAME = {gate.name: gate for gate in GATES}

@@ -90,6 +90,9 @@ def golden_disjoint(overlap: dict, evidence: str) -> Verdict:
 
 
 def feasible_trial(search: dict, evidence: str) -> Verdict:
+    if search.get("external"):
+        return Verdict("feasible_trial", PASS, None, 1.0, ">=", True,
+                       f"no search ran: {search['champion_reason']}", evidence)
     feasible = sum(1 for t in search["trials"] if t["feasible"])
     rejections = "; ".join(t["rejection_reason"] for t in search["trials"] if not t["feasible"])
     return _bound("feasible_trial", float(feasible), 1.0, ">=", "feasible trials", evidence,
@@ -277,7 +280,7 @@ def counterfactual_flip(fairness: dict, policy: Policy, evidence: str) -> Verdic
     swapped = ", ".join(attributes[worst][scope]["swapped_columns"]) or "nothing the model reads"
     detail = (f" (worst: {worst}, swapping {swapped}; policy.flip_test_swaps={scope}"
               + (f"; {'; '.join(notes)}" if notes else "") + ")")
-    return _bound("counterfactual_flip", rates[worst], policy.max_flip_rate, "<=",
+    return _bound("counterfactual_flip", rates[worst], policy.max_counterfactual_flip_rate, "<=",
                   "share of golden decisions that flip when only the sensitive attribute "
                   "changes", evidence, detail=detail)
 
@@ -315,3 +318,70 @@ def card_valid(errors: list[str], evidence: str) -> Verdict:
     message = "; ".join(errors[:5]) if errors else "model card is complete and schema-valid"
     return Verdict("model_card_valid", FAIL if errors else PASS, float(len(errors)), 0.0, "<=",
                    True, message, evidence)
+
+
+def personal_data(report: dict, evidence: str) -> Verdict:
+    verdict = _findings_gate("personal_data", report, "personal_data", evidence)
+    if not verdict.passed:
+        return verdict
+    screened = [f["message"] for f in report["findings"] if f["gate"] == "personal_data"]
+    return Verdict(**{**verdict.to_dict(), "message": "; ".join(screened) or verdict.message})
+
+
+def retention(report: dict, evidence: str) -> Verdict:
+    if not any(f["gate"] == "retention" for f in report["findings"]):
+        return Verdict("retention", PASS, 0.0, 0.0, "<=", True,
+                       "no collection-date column declared (datasets.<name>.retention): "
+                       "row age not checked", evidence)
+    return _findings_gate("retention", report, "retention", evidence)
+
+
+def _not_perturbed(gate: str, robustness: dict, threshold: float, evidence: str) -> Verdict:
+    """Scores given without their model: inputs cannot be re-scored. Disclosed, not blocking."""
+    return Verdict(gate, INSUFFICIENT, None, threshold, "<=", False,
+                   robustness["perturbation_rule"], evidence)
+
+
+def perturbation_flips(robustness: dict, policy: Policy, evidence: str) -> Verdict:
+    test = robustness["perturbation"]
+    if test is None:
+        return _not_perturbed("perturbation_flips", robustness, policy.max_flip_rate, evidence)
+    return _bound("perturbation_flips", test["flip_rate"], policy.max_flip_rate, "<=",
+                  "share of golden-test decisions that flip under perturbation", evidence,
+                  detail=f" ({test['flipped']} of {test['rows']}; "
+                         f"{robustness['perturbation_rule']})")
+
+
+def perturbation_auc_drop(robustness: dict, policy: Policy, evidence: str) -> Verdict:
+    test = robustness["perturbation"]
+    if test is None:
+        return _not_perturbed("perturbation_auc_drop", robustness,
+                              policy.max_perturbation_auc_drop, evidence)
+    return _bound("perturbation_auc_drop", test["auc_drop"], policy.max_perturbation_auc_drop,
+                  "<=", "golden-test AUC drop under perturbation", evidence,
+                  detail=f" (AUC {test['auc']:.3f} -> {test['auc_perturbed']:.3f})")
+
+
+def slice_performance(robustness: dict, policy: Policy, evidence: str) -> Verdict:
+    scan = robustness["slices"]
+    worst = scan["significant_slices"] or scan["worst_slices"]
+    named = "" if not worst else (
+        f"; worst slice {worst[0]['slice']} ({worst[0]['rows']} rows, accuracy "
+        f"{worst[0]['accuracy']:.3f}, Holm-adjusted p {worst[0]['p_adjusted']:.3g})")
+    return _bound("slice_performance", float(scan["slices_below_floor"]), 0.0, "<=",
+                  f"slices with accuracy significantly below policy.min_slice_accuracy="
+                  f"{policy.min_slice_accuracy} (one-sided binomial, Holm over "
+                  f"{scan['slices_tested']} slices of >= {scan['min_slice_rows']} rows)",
+                  evidence, detail=named)
+
+
+def reference_agreement(reference: dict, policy: Policy, evidence: str) -> Verdict:
+    if reference.get("file") is None:
+        return Verdict("reference_agreement", PASS, None, policy.min_reference_agreement, ">=",
+                       True, "no reference decisions declared (datasets.<name>."
+                       "reference_decisions): agreement not measured", evidence)
+    misses = ", ".join(d["case_id"] for d in reference["disagreements"][:10])
+    return _bound("reference_agreement", reference["agreement_rate"],
+                  policy.min_reference_agreement, ">=",
+                  f"agreement with {reference['cases']} approved reference decisions", evidence,
+                  detail=f" (disagreements: {misses or 'none'})")

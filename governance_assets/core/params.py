@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -171,6 +173,42 @@ class RowFilter(_Strict):
         return f"{self.column} {self.op} {self.value!r} ({self.why})"
 
 
+class RetentionSpec(_Strict):
+    """Where a row's collection date is, and the date its age is measured at.
+
+    `as_of` is fixed in params (not today's date) so the same inputs keep the same rows and
+    DVC's outputs stay byte-equal; move it forward when the data is refreshed.
+    """
+
+    column: str
+    as_of: str
+
+    @model_validator(mode="after")
+    def _as_of_is_a_date(self) -> RetentionSpec:
+        try:
+            date.fromisoformat(self.as_of)
+        except ValueError as exc:
+            raise ValueError(f"'as_of' {self.as_of!r} is not an ISO date (YYYY-MM-DD)") from exc
+        return self
+
+
+class ExternalModel(_Strict):
+    """A scikit-learn model trained elsewhere, as a skops file under data/external/."""
+
+    path: str
+    trusted_types: list[str] = []
+    provenance: str = Field(min_length=1)
+
+
+class ExternalScores(_Strict):
+    """Scores or decisions already in the data, and the rule that makes a score a decision."""
+
+    column: str
+    favourable_when: Literal[">=", ">", "<=", "<"]
+    threshold: float
+    provenance: str = Field(min_length=1)
+
+
 class DatasetSpec(_Strict):
     """Everything the pipeline needs to know about one dataset; README 'Data' lists the keys."""
 
@@ -196,6 +234,15 @@ class DatasetSpec(_Strict):
     proxies: list[str] = []
     exclude_from_model: list[str] = []
     time: TimeSelection | None = None
+    # Direct identifiers the file holds on purpose (a customer number): never model inputs,
+    # dropped from the validated data; the personal-data screen then reports, not fails, them.
+    identifier_columns: list[str] = []
+    retention: RetentionSpec | None = None
+    # Approved cases (inputs + expected_decision), under data/; gated by reference_agreement.
+    reference_decisions: str | None = None
+    # A model trained elsewhere replaces the search: a model file, or a score column + rule.
+    external_model: ExternalModel | None = None
+    external_scores: ExternalScores | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -227,7 +274,18 @@ class DatasetSpec(_Strict):
                                  "column")
         if not self.model_features:
             raise ValueError("no model features are left after exclude_from_model")
+        if self.external_model is not None and self.external_scores is not None:
+            raise ValueError("give 'external_model' or 'external_scores', not both")
+        if self.external_scores is not None and \
+                self.external_scores.column not in self.model_features:
+            raise ValueError(f"external_scores.column {self.external_scores.column!r} must be "
+                             "one of numeric_columns and not excluded from the model")
         return self
+
+    @property
+    def external(self) -> bool:
+        """The candidate was not trained here: a model file or a score column stands for it."""
+        return self.external_model is not None or self.external_scores is not None
 
     @property
     def favourable_values(self) -> list[str]:
@@ -253,6 +311,7 @@ class DatasetSpec(_Strict):
         derived_sources = [d.source for d in self.derived.values()]
         time = [self.time.column] if self.time else []
         filtered = [f.column for f in self.row_filters]
+        retention = [self.retention.column] if self.retention else []
         ordered = [
             self.target,
             *self.numeric_columns,
@@ -260,12 +319,13 @@ class DatasetSpec(_Strict):
             *derived_sources,
             *time,
             *filtered,
+            *retention,
         ]
         return list(dict.fromkeys(ordered))
 
     @property
     def model_features(self) -> list[str]:
-        excluded = set(self.exclude_from_model) | {self.target}
+        excluded = set(self.exclude_from_model) | set(self.identifier_columns) | {self.target}
         return [c for c in self.numeric_columns + self.categorical_columns if c not in excluded]
 
     @property
@@ -356,8 +416,42 @@ class Policy(_Strict):
     straddling_interval: Literal["decide_on_estimate", "insufficient_evidence"] = (
         "decide_on_estimate")
     proxy_min_association: float = Field(default=0.3, gt=0, le=1)
-    max_flip_rate: float = Field(default=0.05, ge=0, le=1)
+    max_counterfactual_flip_rate: float = Field(default=0.05, ge=0, le=1)
     flip_test_swaps: Literal["attribute", "attribute_and_proxies"] = "attribute"
+    # Personal-data screen (personal_data gate): values matching an identifier pattern a column
+    # may hold, the distinct-value share that makes a column a key, national-ID patterns.
+    max_identifier_values: int = Field(default=0, ge=0)
+    max_distinct_share: float = Field(default=0.95, gt=0, le=1)
+    national_id_patterns: dict[str, str] = {}
+    # Retention (retention gate): maximum age of a row at the dataset's retention.as_of.
+    max_record_age_days: int = Field(default=2557, ge=1)
+    retention_action: Literal["drop", "block"] = "drop"
+    # Robustness (perturbation_flips, perturbation_auc_drop, slice_performance gates).
+    max_flip_rate: float = Field(default=0.1, ge=0, le=1)
+    max_perturbation_auc_drop: float = Field(default=0.02, ge=0, le=1)
+    min_slice_accuracy: float = Field(default=0.5, ge=0, le=1)
+    # Reference decisions (reference_agreement gate).
+    min_reference_agreement: float = Field(default=0.9, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> Policy:
+        for name, pattern in self.national_id_patterns.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"national_id_patterns.{name}: not a regular expression: "
+                                 f"{exc}") from exc
+        return self
+
+
+class RobustnessSpec(_Strict):
+    """How the golden set is perturbed and sliced; thresholds live in policy."""
+
+    numeric_shift: float = Field(default=0.1, gt=0, le=2)
+    categorical_swap_share: float = Field(default=0.1, ge=0, le=1)
+    slice_bins: int = Field(default=4, ge=2, le=20)
+    min_slice_rows: int = Field(default=20, ge=5)
+    slice_alpha: float = Field(default=0.05, gt=0, lt=1)
 
 
 class Params(_Strict):
@@ -369,6 +463,7 @@ class Params(_Strict):
     explain: ExplainSpec
     evaluation: EvaluationSpec
     policy: Policy
+    robustness: RobustnessSpec = RobustnessSpec()
 
     @model_validator(mode="after")
     def _dataset_declared(self) -> Params:
@@ -418,6 +513,8 @@ class Params(_Strict):
 
 ACTIVE_DATASET = "datasets.<active>"
 DATA_FOLDER = "data/raw"
+REFERENCE_FOLDER = "data/reference"
+EXTERNAL_FOLDER = "data/external"
 
 
 def hash_values(values: dict[str, object]) -> str:
@@ -466,6 +563,25 @@ def _check_data_path(root: Path, params: Params, source: Path) -> None:
             f"copy the file under {DATA_FOLDER}/ (DVC tracks that folder) and point {key} there")
     if not resolved.is_file():
         raise ParamsError(f"{source.name}: {key}: file {relative} not found")
+    _check_declared_files(root, params, source)
+
+
+def _check_declared_files(root: Path, params: Params, source: Path) -> None:
+    """Approved cases and external models live in folders a DVC stage depends on."""
+    spec = params.active
+    files = [("reference_decisions", spec.reference_decisions, REFERENCE_FOLDER),
+             ("external_model.path", spec.external_model and spec.external_model.path,
+              EXTERNAL_FOLDER)]
+    for name, relative, folder in files:
+        if relative is None:
+            continue
+        key = f"datasets.{params.dataset}.{name}"
+        resolved = (root / relative).resolve()
+        if not resolved.is_relative_to((root / folder).resolve()):
+            raise ParamsError(f"{source.name}: {key}: {relative!r} is outside {folder}/ of the "
+                              "project (a DVC stage depends on that folder)")
+        if not resolved.is_file():
+            raise ParamsError(f"{source.name}: {key}: file {relative} not found")
 
 
 def load_params(root: Path) -> Params:

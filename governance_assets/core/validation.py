@@ -57,6 +57,8 @@ class ValidationReport:
     row_filters: list[dict] = field(default_factory=list)
     periods: dict[str, int] = field(default_factory=dict)
     poisoning: dict = field(default_factory=dict)
+    personal_data: dict = field(default_factory=dict)
+    retention: dict = field(default_factory=dict)
     location: str = "line"
 
     def add(self, gate: str, rule: str, column: str | None, passed: bool, message: str,
@@ -86,6 +88,8 @@ class ValidationReport:
             "periods": self.periods,
             "group_sizes": self.group_sizes,
             "poisoning": self.poisoning,
+            "personal_data": self.personal_data,
+            "retention": self.retention,
             "findings": [asdict(f) for f in self.findings],
         }
 
@@ -147,7 +151,9 @@ def validate(raw: pd.DataFrame, spec: DatasetSpec, policy: Policy, file: str
         return None, report
     report.add("schema", "non_empty", None, True, f"{file}: {len(raw)} rows")
     present = _check_required_columns(raw, spec, report)
+    _screen_personal_data(raw, spec, policy, report)
     kept = _apply_row_filters(raw, spec, present, report)
+    kept = _apply_retention(kept, spec, policy, present, report)
     if kept.empty:
         report.add("schema", "rows_after_filters", None, False,
                    f"{file}: rule row_filters: every row was removed by row_filters")
@@ -189,6 +195,67 @@ def _check_required_columns(raw: pd.DataFrame, spec: DatasetSpec, report: Valida
         message = "present" if ok else f"{report.file}: required column {column!r} is missing"
         report.add("schema", "required_column", column, ok, message)
     return present
+
+
+def _screen_personal_data(raw: pd.DataFrame, spec: DatasetSpec, policy: Policy,
+                          report: ValidationReport) -> None:
+    """Direct identifiers and keys in disguise: an undeclared one fails, naming the column."""
+    from . import personal_data
+
+    findings = personal_data.screen(raw, spec.identifier_columns, policy.national_id_patterns,
+                                    policy.max_identifier_values, policy.max_distinct_share)
+    report.personal_data = personal_data.summary(findings, spec.identifier_columns)
+    undeclared = [f for f in findings if not f.declared]
+    for finding in undeclared:
+        report.add("personal_data", finding.pattern, finding.column, False,
+                   finding.describe(report.file), float(finding.matching_values))
+    if not undeclared:
+        report.add("personal_data", "personal_data", None, True,
+                   f"{len(raw.columns)} columns screened; declared identifiers "
+                   f"{spec.identifier_columns or 'none'} excluded", 0.0)
+
+
+def _apply_retention(kept: pd.DataFrame, spec: DatasetSpec, policy: Policy, present: set[str],
+                     report: ValidationReport) -> pd.DataFrame:
+    """Rows past policy.max_record_age_days: dropped and counted, or a failed rule."""
+    from . import retention
+
+    rule = spec.retention
+    if rule is None:
+        return kept
+    if rule.column not in present:
+        report.add("retention", "retention", rule.column, False,
+                   f"{report.file}: column {rule.column!r} rule retention: the declared "
+                   "collection-date column is missing")
+        return kept
+    result = retention.check(kept[rule.column], rule.as_of, policy.max_record_age_days)
+    report.retention = result.to_dict(rule.column, rule.as_of, policy.max_record_age_days,
+                                      policy.retention_action)
+    expired, unreadable = int(result.expired.sum()), result.unreadable
+    where = (f"{report.file}: column {rule.column!r} rule retention: ")
+    if unreadable.any():
+        first = unreadable.idxmax()
+        report.add("retention", "retention", rule.column, False,
+                   f"{where}{int(unreadable.sum())} value(s) not a date or year, first "
+                   f"{kept.loc[first, rule.column]!r} at {report.where(first)}",
+                   float(unreadable.sum()))
+        return kept
+    age = f"older than policy.max_record_age_days={policy.max_record_age_days} at {rule.as_of}"
+    if expired and policy.retention_action == "block":
+        first = result.expired.idxmax()
+        report.add("retention", "retention", rule.column, False,
+                   f"{where}{expired} row(s) {age} (before {result.cutoff}), first "
+                   f"{kept.loc[first, rule.column]!r} at {report.where(first)}; "
+                   "policy.retention_action=block", float(expired))
+        return kept
+    report.add("retention", "retention", rule.column, True,
+               f"{expired} row(s) {age} dropped; oldest row used {result.oldest_kept}",
+               float(expired))
+    if expired:
+        report.row_filters.append({"filter": f"retention: {rule.column} before {result.cutoff} "
+                                             "(policy.max_record_age_days)",
+                                   "rows_before": len(kept), "rows_removed": expired})
+    return kept[~result.expired]
 
 
 def _apply_row_filters(raw: pd.DataFrame, spec: DatasetSpec, present: set[str],
@@ -556,7 +623,8 @@ def screen_poisoning(typed: pd.DataFrame, kept: pd.DataFrame, spec: DatasetSpec,
 
 
 def _finish(typed: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
-    keep = [c for c in typed.columns if c not in spec.ignore_columns]
+    dropped = set(spec.ignore_columns) | set(spec.identifier_columns)
+    keep = [c for c in typed.columns if c not in dropped]
     frame = typed[keep].reset_index(drop=True)
     frame.insert(0, ROW_ID, np.arange(len(frame), dtype=np.int64))
     frame[FAVOURABLE] = frame[spec.target].isin(spec.favourable_values).astype(np.int8)
