@@ -161,8 +161,11 @@ def _model_agnostic(model, background: pd.DataFrame, rows: pd.DataFrame, seed: i
 
     codec = RawCodec.fit([background, rows])
     masker = shap.maskers.Independent(codec.encode(background), max_samples=len(background))
-    with seeded_global_numpy(seed):  # shap's permutations draw from the global generator
-        explainer = shap.PermutationExplainer(codec.favourable_probability(model), masker)
+    # shap seeds NumPy's global generator (from the OS when seed is None) and draws the
+    # permutations from it: give it the seed, and restore the global state after.
+    with seeded_global_numpy(seed):
+        explainer = shap.PermutationExplainer(codec.favourable_probability(model), masker,
+                                              seed=seed)
         explained = explainer(codec.encode(rows), silent=True,
                               max_evals=permutations * (2 * len(codec.features) + 1))
     values = pd.DataFrame(explained.values, columns=codec.features, index=rows.index)

@@ -295,8 +295,9 @@ class ExplainSpec(_Strict):
 
     sample_rows: int = Field(ge=10, le=5000)
     background_rows: int = Field(ge=10, le=1000)
-    # Model-agnostic explainer only: each row costs permutations x (2 x features + 1) model
-    # calls over the background rows.
+    # Model-agnostic explainer only: it explains the first agnostic_sample_rows of the sample,
+    # each row costing permutations x (2 x features + 1) model calls over the background rows.
+    agnostic_sample_rows: int = Field(default=60, ge=10, le=5000)
     permutations: int = Field(default=2, ge=1, le=50)
     local_per_group: int = Field(default=2, ge=1, le=20)
     max_local_decisions: int = Field(default=40, ge=1, le=500)
