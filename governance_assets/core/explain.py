@@ -135,12 +135,12 @@ def _encoded(pipeline: Pipeline, kind: str, background: pd.DataFrame, rows: pd.D
 
     pre, estimator = pipeline.named_steps["pre"], pipeline.named_steps["est"]
     encoded_background = np.asarray(pre.transform(background), dtype=float)
-    masker = shap.maskers.Independent(encoded_background, max_samples=len(background))
     if kind == TREE:
         explainer = shap.TreeExplainer(estimator, encoded_background,
                                        feature_perturbation="interventional")
         output = PROBABILITY if isinstance(estimator, RandomForestClassifier) else LOG_ODDS
     else:
+        masker = shap.maskers.Independent(encoded_background, max_samples=len(background))
         explainer, output = shap.LinearExplainer(estimator, masker), LOG_ODDS
     explained = explainer(np.asarray(pre.transform(rows), dtype=float))
     values = _favourable(np.asarray(explained.values), axis=2)

@@ -7,6 +7,7 @@ jitter drawn from a seeded generator.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,8 @@ def plot_summary(attribution: Attribution, rows: pd.DataFrame, path: Path, seed:
                                    feature_names=list(attribution.values.columns))
     shown = min(top, len(rows.columns) + 1)  # + 1: the "sum of other features" row
     figure, axis = plt.subplots(figsize=(8, 0.4 * shown + 1.5))
-    with seeded_global_numpy(seed):
+    with seeded_global_numpy(seed), warnings.catch_warnings():  # grey columns have no range
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
         shap.plots.beeswarm(explanation, max_display=top, ax=axis, show=False, plot_size=None)
     axis.set_xlabel(f"SHAP value ({attribution.output}); grey = categorical feature")
     axis.set_title(f"SHAP summary, {len(rows)} golden-test rows ({attribution.explainer})",
