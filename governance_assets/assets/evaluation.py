@@ -6,7 +6,7 @@ and the candidate is loaded only when its bytes are the ones recorded at trainin
 
 from typing import TYPE_CHECKING
 
-from dagster import MaterializeResult, MetadataValue, asset
+from dagster import MaterializeResult, asset
 
 from ..core import registry
 from ..core.columns import FAVOURABLE
@@ -106,6 +106,7 @@ def explanation_report(project: GovernanceProject) -> MaterializeResult:
     """SHAP with the explainer suited to the model family, global and per decision of each
     outcome and group, LIME on the same decisions, and how much protected features weigh."""
     import pandas as pd
+    from dagster import MetadataValue
 
     from ..core import explanations
 

@@ -38,7 +38,8 @@ def _explanation_report(model, spec: DatasetSpec, settings: ExplainSpec, train: 
                         golden: pd.DataFrame, threshold: float, seed: int, reports: Path,
                         waterfall_dir: Path) -> dict:
     features = explain.model_inputs(model, spec)
-    golden = golden.reset_index(drop=True)
+    # A seeded shuffle: the global sample and the local decisions must not follow file order.
+    golden = golden.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     background = train.sample(min(settings.background_rows, len(train)),
                               random_state=seed)[features]
     sample = golden.head(_global_rows(model, settings))
