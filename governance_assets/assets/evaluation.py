@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from dagster import MaterializeResult, MetadataValue, asset
 
 from ..core import markdown, registry
-from ..core.columns import FAVOURABLE, ROW_ID, model_inputs
+from ..core.columns import FAVOURABLE, model_inputs
 from ..core.files import read_json, write_json_atomic, write_text_atomic
 from ..core.layout import Layout
 from ..core.stable_html import stabilize_file
@@ -195,33 +195,35 @@ def fairness_report(project: GovernanceProject) -> MaterializeResult:
        kinds={"shap"},
        code_version=CODE_VERSION)
 def explanation_report(project: GovernanceProject) -> MaterializeResult:
-    """Global and local SHAP explanations; how much protected features and proxies weigh."""
+    """SHAP with the explainer suited to the model family, global and per decision of each
+    outcome and group, LIME on the same decisions, and how much protected features and
+    proxies (declared and detected) weigh."""
     import pandas as pd
 
-    from ..core import explain
+    from ..core import explanations
 
     params, layout = project.params(), project.layout
-    spec, settings = params.active, params.explain
-    train, golden = read_split(layout, "train"), read_split(layout, "golden_test")
-    background = train.sample(min(settings.background_rows, len(train)),
-                              random_state=params.split.seed)
-    sample = golden.head(settings.sample_rows)
     model, binding = load_candidate(layout)
-    per_row = explain.shap_by_feature(model, background[spec.model_features],
-                                      sample[spec.model_features])
-    proxy = read_json(layout.report("proxies.json"))
-    protected = [c for c in model.feature_names_in_
-                 if c in set(spec.protected_model_features) | set(proxy["proxies"])
-                 | set(spec.sensitive_features)]
-    report = explain.explanation_report(per_row, protected, sample[ROW_ID])
-    report["binding"] = binding
-    image = explain.plot_importance(report, layout.report("shap_importance.png"))
+    waterfalls = layout.report("explanations")
+    proxies = read_json(layout.report("proxies.json"))["proxies"]
+    report = explanations.explanation_report(
+        model, params.active, params.explain, read_split(layout, "train"),
+        read_split(layout, "golden_test"), params.model.decision_threshold, params.split.seed,
+        layout.reports, waterfalls, proxies)
+    report.update(waterfall_dir=layout.relative(waterfalls), binding=binding)
     table = layout.plot("shap_importance.csv")
     write_text_atomic(table, pd.DataFrame(report["global_importance"]).to_csv(index=False))
+    summary = explanations.ui_markdown(report, proxies, layout.reports, waterfalls)
+    agreement = report["shap_lime_agreement"]
     return publish(layout, "explanation", report,
                    {"protected_influence_share": report["protected_influence_share"],
-                    "top_feature": report["global_importance"][0]["feature"]},
-                   extra_files=(image, table))
+                    "top_feature": report["global_importance"][0]["feature"],
+                    "shap_lime_median_top_k_overlap": agreement["median_top_k_overlap"],
+                    "shap_lime_median_spearman": agreement["median_spearman"]},
+                   extra_files=tuple(layout.report(n) for n in report["plots"].values())
+                   + (table,),
+                   extra_metadata={"explanations": MetadataValue.md(summary),
+                                   "explainer": report["explainer"]})
 
 
 @asset(group_name="evaluation", deps=[dataset_splits], kinds={"evidently"},

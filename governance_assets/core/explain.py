@@ -1,16 +1,115 @@
-"""SHAP global and local explanations in the raw features' terms, and protected influence.
+"""SHAP explanations in the raw features' terms, with the explainer suited to the model family.
 
-The model sees one-hot columns; reviewers think in raw features. SHAP values of a feature's
-one-hot columns are summed per row before averaging, the usual way to report encoded features.
+Reviewers think in raw features, so every explainer reports one value per raw feature: for a
+fitted `pre` (ColumnTransformer) + `est` Pipeline the tree or linear explainer runs on the
+encoded columns and a feature's one-hot columns are summed per row; any other model (a
+fairness-mitigated wrapper, an unknown estimator) is explained model-agnostically over its raw
+inputs, with categorical columns ordinal-coded for the masker and decoded before each call.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+
+from .params import DatasetSpec
+
+TREE, LINEAR = "tree", "linear"
+AGNOSTIC = "permutation (model-agnostic, on a sample)"
+LOG_ODDS = "log-odds of the favourable class"
+PROBABILITY = "probability of the favourable class"
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """SHAP values per row and raw feature, the baseline they add to, and how they were made."""
+
+    values: pd.DataFrame
+    base_values: pd.Series
+    explainer: str
+    output: str
+
+
+@dataclass(frozen=True)
+class RawCodec:
+    """Numbers for SHAP's masker and LIME's sampler, and back to the frame the model expects."""
+
+    features: list[str]
+    levels: dict[str, list]
+
+    @classmethod
+    def fit(cls, frames: Iterable[pd.DataFrame]) -> RawCodec:
+        """Categories of every non-numeric column, sorted so the same data gives the same codes."""
+        frame = pd.concat(list(frames), ignore_index=True)
+        levels = {c: sorted(frame[c].dropna().unique(), key=str) for c in frame.columns
+                  if not pd.api.types.is_numeric_dtype(frame[c])}
+        return cls(list(frame.columns), levels)
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        """Numeric columns as they are, categories as their code (-1 for missing)."""
+        columns = {c: pd.Categorical(frame[c], categories=self.levels[c]).codes
+                   if c in self.levels else frame[c] for c in self.features}
+        return pd.DataFrame(columns).to_numpy(dtype=float)
+
+    def decode(self, array: np.ndarray) -> pd.DataFrame:
+        frame = pd.DataFrame(array, columns=self.features)
+        for column, levels in self.levels.items():
+            codes = np.rint(frame[column].to_numpy()).astype(int)
+            frame[column] = pd.Categorical.from_codes(codes, categories=levels).astype(object)
+        return frame
+
+    def favourable_probability(self, model) -> Callable[[np.ndarray], np.ndarray]:
+        """The model as a function of coded rows, as model-agnostic explainers call it."""
+        return lambda array: model.predict_proba(self.decode(array))[:, 1]
+
+
+def model_inputs(model, spec: DatasetSpec) -> list[str]:
+    """The raw columns the model was fitted on: a mitigated model may also read a sensitive one."""
+    return [str(c) for c in getattr(model, "feature_names_in_", spec.model_features)]
+
+
+def protected_inputs(features: list[str], spec: DatasetSpec, proxies: tuple[str, ...] | list[str]
+                     = ()) -> list[str]:
+    """Model inputs carrying protected information (as DatasetSpec.protected_model_features,
+    over the model's actual inputs, which for a mitigated model may include `sex` itself),
+    with the proxies the proxy screen detected."""
+    protected = set(spec.protected_columns) | set(spec.proxies) | set(spec.sensitive_features)
+    protected |= set(proxies)
+    protected |= {d.source for d in spec.derived.values()}
+    return [c for c in features if c in protected]
+
+
+def _encoded_estimator(model) -> object | None:
+    """The estimator behind a fitted pre/est Pipeline, or None for any other model."""
+    if isinstance(model, Pipeline) and {"pre", "est"} <= set(model.named_steps):
+        return model.named_steps["est"]
+    return None
+
+
+def explainer_kind(model) -> str:
+    """Exact and fast explainers where the family allows it, the model-agnostic one otherwise."""
+    estimator = _encoded_estimator(model)
+    if isinstance(estimator, HistGradientBoostingClassifier | RandomForestClassifier):
+        return TREE
+    if isinstance(estimator, LogisticRegression):
+        return LINEAR
+    return AGNOSTIC
+
+
+def shap_by_feature(model, background: pd.DataFrame, rows: pd.DataFrame, seed: int,
+                    permutations: int) -> Attribution:
+    """SHAP values of `rows` per raw feature, against `background` rows of the training data."""
+    kind = explainer_kind(model)
+    if kind == AGNOSTIC:
+        return _model_agnostic(model, background, rows, seed, permutations)
+    return _encoded(model, kind, background, rows)
 
 
 def _sources_of_columns(pipeline: Pipeline) -> list[str]:
@@ -28,37 +127,73 @@ def _sources_of_columns(pipeline: Pipeline) -> list[str]:
     return sources
 
 
-def shap_by_feature(pipeline: Pipeline, background: pd.DataFrame, sample: pd.DataFrame
-                    ) -> pd.DataFrame:
-    """Per-row SHAP values (log-odds or probability, as the explainer reports) per raw feature."""
+def _favourable(array: np.ndarray, axis: int) -> np.ndarray:
+    """Explainers of two-output models (a random forest's probabilities) stack both classes."""
+    return np.take(array, 1, axis=axis) if array.ndim > axis else array
+
+
+def _encoded(pipeline: Pipeline, kind: str, background: pd.DataFrame, rows: pd.DataFrame
+             ) -> Attribution:
     import shap
 
     pre, estimator = pipeline.named_steps["pre"], pipeline.named_steps["est"]
     encoded_background = np.asarray(pre.transform(background), dtype=float)
-    encoded_sample = np.asarray(pre.transform(sample), dtype=float)
-    explainer = shap.Explainer(estimator, encoded_background)
-    values = np.asarray(explainer(encoded_sample).values)
-    if values.ndim == 3:
-        values = values[:, :, 1]
+    if kind == TREE:
+        explainer = shap.TreeExplainer(estimator, encoded_background,
+                                       feature_perturbation="interventional")
+        output = PROBABILITY if isinstance(estimator, RandomForestClassifier) else LOG_ODDS
+    else:
+        masker = shap.maskers.Independent(encoded_background, max_samples=len(background))
+        explainer, output = shap.LinearExplainer(estimator, masker), LOG_ODDS
+    explained = explainer(np.asarray(pre.transform(rows), dtype=float))
+    values = _favourable(np.asarray(explained.values), axis=2)
     sources = _sources_of_columns(pipeline)
     if len(sources) != values.shape[1]:
         raise ValueError(f"{len(sources)} feature sources for {values.shape[1]} SHAP columns")
-    encoded = pd.DataFrame(values, columns=range(values.shape[1]))
-    return encoded.T.groupby(np.array(sources)).sum().T
+    by_feature = pd.DataFrame(values).T.groupby(np.array(sources), sort=False).sum().T
+    by_feature = by_feature.reindex(columns=list(rows.columns), fill_value=0.0)  # dropped: 0
+    base_values = pd.Series(_favourable(np.asarray(explained.base_values), axis=1), rows.index)
+    return Attribution(by_feature.set_axis(rows.index), base_values, kind, output)
 
 
-def explanation_report(per_row: pd.DataFrame, protected: list[str], sample_ids: pd.Series,
-                       local_rows: int = 5) -> dict:
-    importance = per_row.abs().mean().sort_values(ascending=False)
+def _model_agnostic(model, background: pd.DataFrame, rows: pd.DataFrame, seed: int,
+                    permutations: int) -> Attribution:
+    """Antithetic permutation sampling over raw features: exact for additive models, and
+    `permutations` x (2 x features + 1) masked calls per row, each over the background rows."""
+    import shap
+
+    codec = RawCodec.fit([background, rows])
+    masker = shap.maskers.Independent(codec.encode(background), max_samples=len(background))
+    # shap seeds NumPy's global generator (from the OS when seed is None) and draws the
+    # permutations from it: give it the seed, and restore the global state after.
+    with seeded_global_numpy(seed):
+        explainer = shap.PermutationExplainer(codec.favourable_probability(model), masker,
+                                              seed=seed)
+        explained = explainer(codec.encode(rows), silent=True,
+                              max_evals=permutations * (2 * len(codec.features) + 1))
+    values = pd.DataFrame(explained.values, columns=codec.features, index=rows.index)
+    base_values = pd.Series(np.asarray(explained.base_values), rows.index)
+    return Attribution(values, base_values, AGNOSTIC, PROBABILITY)
+
+
+@contextmanager
+def seeded_global_numpy(seed: int) -> Iterator[None]:
+    """Seed NumPy's global generator for a block (shap's permutations and beeswarm jitter draw
+    from it) and restore its state after, so nothing else in the process sees the seed."""
+    saved = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(saved)
+
+
+def global_importance(values: pd.DataFrame, protected: list[str]) -> dict:
+    """Mean |SHAP| per feature and the share protected features and proxies carry together."""
+    importance = values.abs().mean().sort_values(ascending=False, kind="stable")
     total = float(importance.sum())
     share = importance / total if total > 0 else importance * 0
     protected_share = float(share[[c for c in protected if c in share.index]].sum())
-    local = []
-    for position in range(min(local_rows, len(per_row))):
-        row = per_row.iloc[position]
-        top = row.abs().sort_values(ascending=False).head(3).index
-        local.append({"row_id": int(sample_ids.iloc[position]),
-                      "top_features": {name: round(float(row[name]), 6) for name in top}})
     return {
         "global_importance": [
             {"feature": name, "mean_abs_shap": round(float(value), 6),
@@ -67,26 +202,5 @@ def explanation_report(per_row: pd.DataFrame, protected: list[str], sample_ids: 
         ],
         "protected_features": protected,
         "protected_influence_share": round(protected_share, 6),
-        "local_explanations": local,
-        "rows_explained": len(per_row),
+        "rows_explained": len(values),
     }
-
-
-def plot_importance(report: dict, path: Path, top: int = 15) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = report["global_importance"][:top][::-1]
-    protected = set(report["protected_features"])
-    figure, axis = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.4))
-    axis.barh([r["feature"] for r in rows], [r["mean_abs_shap"] for r in rows],
-              color=["#c0392b" if r["feature"] in protected else "#2c7fb8" for r in rows])
-    axis.set_xlabel("mean |SHAP value|; red = protected feature or proxy")
-    axis.set_title("Global importance on the golden test sample", fontsize=10)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    return path

@@ -377,8 +377,17 @@ class FairnessSpec(_Strict):
 
 
 class ExplainSpec(_Strict):
+    """Row counts that bound the explanations' cost, whatever the size of the data."""
+
     sample_rows: int = Field(ge=10, le=5000)
     background_rows: int = Field(ge=10, le=1000)
+    # Model-agnostic explainer only: it explains the first agnostic_sample_rows of the sample,
+    # each row costing permutations x (2 x features + 1) model calls over the background rows.
+    agnostic_sample_rows: int = Field(default=60, ge=10, le=5000)
+    permutations: int = Field(default=2, ge=1, le=50)
+    local_per_group: int = Field(default=2, ge=1, le=20)
+    max_local_decisions: int = Field(default=40, ge=1, le=500)
+    lime_samples: int = Field(default=2000, ge=100, le=20000)
 
 
 class EvaluationSpec(_Strict):
