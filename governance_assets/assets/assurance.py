@@ -8,7 +8,7 @@ same `binding` as every other report, so their verdicts count only for what they
 from dagster import MaterializeResult, MetadataValue, asset
 
 from ..core import markdown
-from ..core.columns import FAVOURABLE
+from ..core.columns import FAVOURABLE, model_inputs
 from ..core.files import sha256_of_file
 from ..resources import GovernanceProject
 from .data import dataset_splits
@@ -57,7 +57,7 @@ def _perturbation(params, model, golden, refit_rows, scores, truth) -> dict:
                                   f"rows, {settings.categorical_swap_share:.0%} of categories "
                                   f"swapped to the nearest one, seed {params.split.seed}"),
             "perturbation": robustness.perturbation_test(
-                scores, model.predict_proba(moved[spec.model_features])[:, 1], truth,
+                scores, model.predict_proba(model_inputs(model, moved))[:, 1], truth,
                 params.model.decision_threshold)}
 
 
@@ -75,7 +75,7 @@ def robustness_report(project: GovernanceProject) -> MaterializeResult:
     refit_rows = pd.concat([read_split(layout, "train"), read_split(layout, "validation")])
     numeric = [c for c in spec.model_features if c in spec.numeric_columns]
     model, binding = load_candidate(layout)
-    scores = model.predict_proba(golden[spec.model_features])[:, 1]
+    scores = model.predict_proba(model_inputs(model, golden))[:, 1]
     truth = golden[FAVOURABLE].to_numpy()
     labels = robustness.slice_labels(golden, spec.model_features, set(numeric),
                                      settings.slice_bins)
@@ -108,7 +108,7 @@ def reference_agreement_report(project: GovernanceProject) -> MaterializeResult:
     else:
         path = layout.root / spec.reference_decisions
         cases = reference_decisions.read_reference(path, spec)
-        scores = model.predict_proba(cases[spec.model_features])[:, 1]
+        scores = model.predict_proba(model_inputs(model, cases))[:, 1]
         report = {"file": spec.reference_decisions, "sha256": sha256_of_file(path),
                   **reference_decisions.agreement(cases, scores, spec,
                                                   params.model.decision_threshold),

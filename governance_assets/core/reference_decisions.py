@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .params import DatasetSpec
-from .validation import DataError
+from .validation import DataError, derived_column
 
 EXPECTED = "expected_decision"
 
@@ -43,6 +43,9 @@ def read_reference(path: Path, spec: DatasetSpec) -> pd.DataFrame:
             cases[column] = numbers.astype(float)
     if "case_id" not in cases.columns:
         cases["case_id"] = [str(i + 1) for i in range(len(cases))]
+    for name, rule in spec.derived.items():  # a mitigated model may read e.g. sex
+        if name not in cases.columns and rule.source in cases.columns:
+            cases[name] = derived_column(cases[rule.source], rule)
     return cases
 
 

@@ -411,12 +411,18 @@ def _derive(source: pd.Series, name: str, rule: DerivedFeature, file: str,
                        f"no mapping to {name!r}")
             report.add("groups", "known_code", rule.source, False, message, float(len(unknown)))
             return None
-        return source.astype(str).map(rule.mapping)
-    numeric = pd.to_numeric(source, errors="coerce")
-    if numeric.isna().any():
+        return derived_column(source, rule)
+    if pd.to_numeric(source, errors="coerce").isna().any():
         return None
+    return derived_column(source, rule)
+
+
+def derived_column(source: pd.Series, rule: DerivedFeature) -> pd.Series:
+    """A sensitive attribute from its source column: a code mapping or numeric bands."""
+    if rule.mapping is not None:
+        return source.astype(str).map(rule.mapping)
     edges = [-np.inf, *rule.band_edges, np.inf]
-    return pd.cut(numeric, edges, labels=rule.band_labels, right=False).astype(str)
+    return pd.cut(pd.to_numeric(source), edges, labels=rule.band_labels, right=False).astype(str)
 
 
 def _check_groups(typed: pd.DataFrame, spec: DatasetSpec, policy: Policy, file: str,
