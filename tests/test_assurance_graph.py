@@ -23,8 +23,8 @@ def test_german_credit_passes_the_new_gates_with_their_figures_in_the_ui(passing
         assert checks[name].passed, checks[name].description
     assert checks["perturbation_flips"].metadata["value"].value == pytest.approx(0.04, abs=0.03)
     assert checks["reference_agreement"].metadata["value"].value == 1.0
-    assert "| flip rate |" in checks["perturbation_flips"].metadata["details"].value
-    assert "Weakest slices" in checks["slice_performance"].metadata["details"].value
+    assert "| flip rate |" in checks["perturbation_flips"].metadata["what was judged"].value
+    assert "Weakest slices" in checks["slice_performance"].metadata["what was judged"].value
     assert "no collection-date column" in checks["retention"].description
     card = read_json(root / "reports/model_card.json")
     assert card["reference_decisions"]["cases"] == 10
@@ -53,7 +53,7 @@ def test_each_new_evaluation_gate_blocks_promotion_when_it_fails(tmp_path, insta
     assert agreement["agreement_rate"] == 0.8
     assert [d["case_id"] for d in agreement["disagreements"]] == ["G1", "G2"]
     assert "| G1 | unfavourable | favourable |" in \
-        check_results(result)["reference_agreement"].metadata["details"].value
+        check_results(result)["reference_agreement"].metadata["what was judged"].value
 
 
 def test_a_planted_email_column_stops_the_run_and_the_check_names_it(passing, tmp_path):
@@ -68,7 +68,7 @@ def test_a_planted_email_column_stops_the_run_and_the_check_names_it(passing, tm
     evaluation = check_results(result)["personal_data"]
     assert not evaluation.passed and "column 'email' rule personal_data" in \
         evaluation.description
-    assert "pe****************le" in evaluation.metadata["details"].value
+    assert "pe****************le" in evaluation.metadata["what was judged"].value
     assert materialized(result).isdisjoint(DOWNSTREAM_OF_VALIDATION)
     assert cli.check(root) == cli.INPUT_ERROR
 
@@ -82,5 +82,5 @@ def test_rows_past_retention_stop_the_run_when_the_policy_says_block(tmp_path, i
     evaluation = check_results(result)["retention"]
     assert not evaluation.passed and "policy.retention_action=block" in evaluation.description
     assert "| year | 2003-01-01 | 1826 | 1998-01-01 | block |" in \
-        evaluation.metadata["details"].value
+        evaluation.metadata["what was judged"].value
     assert materialized(result).isdisjoint(DOWNSTREAM_OF_VALIDATION)
