@@ -16,13 +16,13 @@ def test_group_string_selection_resolves_to_the_evaluation_assets():
     graph = defs.resolve_asset_graph()
     selected = AssetSelection.from_string("group:evaluation").resolve(graph)
     assert {k.to_user_string() for k in selected} == {
-        "performance_report", "fairness_report", "explanation_report", "drift_report",
-        "robustness_report", "reference_agreement_report"}
+        "performance_report", "proxy_report", "fairness_report", "explanation_report",
+        "drift_report", "robustness_report", "reference_agreement_report"}
 
 
 def test_whole_graph_job_and_stopped_schedule_are_defined():
     job = defs.resolve_job_def("governed_graph")
-    assert len(job.asset_layer.asset_graph.get_all_asset_keys()) == 15
+    assert len(job.asset_layer.asset_graph.get_all_asset_keys()) == 16
     checks = {key.name for key in job.asset_layer.asset_graph.asset_check_keys}
     assert "every_blocking_gate_passed" in checks and len(checks) == len(GATES) + 1
     schedule = defs.resolve_schedule_def("weekly_retraining")
