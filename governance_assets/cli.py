@@ -259,7 +259,21 @@ def run(root: Path, force: bool) -> int:
         print(f"  {stale:<9} verdicts missing for the current inputs: re-running it and "
               "every stage after it", flush=True)
         returned = _repro(root, ["--force", "--downstream", stale], log, codes)
+    if returned == 0 and "promote" not in codes and not _decided(layout):
+        print("  promote   no decision recorded for this candidate in this registry (a fresh "
+              "clone): running it", flush=True)
+        returned = _repro(root, ["--force", "--single-item", "promote"], log, codes)
     return _conclude(root, returned, codes, log)
+
+
+def _decided(layout: Layout) -> bool:
+    """The promote stage has no outs: DVC calls it up to date from its deps alone, also in a
+    fresh clone whose registry has never seen the candidate. Its decision record tells."""
+    path, meta = layout.report("decision.json"), layout.model_meta
+    if not (path.is_file() and meta.is_file()):
+        return False
+    return (json.loads(path.read_text()).get("candidate_sha256")
+            == json.loads(meta.read_text()).get("sha256"))
 
 
 def _conclude(root: Path, returned: int, codes: dict[str, int], log: Path) -> int:

@@ -290,6 +290,21 @@ def test_a_run_killed_in_a_stage_is_recovered_by_the_plain_command(repo_copy, st
     assert all(g["verdict"] != "STALE" for g in _json(root, "reports/gates.json")["gates"])
 
 
+def test_a_fresh_clone_with_the_committed_lock_promotes(repo_copy):
+    """A clone has dvc.lock but no outputs, no DVC cache, no registry and no decision record:
+    DVC runs every stage with outs and calls the promote stage (no outs, same deps) up to
+    date, so the plain command must still decide and stage."""
+    root, _ = repo_copy
+    for generated in ("registry", "reports", "models", "data/prepared", ".dvc/cache"):
+        subprocess.run(["rm", "-rf", str(root / generated)], check=True)
+    fresh = governance(root, "run")
+    assert fresh.returncode == 0, fresh.stdout[-3000:]
+    assert "promote   no decision recorded for this candidate" in fresh.stdout
+    assert "PROMOTED: registry version" in fresh.stdout
+    again = governance(root, "run")
+    assert again.returncode == 0 and "no decision recorded" not in again.stdout
+
+
 def test_verdicts_lost_while_dvc_is_up_to_date_are_rebuilt_by_the_plain_command(repo_copy):
     root, _ = repo_copy
     subprocess.run(["rm", "-rf", str(root / "registry/verdicts/drift_psi")], check=True)
