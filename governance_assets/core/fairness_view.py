@@ -53,12 +53,15 @@ def group_table(report: dict) -> str:
 
 
 def counterfactual_table(report: dict) -> str:
+    """The flip rates per attribute; the notes below the table, where they have room."""
+    attributes = report["counterfactual"]["attributes"]
     rows = [[name, "yes" if a["model_reads_attribute"] else "no",
              a["attribute"]["rate"], ", ".join(a["proxies"]) or "none",
-             a["attribute_and_proxies"]["rate"], a["note"]]
-            for name, a in report["counterfactual"]["attributes"].items()]
-    return markdown.table(["attribute", "model reads it", "flip rate (attribute)",
-                           "proxies swapped", "flip rate (with proxies)", "note"], rows)
+             a["attribute_and_proxies"]["rate"]] for name, a in attributes.items()]
+    notes = [f"- {name}: {a['note']}" for name, a in attributes.items() if a["note"]]
+    return "\n\n".join([markdown.table(["attribute", "model reads it", "flip rate (attribute)",
+                                         "proxies swapped", "flip rate (with proxies)"], rows),
+                         *(["\n".join(notes)] if notes else [])])
 
 
 def mitigation_table(report: dict) -> str:
