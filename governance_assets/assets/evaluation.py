@@ -34,8 +34,7 @@ def _production_comparison(layout: Layout, golden: "pd.DataFrame", candidate_sco
     if version is None:
         return None
     production = registry.load_model(layout.registry, version)
-    production_scores = production.predict_proba(golden[list(production.feature_names_in_)]
-                                                 )[:, 1]
+    production_scores = production.predict_proba(model_inputs(production, golden))[:, 1]
     regression = performance.paired_auc_regression(golden[FAVOURABLE].to_numpy(),
                                                    candidate_scores, production_scores,
                                                    rounds, seed)

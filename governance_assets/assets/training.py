@@ -5,6 +5,7 @@ import time
 
 from dagster import DataVersion, MaterializeResult, MetadataValue, asset
 
+from ..core.columns import input_columns
 from ..core.files import (
     fingerprint,
     read_json,
@@ -106,8 +107,7 @@ def candidate_model(project: GovernanceProject) -> MaterializeResult:
     sha256 = sha256_of_file(layout.model)
     meta = {"trial_id": described["trial_id"], "algorithm": described["algorithm"],
             "hyperparameters": described["hyperparameters"], "sha256": sha256,
-            "features": list(getattr(pipeline, "feature_names_in_",
-                                     params.active.model_features)),
+            "features": input_columns(pipeline, params.active.model_features),
             "mitigation": mitigation.describe(pipeline),
             "decision_threshold": params.model.decision_threshold,
             "trained_on": described["trained_on"],

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .columns import input_columns, model_inputs
 from .params import DatasetSpec
 
 
@@ -24,14 +25,18 @@ def attribute_columns(attribute: str, spec: DatasetSpec, inputs: list[str]) -> l
     return [c for c in inputs if c in carriers]
 
 
+def _decisions(model, rows: pd.DataFrame, threshold: float) -> np.ndarray:
+    return model.predict_proba(model_inputs(model, rows))[:, 1] >= threshold
+
+
 def flip_rate(model, rows: pd.DataFrame, groups: pd.Series, columns: list[str],
-              threshold: float, seed: int) -> dict:
-    """Share of rows whose decision changes when `columns` take another group's values."""
-    inputs = list(model.feature_names_in_)
+              threshold: float, seed: int, decided: np.ndarray | None = None) -> dict:
+    """Share of rows whose decision changes when `columns` take another group's values;
+    `decided` is the rows' own decisions when the caller has them already."""
     if not columns:
         return {"rate": 0.0, "rows": len(rows), "by_group": {}, "swapped_columns": []}
     rows, labels = rows.reset_index(drop=True), groups.astype(str).reset_index(drop=True)
-    decided = model.predict_proba(rows[inputs])[:, 1] >= threshold
+    decided = _decisions(model, rows, threshold) if decided is None else decided
     flipped = np.zeros(len(rows), dtype=bool)
     rng = np.random.default_rng(seed)
     for group in sorted(labels.unique()):
@@ -42,7 +47,7 @@ def flip_rate(model, rows: pd.DataFrame, groups: pd.Series, columns: list[str],
         swapped = rows.iloc[others].copy()
         chosen = rows.iloc[rng.choice(donors, size=len(others))]
         swapped[columns] = chosen[columns].to_numpy()
-        changed = (model.predict_proba(swapped[inputs])[:, 1] >= threshold) != decided[others]
+        changed = _decisions(model, swapped, threshold) != decided[others]
         flipped[others] |= changed
     by_group = {g: round(float(flipped[(labels == g).to_numpy()].mean()), 6)
                 for g in sorted(labels.unique())}
@@ -53,16 +58,17 @@ def flip_rate(model, rows: pd.DataFrame, groups: pd.Series, columns: list[str],
 def flip_report(model, golden: pd.DataFrame, spec: DatasetSpec, proxies: dict[str, list[str]],
                 threshold: float, seed: int, max_rows: int | None = None) -> dict:
     """Per sensitive attribute: flips from the attribute alone and with its proxies."""
-    inputs = list(model.feature_names_in_)
+    inputs = input_columns(model)
     if max_rows is not None and len(golden) > max_rows:
         golden = golden.sample(max_rows, random_state=seed)
+    decided = _decisions(model, golden, threshold)  # once: every swap compares against it
     result = {}
     for attribute in spec.sensitive_features:
         direct = attribute_columns(attribute, spec, inputs)
         indirect = [c for c in proxies.get(attribute, []) if c in inputs and c not in direct]
-        alone = flip_rate(model, golden, golden[attribute], direct, threshold, seed)
-        with_proxies = flip_rate(model, golden, golden[attribute], direct + indirect,
-                                 threshold, seed)
+        alone = flip_rate(model, golden, golden[attribute], direct, threshold, seed, decided)
+        with_proxies = alone if not indirect else flip_rate(
+            model, golden, golden[attribute], direct + indirect, threshold, seed, decided)
         note = ("" if direct else f"the model never reads {attribute} or a column it is "
                 f"derived from, so changing it alone cannot change a decision (0 by "
                 f"construction); the proxy swap moves {', '.join(indirect) or 'nothing'}")

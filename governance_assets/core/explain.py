@@ -70,11 +70,6 @@ class RawCodec:
         return lambda array: model.predict_proba(self.decode(array))[:, 1]
 
 
-def model_inputs(model, spec: DatasetSpec) -> list[str]:
-    """The raw columns the model was fitted on: a mitigated model may also read a sensitive one."""
-    return [str(c) for c in getattr(model, "feature_names_in_", spec.model_features)]
-
-
 def protected_inputs(features: list[str], spec: DatasetSpec, proxies: tuple[str, ...] | list[str]
                      = ()) -> list[str]:
     """Model inputs carrying protected information (as DatasetSpec.protected_model_features,

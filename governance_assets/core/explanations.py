@@ -15,7 +15,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from . import explain, explain_local, explain_plots, markdown
-from .columns import ROW_ID
+from .columns import ROW_ID, input_columns
 from .params import DatasetSpec, ExplainSpec
 
 
@@ -37,7 +37,7 @@ def explanation_report(model, spec: DatasetSpec, settings: ExplainSpec, train: p
 def _explanation_report(model, spec: DatasetSpec, settings: ExplainSpec, train: pd.DataFrame,
                         golden: pd.DataFrame, threshold: float, seed: int, reports: Path,
                         waterfall_dir: Path, proxies: list[str] | tuple[str, ...]) -> dict:
-    features = explain.model_inputs(model, spec)
+    features = input_columns(model, spec.model_features)
     # A seeded shuffle: the global sample and the local decisions must not follow file order.
     golden = golden.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     background = train.sample(min(settings.background_rows, len(train)),
