@@ -224,24 +224,31 @@ def _progress(line: str, codes: dict[str, int]) -> None:
         print(f"  {text}", flush=True)
 
 
-def _stale_stage(root: Path) -> str | None:
-    """The first stage DVC calls up to date whose gates have no verdict for current inputs."""
+def _unjudged_stage(root: Path) -> tuple[str, str] | None:
+    """The first stage DVC calls up to date whose judgement is missing for the current inputs,
+    and why: its gates have no verdict, or (promote, which has no outs) no decision is
+    recorded for the candidate, as in a fresh clone of a committed dvc.lock."""
     from .core.verdicts import CURRENT, standings
 
-    params = load_params(root)
-    for item in standings(params, Layout(root)):
+    layout = Layout(root)
+    for item in standings(load_params(root), layout):
         if item.state != CURRENT and item.gate.stage in STAGES:
-            return item.gate.stage
+            return item.gate.stage, ("verdicts missing for the current inputs: re-running it "
+                                     "and every stage after it")
+    if not _decided(layout):
+        return "promote", ("no decision recorded for this candidate in this registry (a fresh "
+                           "clone): running it")
     return None
 
 
 def run(root: Path, force: bool) -> int:
     """Check inputs, `dvc repro` the graph, report.
 
-    DVC decides what to re-run from files; verdicts live in the registry. If DVC calls a stage
-    up to date but its gates have no verdict for the current inputs (the verdict store was
-    removed, or a run was killed after DVC recorded it), that stage and everything after it run
-    again, once, so the plain command recovers without --force.
+    DVC decides what to re-run from files; verdicts and decisions live in the registry. If DVC
+    calls a stage up to date but its gates have no verdict for the current inputs (the verdict
+    store was removed, or a run was killed after DVC recorded it) or promote has no decision
+    for the candidate, that stage and everything after it run again, once, so the plain
+    command recovers without --force.
     """
     from .core.registry import init_registry
 
@@ -254,15 +261,11 @@ def run(root: Path, force: bool) -> int:
     print(f"dvc repro of {', '.join(STAGES)} (full log: {layout.relative(log)})", flush=True)
     codes: dict[str, int] = {}
     returned = _repro(root, ["--force"] if force else [], log, codes)
-    stale = _stale_stage(root) if returned == 0 else None
-    if stale:
-        print(f"  {stale:<9} verdicts missing for the current inputs: re-running it and "
-              "every stage after it", flush=True)
-        returned = _repro(root, ["--force", "--downstream", stale], log, codes)
-    if returned == 0 and "promote" not in codes and not _decided(layout):
-        print("  promote   no decision recorded for this candidate in this registry (a fresh "
-              "clone): running it", flush=True)
-        returned = _repro(root, ["--force", "--single-item", "promote"], log, codes)
+    unjudged = _unjudged_stage(root) if returned == 0 else None
+    if unjudged:
+        stage, why = unjudged
+        print(f"  {stage:<9} {why}", flush=True)
+        returned = _repro(root, ["--force", "--downstream", stage], log, codes)
     return _conclude(root, returned, codes, log)
 
 

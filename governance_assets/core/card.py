@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from . import assurance_card, dataset_description, fairness_view
+from . import assurance_card, dataset_description, fairness_view, markdown
 
 PROMOTABLE, BLOCKED = "promotable", "blocked"
 
@@ -48,12 +48,6 @@ def _front_matter(card: dict) -> str:
     return "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n"
 
 
-def _table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join("" if c is None else str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def link_from_reports(path: str) -> str:
     """A project-relative path as a link that works from a Markdown file in reports/."""
     return path.removeprefix("reports/") if path.startswith("reports/") else f"../{path}"
@@ -78,7 +72,7 @@ def render_markdown(card: dict) -> str:
         "## Model\n",
         f"{champion['algorithm']} (trial {champion['trial_id']}), sha256 "
         f"`{champion['model_sha256'][:16]}…`. Why: {champion['choice_reason']}.\n",
-        _table(["trial", "algorithm", "validation AUC", "feasible", "rejection"],
+        markdown.table(["trial", "algorithm", "validation AUC", "feasible", "rejection"],
                [[t["trial_id"], t["algorithm"], _fmt(t["validation_auc"]), t["feasible"],
                  t["rejection_reason"] or ""] for t in card["search"]["trials"]]) + "\n",
         "## Data lineage\n",
@@ -90,7 +84,7 @@ def render_markdown(card: dict) -> str:
            dataset_description.render_markdown(card["data_description"])]
           if "data_description" in card else []),
         "## Performance on the golden test set\n",
-        _table(["metric", "value", "95% CI"],
+        markdown.table(["metric", "value", "95% CI"],
                [[name, _fmt(m["value"]), f"{m['ci95'][0]:.3f}-{m['ci95'][1]:.3f}"]
                 for name, m in perf["metrics"].items()]) + "\n",
         "Latency is machine-dependent: its gate verdict is below, its figures are in "
@@ -103,7 +97,7 @@ def render_markdown(card: dict) -> str:
         "## Explanations\n",
         f"Protected-feature influence: {card['explanation']['protected_influence_share']:.3f} "
         f"of mean |SHAP|. ![importance]({link_from_reports(card['evidence']['shap_plot'])})\n",
-        _table(["feature", "mean abs SHAP", "share"],
+        markdown.table(["feature", "mean abs SHAP", "share"],
                [[r["feature"], _fmt(r["mean_abs_shap"]), _fmt(r["share"])]
                 for r in importance]) + "\n",
         "## Drift\n",
@@ -113,7 +107,7 @@ def render_markdown(card: dict) -> str:
         + f"Report: [drift.html]({link_from_reports(card['evidence']['drift_html'])})\n",
         assurance_card.render_markdown(card),
         "## Gates\n",
-        _table(["gate", "asset", "value", "threshold", "verdict", "blocking"],
+        markdown.table(["gate", "asset", "value", "threshold", "verdict", "blocking"],
                [[g["gate"], g["asset"], _fmt(g["value"]),
                  f"{g['comparison']} {_fmt(g['threshold'])}", g["verdict"], g["blocking"]]
                 for g in card["gates"]]) + "\n",

@@ -13,30 +13,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import plots
 from .explain import Attribution, seeded_global_numpy
-
-DPI = 100
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
-    _pyplot().close(figure)
-    return path
 
 
 def plot_importance(report: dict, path: Path, top: int = 15) -> Path:
     """Mean |SHAP| bars, protected features and proxies in red."""
-    plt = _pyplot()
+    plt = plots.pyplot()
     rows = report["global_importance"][:top][::-1]
     protected = set(report["protected_features"])
     figure, axis = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.4))
@@ -45,7 +28,7 @@ def plot_importance(report: dict, path: Path, top: int = 15) -> Path:
     axis.set_xlabel("mean |SHAP value|; red = protected feature or proxy")
     axis.set_title("Global importance on the golden test sample", fontsize=10)
     figure.tight_layout()
-    return _save(figure, path)
+    return plots.save(figure, path)
 
 
 def _numeric_or_nan(rows: pd.DataFrame) -> np.ndarray:
@@ -60,7 +43,7 @@ def plot_summary(attribution: Attribution, rows: pd.DataFrame, path: Path, seed:
     """SHAP's beeswarm: each dot one explained row, its position the feature's SHAP value."""
     import shap
 
-    plt = _pyplot()
+    plt = plots.pyplot()
     explanation = shap.Explanation(values=attribution.values.to_numpy(),
                                    data=_numeric_or_nan(rows[attribution.values.columns]),
                                    feature_names=list(attribution.values.columns))
@@ -72,7 +55,7 @@ def plot_summary(attribution: Attribution, rows: pd.DataFrame, path: Path, seed:
     axis.set_xlabel(f"SHAP value ({attribution.output}); grey = categorical feature")
     axis.set_title(f"SHAP summary, {len(rows)} golden-test rows ({attribution.explainer})",
                    fontsize=10)
-    return _save(figure, path)
+    return plots.save(figure, path)
 
 
 def plot_waterfall(entry: dict, shap_row: pd.Series, raw_row: pd.Series, output: str,
@@ -80,7 +63,7 @@ def plot_waterfall(entry: dict, shap_row: pd.Series, raw_row: pd.Series, output:
     """How one decision's score is built from the baseline, feature by feature."""
     import shap
 
-    plt = _pyplot()
+    plt = plots.pyplot()
     data = np.array([raw_row[c] if pd.api.types.is_number(raw_row[c]) else str(raw_row[c])
                      for c in shap_row.index], dtype=object)
     explanation = shap.Explanation(values=shap_row.to_numpy(dtype=float),
@@ -92,4 +75,4 @@ def plot_waterfall(entry: dict, shap_row: pd.Series, raw_row: pd.Series, output:
     groups = ", ".join(f"{k}={v}" for k, v in entry["groups"].items())
     figure.suptitle(f"row {entry['row_id']}: {entry['prediction']} (score {entry['score']:.3f}); "
                     f"{groups}\nSHAP in {output}", fontsize=9)
-    return _save(figure, path)
+    return plots.save(figure, path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import markdown
+from . import markdown, plots
 
 SUMMARY_LABELS = {
     "disparate_impact_ratio_min": "lowest DIR",
@@ -79,11 +79,7 @@ def mitigation_table(report: dict) -> str:
 
 def plot_selection_rates(report: dict, path: Path) -> Path:
     """Selection rate per group with its bootstrap interval, one panel row per grouping."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plots.pyplot()
     bars = []
     for name, result in all_groupings(report).items():
         intervals = result.get("intervals", {}).get("groups", {})
@@ -101,10 +97,7 @@ def plot_selection_rates(report: dict, path: Path) -> Path:
     axis.set_xlim(0, 1)
     axis.set_title("Selection rate by group on the golden test set", fontsize=10)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100, bbox_inches="tight", metadata={"Software": None})
-    plt.close(figure)
-    return path
+    return plots.save(figure, path)
 
 
 def statistic_table(report: dict, key: str, threshold: float, comparison: str) -> str:

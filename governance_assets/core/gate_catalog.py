@@ -58,6 +58,11 @@ def _data(name: str, description: str, reads: tuple[str, ...] = (), blocking: bo
                     ("reports/validation.json",), blocking, needs_candidate=False)
 
 
+def _robustness(name: str, description: str, threshold_key: str) -> GateSpec:
+    return GateSpec(name, "robustness_report", "evaluate", description,
+                    (threshold_key, *_ROBUSTNESS_KEYS), (ROBUSTNESS_EVIDENCE,))
+
+
 _FAIRNESS_KEYS = ("model.decision_threshold", "fairness", "policy.min_group_size",
                   "policy.min_rate_denominator", "policy.insufficient_evidence",
                   "policy.intersection_insufficient_evidence", "policy.straddling_interval",
@@ -135,18 +140,13 @@ GATES: tuple[GateSpec, ...] = (
     _data("retention", "Rows older than policy.max_record_age_days are dropped or block, as "
           "policy.retention_action says.",
           ("policy.max_record_age_days", "policy.retention_action")),
-    GateSpec("perturbation_flips", "robustness_report", "evaluate",
-             "Share of golden-test decisions that flip under seeded perturbation <= "
-             "policy.max_flip_rate.", ("policy.max_flip_rate", *_ROBUSTNESS_KEYS),
-             (ROBUSTNESS_EVIDENCE,)),
-    GateSpec("perturbation_auc_drop", "robustness_report", "evaluate",
-             "Golden-test AUC lost under the same perturbation <= "
-             "policy.max_perturbation_auc_drop.",
-             ("policy.max_perturbation_auc_drop", *_ROBUSTNESS_KEYS), (ROBUSTNESS_EVIDENCE,)),
-    GateSpec("slice_performance", "robustness_report", "evaluate",
-             "No single-feature or pair slice has accuracy significantly (Holm) below "
-             "policy.min_slice_accuracy.", ("policy.min_slice_accuracy", *_ROBUSTNESS_KEYS),
-             (ROBUSTNESS_EVIDENCE,)),
+    _robustness("perturbation_flips", "Share of golden-test decisions that flip under seeded "
+                "perturbation <= policy.max_flip_rate.", "policy.max_flip_rate"),
+    _robustness("perturbation_auc_drop", "Golden-test AUC lost under the same perturbation <= "
+                "policy.max_perturbation_auc_drop.", "policy.max_perturbation_auc_drop"),
+    _robustness("slice_performance", "No single-feature or pair slice has accuracy "
+                "significantly (Holm) below policy.min_slice_accuracy.",
+                "policy.min_slice_accuracy"),
     GateSpec("reference_agreement", "reference_agreement_report", "evaluate",
              "Agreement with the approved reference decisions >= "
              "policy.min_reference_agreement.",
