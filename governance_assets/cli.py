@@ -236,8 +236,8 @@ def _unjudged_stage(root: Path) -> tuple[str, str] | None:
             return item.gate.stage, ("verdicts missing for the current inputs: re-running it "
                                      "and every stage after it")
     if not _decided(layout):
-        return "promote", ("no decision recorded for this candidate in this registry (a fresh "
-                           "clone): running it")
+        return "promote", ("no decision recorded for this candidate (a fresh clone, or the "
+                           "last run stopped before promote): running it")
     return None
 
 
@@ -316,6 +316,20 @@ def _blocking_label(row: dict) -> str:
     return "yes"
 
 
+def _print_reasons(rows: list[dict]) -> None:
+    """A line per gate that did not pass; gates not judged for one shared reason (a run that
+    stopped at train) share one line, so the gate that stopped it stays readable."""
+    shared: dict[str, list[str]] = {}
+    for row in rows:
+        if row["verdict"] == "NOT EVALUATED":
+            shared.setdefault(row["message"], []).append(row["name"])
+        elif row["verdict"] != "PASS":
+            print(f"  {row['name']}: {row['message']}")
+    for reason, (first, *others) in shared.items():
+        also = f" (the same for {', '.join(others)})" if others else ""
+        print(f"  {first}: {reason}{also}")
+
+
 def _print_table(rows: list[dict]) -> None:
     header = (f"{'gate':<22} {'asset':<26} {'value':>9} {'threshold':>11} "
               f"{'verdict':<22} blocking")
@@ -377,9 +391,7 @@ def report(root: Path, stopped_at: str | None = None) -> int:
                                           "candidate_problem": f"stopped at {stopped_at}"})
     print("\nGates (value against the policy threshold in params.yaml):")
     _print_table(rows)
-    for row in rows:
-        if row["verdict"] != "PASS":
-            print(f"  {row['name']}: {row['message']}")
+    _print_reasons(rows)
     print("\nReports:")
     for label, relative in REPORTS:
         missing = "" if (root / relative).exists() else "  (not produced)"

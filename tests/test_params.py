@@ -21,6 +21,15 @@ def test_unknown_key_is_named(tmp_path):
         load_params(tmp_path)
 
 
+def test_a_renamed_key_is_named_as_the_typo_of_the_missing_one(tmp_path):
+    make_project(tmp_path)
+    text = (tmp_path / "params.yaml").read_text().replace("  min_auc: 0.7", "  min_aucc: 0.7")
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(ParamsError, match=r"policy.min_aucc: unknown key \(did you mean "
+                                          r"policy.min_auc\?\)"):
+        load_params(tmp_path)
+
+
 def test_out_of_range_threshold_is_named(tmp_path):
     make_project(tmp_path, policy__min_disparate_impact=1.5)
     with pytest.raises(ParamsError, match=r"policy.min_disparate_impact: .*less than or equal"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -537,12 +538,18 @@ def _sha256_of(data: object) -> str:
 
 
 def _describe(error: ValidationError, source: Path) -> str:
-    lines = []
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        reason = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
-        lines.append(f"{source.name}: {key}: {reason}")
-    return "\n".join(lines)
+    """One clause per problem; an unknown key next to a missing one is named as its typo."""
+    errors = [(".".join(str(part) for part in item["loc"]) or "(top level)", item)
+              for item in error.errors()]
+    missing = [key for key, item in errors if item["type"] == "missing"]
+    clauses = []
+    for key, item in errors:
+        reason = item["msg"]
+        if item["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(key, missing, n=1)
+            reason = "unknown key" + (f" (did you mean {close[0]}?)" if close else "")
+        clauses.append(f"{source.name}: {key}: {reason}")
+    return "; ".join(clauses)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
