@@ -6,6 +6,9 @@ Exit codes (the same for `governance run` and for each `governance stage`):
   2  config or data error: params.yaml or the dataset broke a rule (named in one paragraph);
      `governance run` stops before DVC touches any output
   3  any other failure (a crash, DVC itself); the full log says where
+
+`governance ci` runs the same job and exits with the same code, and also writes the gates as
+JUnit XML and a Markdown summary (to $GITHUB_STEP_SUMMARY too when it is set).
 """
 
 from __future__ import annotations
@@ -373,6 +376,60 @@ def _blocked_headline(items) -> str:
             f"`governance run` (exit {BLOCKED}).")
 
 
+# --- gates in CI ----------------------------------------------------------------------------
+
+DECISIONS = {PROMOTED: "PROMOTED", BLOCKED: "BLOCKED", INPUT_ERROR: "CONFIG OR DATA ERROR",
+             FAILURE: "FAILED"}
+
+
+def _is_commit(root: Path, ref: str) -> bool:
+    found = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+                           cwd=root, capture_output=True)
+    return found.returncode == 0
+
+
+def dvc_diffs(root: Path, against: str) -> dict[str, str]:
+    """`dvc metrics diff` and `dvc params diff` against a git ref, as Markdown tables."""
+    titles = {kind: f"dvc {kind} diff {against}" for kind in ("metrics", "params")}
+    if not _is_commit(root, against):
+        return {title: f"`{against}` is not a commit here; nothing to compare against"
+                for title in titles.values()}
+    diffs = {}
+    for kind, title in titles.items():
+        done = subprocess.run([_dvc_binary(root), kind, "diff", against, "--md"], cwd=root,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            diffs[title] = f"dvc {kind} diff failed: {done.stderr.strip()}"
+        else:   # a table with only its header row and rule has no differences
+            diffs[title] = done.stdout if len(done.stdout.strip().splitlines()) > 2 else ""
+    return diffs
+
+
+def ci(root: Path, against: str, output: Path) -> int:
+    """The main job, then junit.xml and summary.md under output; the job's exit code."""
+    from .core.ci_report import junit_xml, summary_markdown
+    from .core.files import write_bytes_atomic
+
+    layout = Layout(root)
+    code = run(root, force=False)
+    decision = DECISIONS.get(code, f"exit {code}")
+    rows = json.loads(layout.gates.read_text())["gates"] if layout.gates.is_file() else []
+    junit, summary = output / "junit.xml", output / "summary.md"
+    write_bytes_atomic(junit, junit_xml(rows, decision))
+    text = summary_markdown(rows, decision, dvc_diffs(root, against))
+    write_bytes_atomic(summary, text.encode())
+    if step_summary := os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(step_summary, "a") as sink:
+            sink.write(text)
+    print(f"CI: {layout.relative(junit)} ({len(rows)} gate test cases), "
+          f"{layout.relative(summary)}")
+    refused = [row["name"] for row in rows if row["blocks_promotion"]]
+    if code != PROMOTED:
+        print(f"CI fails (exit {code}): {decision}"
+              + (f", refused by {', '.join(refused)}" if refused else ""))
+    return code
+
+
 def report(root: Path, stopped_at: str | None = None) -> int:
     """Print and write every gate's standing against the current inputs; 0 only if promoted."""
     from .core import decisions
@@ -423,6 +480,12 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--force", action="store_true", help="re-run every stage")
     commands.add_parser("check", help="validate params.yaml and the dataset; run nothing")
     commands.add_parser("report", help="print every gate and report path; write gates.json")
+    ci_parser = commands.add_parser("ci", help="run, then write the gates as JUnit XML and a "
+                                               "Markdown summary; exit non-zero if refused")
+    ci_parser.add_argument("--against", default="main",
+                           help="git ref for `dvc metrics diff` / `dvc params diff` (main)")
+    ci_parser.add_argument("--output", type=Path, default=Path("reports/ci"),
+                           help="folder for junit.xml and summary.md, under the root")
     stage_parser = commands.add_parser("stage", help="one DVC stage (what dvc.yaml calls)")
     stage_parser.add_argument("name", choices=STAGES)
     args = parser.parse_args(argv)
@@ -432,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
         return run(root, args.force)
     if args.command == "check":
         return check(root)
+    if args.command == "ci":
+        return ci(root, args.against, root / args.output)
     if args.command == "stage":
         return stage(root, args.name)
     try:

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+import xml.etree.ElementTree as ET
 
 import pandas as pd
 import pytest
@@ -422,3 +423,43 @@ def test_dagster_dev_shows_the_dvc_runs_lineage_gates_and_the_decision(repo_copy
     assert "| age_band | under_25 |" in markdown["groups"]
     assert markdown["selection_rates"].startswith("![selection rate by group](data:image/png;")
     assert "| sex × age_band |" in markdown["summary"]
+
+
+def _junit_cases(path) -> dict[str, ET.Element]:
+    suite = ET.parse(path).getroot()
+    return {case.get("name"): case for case in suite.iter("testcase")}
+
+
+def test_governance_ci_writes_one_junit_case_per_gate_and_fails_the_build_on_a_refusal(
+        repo_copy):
+    root, _ = repo_copy
+    summary_file = root / "step_summary.md"
+    env_summary = {"GITHUB_STEP_SUMMARY": str(summary_file)}
+    passed = _run_with(root, ["ci", "--against", "HEAD"], env_summary)
+    assert passed.returncode == 0, passed.stdout[-3000:]
+    cases = _junit_cases(root / "reports/ci/junit.xml")
+    assert set(cases) == {gate.name for gate in GATES}
+    assert not [name for name, case in cases.items()
+                if case.find("failure") is not None or case.find("error") is not None]
+    assert "## Governance gates: PROMOTED" in summary_file.read_text()
+
+    set_params(root, policy__min_disparate_impact=0.95)
+    refused = _run_with(root, ["ci", "--against", "HEAD"], env_summary)
+    assert refused.returncode == 1, refused.stdout[-3000:]
+    assert "CI fails (exit 1): BLOCKED, refused by four_fifths_rule\n" in refused.stdout
+    failure = _junit_cases(root / "reports/ci/junit.xml")["four_fifths_rule"].find("failure")
+    ratio = _gate(root, "four_fifths_rule")["value"]
+    assert failure is not None
+    assert f"FAIL: value {ratio:.4g}, threshold >= 0.95" in failure.get("message")
+    summary = (root / "reports/ci/summary.md").read_text()
+    assert "- `four_fifths_rule`: FAIL" in summary
+    assert "policy.min_disparate_impact" in summary and "0.95" in summary   # dvc params diff
+    assert summary_file.read_text().count("## Governance gates") == 2
+
+    set_params(root, policy__min_disparate_impact=0.8)
+    assert governance(root, "run").returncode == 0
+
+
+def _run_with(root, arguments, extra_env):
+    return subprocess.run([str(GOVERNANCE), "--root", str(root), *arguments], cwd=root,
+                          capture_output=True, text=True, env={**_env(root), **extra_env})
