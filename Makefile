@@ -9,6 +9,7 @@ UV_VERSION := 0.13.9
 ENV_STAMP := $(VENV)/.installed
 DVC_STAMP := $(DVC_VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/.dagster
+UI_PORT ?= 3000
 
 .PHONY: setup run test ui bench lint lock
 
@@ -34,9 +35,10 @@ run: setup
 test: setup
 	$(VENV)/bin/python -m pytest
 
-## The Dagster UI on the project's instance, with the same runs `make run` made.
+## The Dagster UI on the project's instance, with the same runs `make run` made. Ctrl-C or a
+## SIGTERM to make stops dagster dev and every process it started (governance_assets/ui_server.py).
 ui: setup
-	$(VENV)/bin/dagster dev -w workspace.yaml
+	$(VENV)/bin/governance ui --port $(UI_PORT)
 
 ## Benchmarks: main job (median of 3), no-op dvc repro, package import. Writes benchmarks/RESULTS.md.
 bench: setup

@@ -486,6 +486,9 @@ def main(argv: list[str] | None = None) -> int:
                            help="git ref for `dvc metrics diff` / `dvc params diff` (main)")
     ci_parser.add_argument("--output", type=Path, default=Path("reports/ci"),
                            help="folder for junit.xml and summary.md, under the root")
+    ui_parser = commands.add_parser("ui", help="dagster dev on the project's instance; stops "
+                                               "every process it started on Ctrl-C or SIGTERM")
+    ui_parser.add_argument("--port", type=int, default=3000)
     stage_parser = commands.add_parser("stage", help="one DVC stage (what dvc.yaml calls)")
     stage_parser.add_argument("name", choices=STAGES)
     args = parser.parse_args(argv)
@@ -495,6 +498,10 @@ def main(argv: list[str] | None = None) -> int:
         return run(root, args.force)
     if args.command == "check":
         return check(root)
+    if args.command == "ui":
+        from .ui_server import serve
+
+        return serve(root, args.port)
     if args.command == "ci":
         return ci(root, args.against, root / args.output)
     if args.command == "stage":
