@@ -141,6 +141,15 @@ def _stage_outcome(result) -> tuple[int, str]:
     return FAILURE, "the run failed; see the log"
 
 
+def run_tags(params: Params, stage_name: str) -> dict[str, str]:
+    """What the UI's run list filters on: stage, what started it, dataset, policy."""
+    from .core.decisions import trigger_from_tags
+
+    return {"governance/stage": stage_name, "governance/trigger": trigger_from_tags({}),
+            "governance/dataset": params.dataset,
+            "governance/policy_hash": params.policy_hash[:12]}
+
+
 def stage(root: Path, name: str) -> int:
     """Materialize one group of the graph on the project's instance (what dvc.yaml calls)."""
     from dagster import DagsterInstance, materialize
@@ -151,7 +160,7 @@ def stage(root: Path, name: str) -> int:
     from .resources import GovernanceProject
 
     try:
-        load_params(root)
+        params = load_params(root)
     except ParamsError as error:
         print(MARK + error_paragraph(str(error)), flush=True)
         return INPUT_ERROR
@@ -161,7 +170,7 @@ def stage(root: Path, name: str) -> int:
         result = materialize([*GRAPH_ASSETS, *GATE_CHECKS, *PROMOTION_CHECKS],
                              selection=f"group:{STAGE_GROUPS[name]}", instance=instance,
                              resources={"project": GovernanceProject(root=str(root))},
-                             tags={"governance/stage": name}, raise_on_error=False)
+                             tags=run_tags(params, name), raise_on_error=False)
     code, message = _stage_outcome(result)
     built = len(result.get_asset_materialization_events())
     seconds = time.perf_counter() - started

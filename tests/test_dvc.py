@@ -24,6 +24,7 @@ from dagster import AssetKey, DagsterInstance
 from governance_assets.core import registry
 from governance_assets.core.files import md5_of_file, sha256_of_file
 from governance_assets.core.gate_catalog import GATES
+from governance_assets.core.params import load_params
 
 from .conftest import REPO, set_params
 from .worktree import commit_all, git_copy_of_working_tree
@@ -399,9 +400,17 @@ def test_dagster_dev_shows_the_dvc_runs_lineage_gates_and_the_decision(repo_copy
             expected_runs = {run.run_id for run in instance.get_runs()}
     finally:
         del os.environ["DAGSTER_HOME"]
-    runs = _graphql(dagster_dev, "{ runsOrError { ... on Runs { results { runId } } } }")
-    assert {r["runId"] for r in runs["runsOrError"]["results"]} == expected_runs
+    runs = _graphql(dagster_dev, "{ runsOrError { ... on Runs { results { runId tags { key "
+                                 "value } } } } }")["runsOrError"]["results"]
+    assert {r["runId"] for r in runs} == expected_runs
     assert len(expected_runs) >= 5
+    # each DVC stage's run says in the UI's run list what started it, on which data and policy
+    policy = load_params(root).policy_hash[:12]
+    tags = [{t["key"]: t["value"] for t in r["tags"]} for r in runs]
+    trigger = "ci" if os.environ.get("CI") else "dvc"
+    assert {(t["governance/trigger"], t["governance/dataset"]) for t in tags} == {
+        (trigger, "german_credit")}
+    assert policy in {t["governance/policy_hash"] for t in tags}
     nodes = _graphql(dagster_dev, """{ assetNodes { assetKey { path } groupName
         dependencyKeys { path } assetChecksOrError { ... on AssetChecks { checks { name blocking
         executionForLatestMaterialization { evaluation { success description } } } } } } }""")
