@@ -1,5 +1,7 @@
 """Everything Dagster loads: assets, gates, the whole-graph job, its schedule, the resource."""
 
+import os
+
 from dagster import (
     AssetSelection,
     DefaultScheduleStatus,
@@ -12,6 +14,19 @@ from dagster import (
 from .assets import GRAPH_ASSETS, PROMOTION_CHECKS
 from .checks import GATE_CHECKS
 from .resources import GovernanceProject
+
+
+def _executor():
+    """In one process by default: a subprocess per step re-imports the package (about 6 s each
+    here). `GOVERNANCE_EXECUTOR=celery` sends each step to Celery workers instead, with broker
+    and backend from the environment (deploy/postgres-celery/, README "Scale-out")."""
+    if os.environ.get("GOVERNANCE_EXECUTOR", "in_process") != "celery":
+        return in_process_executor
+    from dagster_celery import celery_executor
+
+    return celery_executor.configured({"broker": {"env": "GOVERNANCE_CELERY_BROKER"},
+                                       "backend": {"env": "GOVERNANCE_CELERY_BACKEND"}})
+
 
 governed_graph_job = define_asset_job(
     "governed_graph",
@@ -34,6 +49,5 @@ defs = Definitions(
     jobs=[governed_graph_job],
     schedules=[weekly_retraining],
     resources={"project": GovernanceProject()},
-    # One process per run: a subprocess per step re-imports the package (about 6 s each here).
-    executor=in_process_executor,
+    executor=_executor(),
 )
