@@ -11,7 +11,7 @@ DVC_STAMP := $(DVC_VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/.dagster
 UI_PORT ?= 3000
 
-.PHONY: setup run test ui bench lint lock
+.PHONY: setup run test test-all test-heavy ui bench lint lock
 
 setup: $(ENV_STAMP) $(DVC_STAMP)
 
@@ -31,9 +31,19 @@ $(DVC_STAMP): requirements-dvc.lock $(ENV_STAMP)
 run: setup
 	$(VENV)/bin/governance run
 
-## The tests (unit, graph, gates both ways, bad input, DVC, selection parsing).
+## The tests (unit, graph, gates both ways, bad input, DVC, selection parsing); under 10 min.
+## The heavy end-to-end ones (a browser, PostgreSQL + Celery) carry markers: `make test-all`.
+HEAVY := browser or scale_out
 test: setup
+	$(VENV)/bin/python -m pytest -m "not ($(HEAVY))"
+
+## Every test, the heavy end-to-end ones included (what CI runs: .ci/run).
+test-all: setup
 	$(VENV)/bin/python -m pytest
+
+## Only the heavy end-to-end tests.
+test-heavy: setup
+	$(VENV)/bin/python -m pytest -m "$(HEAVY)"
 
 ## The Dagster UI on the project's instance, with the same runs `make run` made. Ctrl-C or a
 ## SIGTERM to make stops dagster dev and every process it started (governance_assets/ui_server.py).
