@@ -32,8 +32,9 @@ run: setup
 	$(VENV)/bin/governance run
 
 ## The tests (unit, graph, gates both ways, bad input, DVC, selection parsing); under 10 min.
-## The heavy end-to-end ones (a browser, PostgreSQL + Celery) carry markers: `make test-all`.
-HEAVY := browser or scale_out
+## The heavy end-to-end ones (browser, PostgreSQL + Celery, kills and concurrency) carry
+## markers: `make test-all`.
+HEAVY := browser or scale_out or reliability
 test: setup
 	$(VENV)/bin/python -m pytest -m "not ($(HEAVY))"
 

@@ -14,6 +14,7 @@ JUnit XML and a Markdown summary (to $GITHUB_STEP_SUMMARY too when it is set).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -21,6 +22,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -85,7 +88,7 @@ def _data_problems(root: Path, params: Params) -> list[str]:
 
     spec = params.active
     try:
-        raw = validation.read_raw(root / spec.path)
+        raw = validation.read_dataset(root, params.dataset, spec)
     except (UnicodeDecodeError, ValueError) as error:
         return [f"{spec.path}: cannot be read as a table: {error}"]
     _, report = validation.validate(raw, spec, params.policy, spec.path)
@@ -265,10 +268,40 @@ def run(root: Path, force: bool) -> int:
     from .core.registry import init_registry
 
     layout = Layout(root)
-    code = check(root, quiet=True)
-    if code != PROMOTED:
-        return code
-    init_registry(layout.registry)
+    with _one_run_at_a_time(layout):
+        code = check(root, quiet=True)
+        if code != PROMOTED:
+            return code
+        init_registry(layout.registry)
+        return _repro_and_report(root, force)
+
+
+@contextmanager
+def _one_run_at_a_time(layout: Layout) -> Iterator[None]:
+    """Two runs in one checkout would race DVC's lock and the same outputs: the second waits.
+
+    The lock file is opened without following a symlink, so a planted link cannot make the
+    run truncate another file."""
+    layout.logs.mkdir(parents=True, exist_ok=True)
+    path = layout.logs / ".run.lock"
+    handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(handle, 64, 0).decode(errors="replace").strip() or "unknown"
+            print(f"another `governance run` is working in this checkout (pid {holder}); "
+                  "waiting for it to finish", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(handle)
+
+
+def _repro_and_report(root: Path, force: bool) -> int:
+    layout = Layout(root)
     log = _open_log(layout)
     print(f"dvc repro of {', '.join(STAGES)} (full log: {layout.relative(log)})", flush=True)
     codes: dict[str, int] = {}

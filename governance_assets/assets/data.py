@@ -47,8 +47,9 @@ def validated_dataset(context: AssetExecutionContext, project: GovernanceProject
     raw_path = layout.root / spec.path
     binding = {"data_version": md5_of_file(raw_path),
                "validation_inputs": validation_inputs_hash(params)}
-    frame, report = validation.validate(validation.read_raw(raw_path), spec, params.policy,
-                                        spec.path)
+    frame, report = validation.validate(validation.read_dataset(layout.root, params.dataset,
+                                                                spec),
+                                        spec, params.policy, spec.path)
     write_json_atomic(layout.report("validation.json"), {**report.to_dict(), "binding": binding})
     write_json_atomic(layout.metrics("data"), {"rows": report.rows, "valid": report.valid})
     if frame is None:

@@ -214,6 +214,10 @@ class DatasetSpec(_Strict):
     """Everything the pipeline needs to know about one dataset; README 'Data' lists the keys."""
 
     path: str
+    # How the file is read: its field separator, and a size above which it is refused before
+    # reading (a table in memory takes several times its file size).
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    max_file_mb: float = Field(default=512, gt=0)
     datasheet: str
     license: str
     intended_use: str

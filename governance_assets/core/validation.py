@@ -7,6 +7,8 @@ The one exception is a file that cannot be read at all: `read_raw` raises `DataE
 
 from __future__ import annotations
 
+import csv
+import difflib
 import gzip
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -94,19 +96,28 @@ class ValidationReport:
         }
 
 
-def read_raw(path: Path) -> pd.DataFrame:
+def read_dataset(root: Path, name: str, spec: DatasetSpec) -> pd.DataFrame:
+    """The dataset's raw file, read with its params block's delimiter and size limit."""
+    return read_raw(root / spec.path, spec.delimiter, spec.max_file_mb, f"datasets.{name}")
+
+
+def read_raw(path: Path, delimiter: str = ",", max_file_mb: float | None = None,
+             params_key: str = "datasets.<name>") -> pd.DataFrame:
     """Every cell as text, so type rules can name the offending value instead of guessing.
 
     CSV (optionally gzipped) or Parquet, by suffix. An empty file is an empty frame (the
-    validation report says so); a file that is not a readable table raises DataError.
+    validation report says so); a file that is not a readable table, is larger than
+    `max_file_mb`, repeats a column name or uses another delimiter raises DataError, naming
+    the params key that changes it.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
+    _check_size(path, max_file_mb, params_key)
     if path.suffix.lower() in PARQUET_SUFFIXES:
         return _read_parquet(path)
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, sep=delimiter)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
     except pd.errors.ParserError as exc:
@@ -117,8 +128,43 @@ def read_raw(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: not UTF-8 text at {_byte_position(path, exc.start)}: "
                         f"{exc.reason} (byte {exc.object[exc.start:exc.start + 1]!r}). Save the "
                         "file as UTF-8 CSV, or give a .parquet file.") from exc
+    _check_header(path, len(frame.columns), delimiter, params_key)
     frame.attrs["format"] = "csv"
     return frame
+
+
+def _check_size(path: Path, max_file_mb: float | None, params_key: str) -> None:
+    """Refuse before reading: a table in memory takes several times its file size."""
+    size_mb = path.stat().st_size / 2**20
+    if max_file_mb is not None and size_mb > max_file_mb:
+        raise DataError(f"{path}: {size_mb:,.0f} MB is above {params_key}.max_file_mb "
+                        f"({max_file_mb:g}); reading it takes several times that in memory. "
+                        "Raise the limit if the machine has the memory, or give a sample.")
+
+
+def _header(path: Path, delimiter: str) -> list[str]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        return next(csv.reader(handle, delimiter=delimiter), [])
+
+
+def _check_header(path: Path, columns: int, delimiter: str, params_key: str) -> None:
+    """pandas renames a repeated column to 'name.1' and reads a ';' file as one column;
+    both would surface later as 'required column missing', far from the cause."""
+    header = _header(path, delimiter)
+    repeated = {name: [i + 1 for i, n in enumerate(header) if n == name]
+                for name in header if header.count(name) > 1}
+    if repeated:
+        name, places = next(iter(repeated.items()))
+        raise DataError(f"{path}: column {name!r} appears {len(places)} times in the header "
+                        f"(columns {', '.join(map(str, places))}); give each column its own "
+                        "name")
+    if columns == 1 and header:
+        for other in (";", "\t", "|", ","):
+            if other != delimiter and other in header[0]:
+                raise DataError(f"{path}: the header reads as one column: the file looks "
+                                f"separated by {other!r}, not {delimiter!r}; set "
+                                f"{params_key}.delimiter: {other!r}")
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -167,6 +213,9 @@ def validate(raw: pd.DataFrame, spec: DatasetSpec, policy: Policy, file: str
     for column in spec.categorical_columns:
         if column in present:
             typed[column] = _check_categorical(kept[column], column, spec, report)
+    for column in spec.model_features:
+        if column in present:
+            _check_not_constant(kept[column], column, report)
     typed = _handle_missing_numeric(typed, missing_numeric, spec, report)
     if spec.target in present:
         _check_labels(typed[spec.target], spec, report)
@@ -190,9 +239,12 @@ def validate(raw: pd.DataFrame, spec: DatasetSpec, policy: Policy, file: str
 def _check_required_columns(raw: pd.DataFrame, spec: DatasetSpec, report: ValidationReport
                             ) -> set[str]:
     present = set(raw.columns)
+    unexpected = [c for c in raw.columns if c not in spec.raw_columns]
     for column in spec.raw_columns:
         ok = column in present
         message = "present" if ok else f"{report.file}: required column {column!r} is missing"
+        if not ok and (near := difflib.get_close_matches(column, unexpected, n=1, cutoff=0.8)):
+            message += f" (the file has {near[0]!r}: a typo, or another spelling?)"
         report.add("schema", "required_column", column, ok, message)
     return present
 
@@ -333,6 +385,20 @@ def _check_numeric(values: pd.Series, column: str, spec: DatasetSpec, report: Va
     if not problems:
         report.add("schema", "numeric", column, True, "all values finite numbers", 0.0)
     return parsed.where(~extreme).astype(float), missing
+
+
+def _check_not_constant(values: pd.Series, column: str, report: ValidationReport) -> None:
+    """A model input holding one value everywhere is a broken extract more often than data."""
+    distinct = values.nunique()
+    if distinct <= 1:
+        held = repr(values.iloc[0]) if len(values) else "nothing"
+        report.add("schema", "not_constant", column, False,
+                   f"{report.file}: column {column!r} rule not_constant: every row holds "
+                   f"{held}; a model input with one value carries no information: fix the "
+                   "extract, or list the column in exclude_from_model", 1.0)
+    else:
+        report.add("schema", "not_constant", column, True, f"{distinct} distinct values",
+                   float(distinct))
 
 
 def _check_categorical(values: pd.Series, column: str, spec: DatasetSpec,
