@@ -104,7 +104,7 @@ def feasible_trial(search: dict, evidence: str) -> Verdict:
     feasible = sum(1 for t in search["trials"] if t["feasible"])
     detail = f" ({search['rejection_summary']})" if feasible == 0 else ""
     return _bound("feasible_trial", float(feasible), 1.0, ">=",
-                  f"feasible trials of {len(search['trials'])}", evidence, detail=detail)
+                  f"feasible trials (out of {len(search['trials'])})", evidence, detail=detail)
 
 
 def search_reproducible(recorded: dict, rerun: dict, evidence: str) -> Verdict:

@@ -197,7 +197,8 @@ def _checks(metrics: dict, fairness: dict, size_kb: float, params: Params) -> li
 
 
 def evaluate_trial(trial_id: int, family: str, chosen: dict, train: pd.DataFrame,
-                   validation: pd.DataFrame, params: Params) -> TrialResult:
+                   validation: pd.DataFrame, params: Params, measure_latency: bool = True
+                   ) -> TrialResult:
     """Fit on train, judge on validation only: metrics, fairness, size, then latency when
     every deterministic constraint held (an infeasible trial needs no timing)."""
     spec = params.active
@@ -219,7 +220,7 @@ def evaluate_trial(trial_id: int, family: str, chosen: dict, train: pd.DataFrame
                          _checks(metrics, fairness, metrics["model_size_kb"], params),
                          fit_seconds=round(fit_seconds, 4))
     budget = params.model.search.constraints.max_latency_ms
-    if budget is not None and not result.deterministic_failures:
+    if budget is not None and measure_latency and not result.deterministic_failures:
         result.latency = latency_ms(pipeline, inputs, params.evaluation.latency_rows,
                                     params.evaluation.latency_repeats)
         result.latency_check = Check("latency_p99_ms", result.latency["p99"], budget, "<=",
@@ -259,8 +260,10 @@ class SearchOutcome:
         return max(feasible, key=lambda t: (t.metrics["validation_auc"], -t.trial_id))
 
 
-def run_search(train: pd.DataFrame, validation: pd.DataFrame, params: Params) -> SearchOutcome:
-    """Seeded TPE over the allowed families; every trial kept, feasible or not."""
+def run_search(train: pd.DataFrame, validation: pd.DataFrame, params: Params,
+               measure_latency: bool = True) -> SearchOutcome:
+    """Seeded TPE over the allowed families; every trial kept, feasible or not. Without
+    latency (a replay), the sampler sees the same values: latency never reaches it."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -269,7 +272,8 @@ def run_search(train: pd.DataFrame, validation: pd.DataFrame, params: Params) ->
 
     def objective(trial) -> float:
         family, chosen = suggest(trial, params.model.allowed_families, settings.space)
-        result = evaluate_trial(trial.number, family, chosen, train, validation, params)
+        result = evaluate_trial(trial.number, family, chosen, train, validation, params,
+                                measure_latency)
         results.append(result)
         for check in result.checks:
             trial.set_constraint(check.name, check.violation())
@@ -366,3 +370,15 @@ DETERMINISTIC_TRIAL_KEYS = ("trial_id", "algorithm", "hyperparameters", "validat
 def comparable(trials: list[dict]) -> list[dict]:
     """The columns a same-seed re-run must reproduce exactly (latency verdicts excluded)."""
     return [{k: t[k] for k in DETERMINISTIC_TRIAL_KEYS} for t in trials]
+
+
+def replay_champion(replayed: SearchOutcome, recorded_trials: list[dict]) -> int | None:
+    """The champion of a replay run without timings, using the recorded latency verdicts:
+    the same rule as the search, so equal trial tables must give the recorded champion."""
+    too_slow = {t["trial_id"] for t in recorded_trials for c in t["constraints"]
+                if c["name"] == "latency_p99_ms" and c["passed"] is False}
+    feasible = [t for t in replayed.trials
+                if not t.deterministic_failures and t.trial_id not in too_slow]
+    if not feasible:
+        return None
+    return max(feasible, key=lambda t: (t.metrics["validation_auc"], -t.trial_id)).trial_id
