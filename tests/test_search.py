@@ -113,6 +113,25 @@ def test_a_replay_without_timings_finds_the_recorded_champion(params, splits):
     assert search.replay_champion(replay, slow) != recorded["champion_trial_id"]
 
 
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"banned": ["logistic_regression", "hist_gradient_boosting", "random_forest"]},
+     "bans every family in model.candidates"),
+    ({"space": {"random_forest": {"n_trees": {"low": 10, "high": 20}}}},
+     "model.search.space.random_forest: unknown hyperparameter(s) ['n_trees']"),
+    ({"space": {"logistic_regression": {"C": {"low": 0, "high": 1, "log": True}}}},
+     "a log-scaled range needs low > 0"),
+])
+def test_a_bad_search_block_is_named_before_anything_runs(tmp_path, change, expected):
+    from governance_assets.core.params import ParamsError
+
+    root = make_project(tmp_path)
+    for key, value in change.items():
+        set_params(root, **{f"model__search__{key}": value})
+    with pytest.raises(ParamsError) as error:
+        params_of(root)
+    assert expected in str(error.value)
+
+
 def test_pareto_front_keeps_only_undominated_trials():
     points = [(0.9, 0.78, 0), (0.7, 0.81, 1), (0.8, 0.77, 2), (0.95, 0.70, 3)]
     assert pareto_front(points) == [(0.7, 0.81, 1), (0.9, 0.78, 0), (0.95, 0.70, 3)]

@@ -406,6 +406,18 @@ class SearchSpec(_Strict):
     carbon_country: str = Field(default="DEU", pattern=r"^[A-Z]{3}$")
 
 
+def _hyperparameter_names(family: str) -> set[str]:
+    """What the family's scikit-learn estimator accepts (imported only to check a search
+    space, so a typo stops at params, not mid-search)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    estimator = {"logistic_regression": LogisticRegression,
+                 "hist_gradient_boosting": HistGradientBoostingClassifier,
+                 "random_forest": RandomForestClassifier}[family]
+    return set(estimator().get_params())
+
+
 class ModelSpec(_Strict):
     candidates: list[Family] = Field(min_length=1)
     class_weight: Literal["balanced"] | None = None
@@ -418,6 +430,12 @@ class ModelSpec(_Strict):
         if not self.allowed_families:
             raise ValueError(f"model.search.banned {self.search.banned} bans every family in "
                              f"model.candidates {self.candidates}: nothing can be searched")
+        for family, ranges in self.search.space.items():
+            accepted = _hyperparameter_names(family)
+            unknown = sorted(set(ranges) - accepted)
+            if unknown:
+                raise ValueError(f"model.search.space.{family}: unknown hyperparameter(s) "
+                                 f"{unknown}; it accepts {sorted(accepted)}")
         return self
 
     @property

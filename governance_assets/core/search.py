@@ -32,6 +32,11 @@ from .performance import latency_ms
 from .training import build_pipeline
 
 SELECTION = "highest validation AUC among feasible trials (ties: the earlier trial)"
+DETERMINISM = ("same seed and data give the same trials and champion: sequential seeded TPE, "
+               "seeded estimators, one thread; latency is machine-dependent and decides only "
+               "feasibility, never the sampler; the serialized size depends on the installed "
+               "scikit-learn and joblib versions; a search ended by timeout_seconds has a "
+               "machine-dependent trial count")
 
 
 @dataclass(frozen=True)
@@ -343,6 +348,7 @@ def trace(outcome: SearchOutcome, params: Params) -> dict:
                    "trials_used": len(outcome.trials), "stopped_by": outcome.stopped_by,
                    "seconds_used": "machine-dependent: reports/runtime/search.json"},
         "selection": SELECTION,
+        "determinism": DETERMINISM,
         "trials": [t.to_trace() for t in outcome.trials],
         "rejections": [t.rejection_reason() for t in outcome.trials if not t.feasible],
         "rejection_summary": rejection_summary(outcome.trials),

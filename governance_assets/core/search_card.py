@@ -31,7 +31,8 @@ def search_constraints(params) -> dict:
 
 def search_section(search: dict) -> dict:
     keys = ("trials", "budget", "selection", "search_space", "sampler", "seed", "constraints",
-            "class_imbalance", "rejection_summary", "champion_trial_id", "champion_reason")
+            "class_imbalance", "determinism", "rejection_summary", "champion_trial_id",
+            "champion_reason")
     return {k: search[k] for k in keys if k in search}
 
 
@@ -67,6 +68,7 @@ def render_markdown(card: dict) -> str:
                      f"{budget['trials_used']} trials (stopped by {budget['stopped_by']}); "
                      f"search-space hash `{card['search_space_hash'][:12]}`. "
                      f"{search['class_imbalance']}.\n")
+        lines.append(f"Determinism: {search['determinism']}.\n")
         lines.append(f"**Rejections:** {search['rejection_summary']}.\n")
         lines += [f"- {line}" for line in card["rejections"]]
         lines.append("")
