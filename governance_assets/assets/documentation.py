@@ -56,7 +56,7 @@ def _carbon(layout: Layout, sha256: str) -> dict:
     card: a byte-identical rebuild does not replace it)."""
     from ..core.carbon import card_section, record_name
 
-    path = layout.runtime(record_name(sha256))
+    path = layout.runtime(record_name(sha256, code_version()))
     return card_section(read_json(path) if path.exists() else None, layout.relative(path))
 
 

@@ -1,4 +1,4 @@
-"""Group training: every algorithm family tried and recorded, the champion refit."""
+"""Group training: the constraint-aware search (every trial recorded), the champion refit."""
 
 import io
 
@@ -13,6 +13,7 @@ from ..core.files import (
     write_bytes_atomic,
     write_json_atomic,
 )
+from ..core.verdicts import code_version
 from ..resources import GovernanceProject
 from .data import dataset_splits
 from .publishing import CODE_VERSION, data_binding, publish, read_split
@@ -140,7 +141,7 @@ def _record_carbon(layout, refit: dict, sha256: str) -> dict:
     record = {**carbon.combine(parts),
               "binding": {**data_binding(layout), "candidate_sha256": sha256}}
     write_json_atomic(layout.runtime("carbon.json"), record)
-    first = layout.runtime(carbon.record_name(sha256))
+    first = layout.runtime(carbon.record_name(sha256, code_version()))
     if not first.exists():
         write_json_atomic(first, record)
     return record

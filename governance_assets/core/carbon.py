@@ -8,8 +8,9 @@ load (its `cpu_load` mode) and RAM power from its size; the record names the mod
 
 The figures depend on the machine and its load, so they live in reports/runtime/ (never in a
 DVC out): `carbon.json` (the latest measurement, a DVC top-level metric) and
-`carbon/<candidate sha256>.json` (the first measurement that produced that exact candidate,
-which the deterministic model card quotes: rebuilding the same bytes does not re-date them).
+`carbon/<candidate sha256>-<code version>.json` (the first measurement that produced that exact
+candidate with this code, which the deterministic model card quotes: rebuilding the same bytes
+does not re-date them).
 """
 
 from __future__ import annotations
@@ -76,9 +77,10 @@ def tracked(scope: str, country_iso_code: str):
             "tracker": "codecarbon OfflineEmissionsTracker (no network)"}
 
 
-def record_name(sha256: str) -> str:
-    """Where the first measurement of the candidate with this sha256 is kept (runtime/)."""
-    return f"carbon/{sha256[:16]}.json"
+def record_name(sha256: str, code_version: str) -> str:
+    """Where the first measurement of this candidate built by this code is kept (runtime/):
+    a code change measures again, a byte-identical rebuild by the same code does not."""
+    return f"carbon/{sha256[:16]}-{code_version[:12]}.json"
 
 
 def combine(parts: list[dict]) -> dict:
@@ -111,4 +113,4 @@ def card_section(record: dict | None, where: str) -> dict:
                     f"{record['emissions_kg_co2eq'] * 1000:.3g} g CO2eq over "
                     f"{record['duration_seconds']:g} s, grid of {record['country_iso_code']}; "
                     f"power {record['power_mode_note']}. Measured when this candidate was "
-                    "first built on this machine."}
+                    "first built by this code on this machine."}
