@@ -48,9 +48,8 @@ def set_up(work: Path) -> dict:
     frame, report = validate(raw, spec, params.policy, spec.path)
     assert report.valid, "the census sample must validate"
     frames = split_dataset(frame, spec, params.split).frames
-    trial = training.Trial(0, "hist_gradient_boosting", {}, 0, 0, 0, True, None)
-    model = training.refit(trial, frames["train"], frames["validation"], spec, params.model,
-                           params.split.seed)
+    model = training.refit("hist_gradient_boosting", {}, frames["train"], frames["validation"],
+                           spec, params.model, params.split.seed)
     # Reference cases for timing only: golden rows with their recorded outcome as "expected".
     cases = frames["golden_test"].head(REFERENCE_CASES).copy()
     cases["expected_decision"] = cases[spec.target]

@@ -37,9 +37,9 @@ def german_splits(params):
 @pytest.fixture(scope="module")
 def smooth_model(params, german_splits):
     """The bundled champion family (logistic regression), refit as the pipeline does."""
-    trial = training.Trial(0, "logistic_regression", {}, 0, 0, 0, True, None)
-    return training.refit(trial, german_splits["train"], german_splits["validation"],
-                          params.datasets["german_credit"], params.model, params.split.seed)
+    return training.refit("logistic_regression", {}, german_splits["train"],
+                          german_splits["validation"], params.datasets["german_credit"],
+                          params.model, params.split.seed)
 
 
 def _screen(frame: pd.DataFrame, params, spec=None):

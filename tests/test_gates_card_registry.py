@@ -44,12 +44,25 @@ def test_insufficient_evidence_follows_the_policy(policy):
     assert "sex=other below policy.min_group_size=20" in lenient.message
 
 
-def test_no_regression_without_production_says_so(policy):
+def test_no_regression_without_production_is_not_applicable_and_does_not_block(policy):
     verdict = gates.no_regression({"regression": None}, policy, "p.json")
-    assert verdict.passed and "no production version yet" in verdict.message
+    assert verdict.outcome == "not_applicable" and not verdict.passed and not verdict.blocks
+    assert "no production version" in verdict.message
     worse = gates.no_regression({"regression": {"production_version": "abc", "mean": 0.05,
                                                 "ci95": [0.03, 0.07]}}, policy, "p.json")
     assert worse.outcome == "fail" and "abc" in worse.message
+
+
+def test_no_regression_decides_on_the_upper_bound_not_the_mean(policy):
+    """A mean drop of 0.01 passes a mean rule at 0.02; an interval reaching 0.05 cannot rule
+    out a drop larger than the policy allows, so non-inferiority fails."""
+    uncertain = gates.no_regression({"regression": {"production_version": "abc", "mean": 0.01,
+                                                    "ci95": [-0.03, 0.05]}}, policy, "p.json")
+    assert uncertain.outcome == "fail" and uncertain.value == 0.05
+    assert "interval -0.030 to 0.050, mean 0.010" in uncertain.message
+    tight = gates.no_regression({"regression": {"production_version": "abc", "mean": 0.0,
+                                                "ci95": [-0.01, 0.015]}}, policy, "p.json")
+    assert tight.passed
 
 
 def test_card_schema_gate_fails_on_a_missing_section(tmp_path):

@@ -10,7 +10,7 @@ from dagster import MaterializeResult, MetadataValue, asset
 from ..core import assurance_card, compliance
 from ..core import card as card_core
 from ..core.dataset_description import datasheet_status
-from ..core.environment import environment
+from ..core.environment import environment, installed_distributions
 from ..core.files import md5_of_file, read_json, write_text_atomic
 from ..core.frozen_environment import frozen_environment
 from ..core.gate_catalog import GATES, LATENCY_EVIDENCE
@@ -23,7 +23,9 @@ from .publishing import CODE_VERSION, publish
 
 EVIDENCE = {
     "validation": "reports/validation.json", "splits": "reports/splits.json",
-    "search": "reports/search.json", "performance": "reports/performance.json",
+    "search": "reports/search.json", "search_pareto": "reports/search_pareto.png",
+    "search_runtime": "reports/runtime/search.json", "carbon": "reports/runtime/carbon.json",
+    "performance": "reports/performance.json",
     "latency": LATENCY_EVIDENCE, "fairness": "reports/fairness.json",
     "fairness_chart": "reports/fairness_rates.png", "proxies": "reports/proxies.json",
     "explanation": "reports/explanation.json", "shap_plot": "reports/shap_importance.png",
@@ -47,6 +49,15 @@ def _lineage(layout: Layout, params) -> dict:
             "group_sizes": validation["group_sizes"], "splits": splits["rows"],
             "split_seed": splits["seed"], "stratified_by": splits["stratified_by"],
             "current_batch": splits["current"]}
+
+
+def _carbon(layout: Layout, sha256: str) -> dict:
+    """The first measurement of this exact candidate on this machine (deterministic for the
+    card: a byte-identical rebuild does not replace it)."""
+    from ..core.carbon import card_section, record_name
+
+    path = layout.runtime(record_name(sha256, code_version()))
+    return card_section(read_json(path) if path.exists() else None, layout.relative(path))
 
 
 def _gate_table(gates: list[dict]) -> str:
@@ -80,10 +91,12 @@ def model_card(project: GovernanceProject) -> MaterializeResult:
         fairness=read_json(layout.report("fairness.json")),
         explanation=read_json(layout.report("explanation.json")),
         drift=read_json(layout.report("drift.json")), gates=gates, decision=decision,
-        environment={**environment(), **frozen_environment(layout.root)}, evidence=EVIDENCE,
+        environment={**environment(), **frozen_environment(layout.root),
+                     "installed": installed_distributions()}, evidence=EVIDENCE,
         assurance=assurance_card.card_sections(
             *(read_json(layout.report(f"{name}.json"))
               for name in ("validation", "robustness", "reference_agreement")), model_meta),
+        carbon=_carbon(layout, model_meta["sha256"]),
     )
     card["binding"] = {"data_version": card["provenance"]["data_version"],
                        "candidate_sha256": card["provenance"]["candidate_sha256"]}

@@ -1,10 +1,10 @@
-"""Group training: every algorithm family tried and recorded, the champion refit."""
+"""Group training: the constraint-aware search (every trial recorded), the champion refit."""
 
 import io
-import time
 
 from dagster import DataVersion, MaterializeResult, MetadataValue, asset
 
+from ..core import markdown
 from ..core.columns import input_columns
 from ..core.files import (
     fingerprint,
@@ -13,44 +13,49 @@ from ..core.files import (
     write_bytes_atomic,
     write_json_atomic,
 )
+from ..core.verdicts import code_version
 from ..resources import GovernanceProject
 from .data import dataset_splits
 from .publishing import CODE_VERSION, data_binding, publish, read_split
 
+CARBON_SEARCH = "carbon_search.json"
+PARETO_PLOT = "search_pareto.png"
 
-@asset(group_name="training", deps=[dataset_splits], kinds={"sklearn"},
+
+@asset(group_name="training", deps=[dataset_splits], kinds={"optuna", "sklearn"},
        code_version=CODE_VERSION)
 def model_search(project: GovernanceProject) -> MaterializeResult:
-    """Each candidate family fit on train, scored on validation; the choice and why."""
-    from ..core import training
+    """Constraint-aware search on validation: every trial, its constraint verdicts and
+    margins, the rejection log, the champion and why; energy and CO2 of the search."""
+    from ..core import carbon, search, search_view
 
     params, layout = project.params(), project.layout
     if params.active.external:
         return _no_search(project)
-    started = time.perf_counter()
-    trials = training.search(read_split(layout, "train"), read_split(layout, "validation"),
-                             params.active, params.model, params.split.seed, params.policy.min_auc)
-    champion, reason = training.choose_champion(trials)
-    write_json_atomic(layout.runtime("search.json"),
-                      {"seconds_used": round(time.perf_counter() - started, 3),
-                       **training.runtime_figures(trials)})
-    report = {
-        "search_space": params.model.model_dump(),
-        "search_space_hash": params.search_space_hash,
-        "seed": params.split.seed,
-        "budget": {"trials": len(params.model.candidates), "trials_used": len(trials),
-                   "seconds_used": f"see {layout.relative(layout.runtime('search.json'))}"},
-        "selection": "highest validation AUC among feasible trials",
-        "trials": training.trials_as_dicts(trials),
-        "champion_trial_id": champion.trial_id if champion else None,
-        "champion_reason": reason,
-        "binding": data_binding(layout),
-    }
-    best = champion.validation_auc if champion else 0.0
-    return publish(layout, "search", report,
-                   {"trials": len(trials), "feasible": sum(t.feasible for t in trials),
-                    "champion_validation_auc": best,
-                    "champion_algorithm": champion.algorithm if champion else "none"})
+    with carbon.tracked("search", params.model.search.carbon_country) as used:
+        outcome = search.run_search(read_split(layout, "train"),
+                                    read_split(layout, "validation"), params)
+    write_json_atomic(layout.runtime("search.json"), search.runtime(outcome))
+    write_json_atomic(layout.runtime(CARBON_SEARCH), used.figures)
+    trace = {**search.trace(outcome, params), "binding": data_binding(layout)}
+    plot = search_view.pareto_plot(trace, layout.report(PARETO_PLOT))
+    table = search_view.trials_table(trace)
+    champion = outcome.champion
+    return publish(layout, "search", trace,
+                   {"trials": len(outcome.trials),
+                    "feasible": sum(t.feasible for t in outcome.trials),
+                    "champion_validation_auc":
+                        champion.metrics["validation_auc"] if champion else 0.0,
+                    "champion_algorithm": champion.algorithm if champion else "none"},
+                   extra_files=(plot,),
+                   extra_metadata={
+                       "trials_table": MetadataValue.md(table),
+                       "pareto": MetadataValue.md(markdown.image(plot, "AUC against DIR")),
+                       "champion_reason": trace["champion_reason"],
+                       "rejections": trace["rejection_summary"],
+                       "energy_kwh (runtime)": used.figures["energy_kwh"],
+                       "emissions_kg_co2eq (runtime)": used.figures["emissions_kg_co2eq"],
+                       "power_mode (runtime)": used.figures["power_mode"]})
 
 
 def _no_search(project: GovernanceProject) -> MaterializeResult:
@@ -61,7 +66,8 @@ def _no_search(project: GovernanceProject) -> MaterializeResult:
     origin = external_model.describe(layout.root, params.active)
     report = {"search_space": params.model.model_dump(),
               "search_space_hash": params.search_space_hash, "seed": params.split.seed,
-              "budget": {"trials": 0, "trials_used": 0, "seconds_used": 0},
+              "budget": {"trials": 0, "trials_used": 0, "stopped_by": "no search",
+                         "seconds_used": 0}, "rejections": [],
               "selection": "none: " + origin["not_trained_here"]["search"],
               "trials": [], "champion_trial_id": None, "external": origin,
               "champion_reason": f"external {origin['kind']} ({origin['provenance']}), "
@@ -96,15 +102,17 @@ def candidate_model(project: GovernanceProject) -> MaterializeResult:
     model or score rule: the exact bytes every report evaluates."""
     import joblib
 
-    from ..core import mitigation
+    from ..core import carbon, mitigation
 
     params, layout = project.params(), project.layout
-    pipeline, described = (_external_candidate(project) if params.active.external else
-                           _refit_champion(project))
+    with carbon.tracked("refit", params.model.search.carbon_country) as used:
+        pipeline, described = (_external_candidate(project) if params.active.external else
+                               _refit_champion(project))
     buffer = io.BytesIO()
     joblib.dump(pipeline, buffer)
     write_bytes_atomic(layout.model, buffer.getvalue())
     sha256 = sha256_of_file(layout.model)
+    energy = _record_carbon(layout, used.figures, sha256)
     meta = {"trial_id": described["trial_id"], "algorithm": described["algorithm"],
             "hyperparameters": described["hyperparameters"], "sha256": sha256,
             "features": input_columns(pipeline, params.active.model_features),
@@ -117,8 +125,26 @@ def candidate_model(project: GovernanceProject) -> MaterializeResult:
     return MaterializeResult(
         data_version=DataVersion(fingerprint([layout.model])),
         metadata={"algorithm": meta["algorithm"], "sha256": sha256,
-                  "model": MetadataValue.path(layout.relative(layout.model))},
+                  "model": MetadataValue.path(layout.relative(layout.model)),
+                  "energy_kwh (runtime)": energy["energy_kwh"],
+                  "emissions_kg_co2eq (runtime)": energy["emissions_kg_co2eq"]},
     )
+
+
+def _record_carbon(layout, refit: dict, sha256: str) -> dict:
+    """Search + refit: the latest in runtime/carbon.json (a DVC metric), and the first
+    measurement of this exact candidate, which the deterministic card quotes."""
+    from ..core import carbon
+
+    search_path = layout.runtime(CARBON_SEARCH)
+    parts = ([read_json(search_path)] if search_path.exists() else []) + [refit]
+    record = {**carbon.combine(parts),
+              "binding": {**data_binding(layout), "candidate_sha256": sha256}}
+    write_json_atomic(layout.runtime("carbon.json"), record)
+    first = layout.runtime(carbon.record_name(sha256, code_version()))
+    if not first.exists():
+        write_json_atomic(first, record)
+    return record
 
 
 def _refit_champion(project: GovernanceProject) -> tuple[object, dict]:
@@ -127,13 +153,12 @@ def _refit_champion(project: GovernanceProject) -> tuple[object, dict]:
 
     params, layout = project.params(), project.layout
     search = read_json(layout.report("search.json"))
-    champion = next((training.Trial(**t) for t in search["trials"]
-                     if t["trial_id"] == search["champion_trial_id"]), None)
+    champion = search["champion"]
     if champion is None:
         raise ValueError(f"{layout.report('search.json')}: no feasible champion to refit")
     train, validation = read_split(layout, "train"), read_split(layout, "validation")
-    pipeline = training.refit(champion, train, validation, params.active, params.model,
-                              params.split.seed)
+    pipeline = training.refit(champion["algorithm"], champion["hyperparameters"], train,
+                              validation, params.active, params.model, params.model.search.seed)
     settings = params.model.mitigation
     if settings.method != "none":
         import pandas as pd
@@ -144,6 +169,6 @@ def _refit_champion(project: GovernanceProject) -> tuple[object, dict]:
         pipeline = mitigation.mitigate(pipeline, both, both[FAVOURABLE], settings.method,
                                        settings.constraint, params.mitigation_feature,
                                        params.split.seed, settings.ratio_bound)
-    return pipeline, {"trial_id": champion.trial_id, "algorithm": champion.algorithm,
-                      "hyperparameters": champion.hyperparameters,
+    return pipeline, {"trial_id": champion["trial_id"], "algorithm": champion["algorithm"],
+                      "hyperparameters": champion["hyperparameters"],
                       "trained_on": "train + validation splits"}

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from . import assurance_card, dataset_description, fairness_view, markdown
+from . import assurance_card, dataset_description, fairness_view, markdown, search_card
 
 PROMOTABLE, BLOCKED = "promotable", "blocked"
 
@@ -42,9 +42,9 @@ def _front_matter(card: dict) -> str:
             }],
         }],
     }
-    if card["carbon"].get("measured"):
-        meta["co2_eq_emissions"] = {"emissions": card["carbon"]["emissions_g"],
-                                    "source": "codecarbon", "training_type": "fine-tuning"}
+    emissions = search_card.front_matter_emissions(card["carbon"])
+    if emissions:
+        meta["co2_eq_emissions"] = emissions
     return "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n"
 
 
@@ -72,9 +72,7 @@ def render_markdown(card: dict) -> str:
         "## Model\n",
         f"{champion['algorithm']} (trial {champion['trial_id']}), sha256 "
         f"`{champion['model_sha256'][:16]}…`. Why: {champion['choice_reason']}.\n",
-        markdown.table(["trial", "algorithm", "validation AUC", "feasible", "rejection"],
-               [[t["trial_id"], t["algorithm"], _fmt(t["validation_auc"]), t["feasible"],
-                 t["rejection_reason"] or ""] for t in card["search"]["trials"]]) + "\n",
+        search_card.render_markdown(card),
         "## Data lineage\n",
         f"`{lineage['path']}` (DVC md5 `{lineage['md5']}`), {lineage['rows']} rows; datasheet "
         f"`{lineage['datasheet']}`. Splits: "
@@ -208,10 +206,17 @@ def derived_limitations(fairness: dict, drift: dict, policy_min_group: int) -> l
     return notes
 
 
+def _carbon(not_trained_here: dict, measured: dict) -> dict:
+    """An external model's carbon was spent elsewhere; say so rather than quote the load."""
+    if "carbon" in not_trained_here:
+        return {"measured": False, "note": not_trained_here["carbon"]}
+    return measured
+
+
 def assemble_card(*, params, provenance: dict, lineage: dict, model_meta: dict, search: dict,
                   performance: dict, fairness: dict, explanation: dict, drift: dict,
                   gates: list[dict], decision: dict, environment: dict,
-                  evidence: dict[str, str], assurance: dict) -> dict:
+                  evidence: dict[str, str], assurance: dict, carbon: dict) -> dict:
     """The governance record in the shape schemas/model_card.schema.json requires.
 
     `assurance` holds the data-governance, robustness and reference-decision sections
@@ -228,11 +233,13 @@ def assemble_card(*, params, provenance: dict, lineage: dict, model_meta: dict, 
         "intended_use": spec.intended_use,
         "limitations": spec.limitations + derived_limitations(fairness, drift,
                                                               policy.min_group_size),
-        "constraints": {"allowed_algorithms": list(params.model.candidates),
-                        **policy.model_dump()},
+        "run_meta": search_card.run_meta(search),
+        "constraints": {"allowed_algorithms": params.model.allowed_families,
+                        **policy.model_dump(), "search": search_card.search_constraints(params)},
         "search_space_hash": params.search_space_hash,
         "policy_hash": params.policy_hash,
         "seed": params.split.seed,
+        "search_seed": params.model.search.seed,
         "data_lineage": lineage,
         "data_description": dataset_description.describe_dataset(spec),
         "champion": {
@@ -247,9 +254,11 @@ def assemble_card(*, params, provenance: dict, lineage: dict, model_meta: dict, 
                 "f1": performance["metrics"]["f1"]["value"],
                 "disparate_impact": min(worst_dir) if worst_dir else None,
                 "feature_importance": explanation["global_importance"][:10],
+                **search_card.champion_extras(search),
             },
         },
-        "search": {k: search[k] for k in ("trials", "budget", "selection", "search_space")},
+        "search": search_card.search_section(search),
+        "rejections": search.get("rejections", []),
         "performance": performance,
         "fairness": fairness,
         "mitigation": model_meta.get("mitigation", {
@@ -259,10 +268,7 @@ def assemble_card(*, params, provenance: dict, lineage: dict, model_meta: dict, 
                                         "drifted_share", "simulated", "note", "interpretation")},
         **assurance,
         "gates": gates,
-        "carbon": {"measured": False,
-                   "note": assurance["model_origin"].get("not_trained_here", {}).get(
-                       "carbon", "Not measured in this version: codecarbon tracking of the "
-                                 "search arrives with the constraint-aware search.")},
+        "carbon": _carbon(assurance["model_origin"].get("not_trained_here", {}), carbon),
         "environment": environment,
         "approvals": [],
         "evidence": evidence,

@@ -33,3 +33,11 @@ def git_commit(root: Path) -> str | None:
 def environment() -> dict:
     return {"python": platform.python_version(), "platform": platform.platform(),
             "packages": package_versions()}
+
+
+def installed_distributions() -> dict[str, str]:
+    """Every installed distribution and its exact version, sorted: the environment as run,
+    beside the lock files' hashes (which say what it was built from)."""
+    versions = {dist.metadata["Name"].lower(): dist.version for dist in metadata.distributions()
+                if dist.metadata["Name"]}
+    return dict(sorted(versions.items()))

@@ -21,6 +21,7 @@ COMMON_KEYS = ("dataset", ACTIVE_DATASET, "split")
 SPLIT_FILES = tuple(f"data/prepared/splits/{name}.parquet"
                     for name in ("train", "validation", "golden_test", "current"))
 LATENCY_EVIDENCE = "reports/runtime/latency.json"
+CARBON_EVIDENCE = "reports/runtime/carbon.json"
 
 
 @dataclass(frozen=True)
@@ -88,12 +89,22 @@ GATES: tuple[GateSpec, ...] = (
     GateSpec("feasible_trial", "model_search", "train", "At least one trial met the "
              "constraints.", ("model", "policy.min_auc"), ("reports/search.json",),
              needs_candidate=False),
+    # Constraint-aware search (issue 9): the same seed reproduces the trace; energy budget.
+    GateSpec("search_reproducible", "model_search", "train",
+             "Re-running the search from the recorded seed and space gives the same trials and "
+             "champion; warns only.", ("model", "policy.min_auc"), ("reports/search.json",),
+             blocking=False, needs_candidate=False),
+    GateSpec("carbon_budget", "candidate_model", "train",
+             "Energy of search + refit (codecarbon) <= policy.max_energy_kwh; not applicable "
+             "when no budget is set.", ("policy.max_energy_kwh",), (CARBON_EVIDENCE,),
+             volatile=True),
     GateSpec("performance_floor", "performance_report", "evaluate",
              "Golden-test AUC >= policy.min_auc.",
              ("policy.min_auc", "model.decision_threshold", "evaluation.bootstrap_rounds"),
              ("reports/performance.json",)),
     GateSpec("no_regression", "performance_report", "evaluate",
-             "Not worse than production by more than policy.max_regression (paired bootstrap).",
+             "Upper 95% bound of the paired-bootstrap AUC drop vs production <= "
+             "policy.max_regression; not applicable with no production version.",
              ("policy.max_regression", "evaluation.bootstrap_rounds"),
              ("reports/performance.json",), reads_production_alias=True),
     GateSpec("latency_budget", "performance_report", "evaluate",

@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass
 from .params import Policy
 
 PASS, FAIL, INSUFFICIENT = "pass", "fail", "insufficient_evidence"
+# Nothing to judge (no incumbent to regress against, no budget set): says why, never a PASS,
+# and never blocks.
+NOT_APPLICABLE = "not_applicable"
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,12 @@ class Verdict:
 
     @property
     def blocks(self) -> bool:
-        return self.blocking and not self.passed
+        return self.blocking and not self.passed and self.outcome != NOT_APPLICABLE
+
+    @property
+    def acceptable(self) -> bool:
+        """What Dagster shows as a passed check: a PASS, or nothing to judge."""
+        return self.outcome in (PASS, NOT_APPLICABLE)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -94,9 +102,44 @@ def feasible_trial(search: dict, evidence: str) -> Verdict:
         return Verdict("feasible_trial", PASS, None, 1.0, ">=", True,
                        f"no search ran: {search['champion_reason']}", evidence)
     feasible = sum(1 for t in search["trials"] if t["feasible"])
-    rejections = "; ".join(t["rejection_reason"] for t in search["trials"] if not t["feasible"])
-    return _bound("feasible_trial", float(feasible), 1.0, ">=", "feasible trials", evidence,
-                  detail=f" ({rejections})" if rejections else "")
+    detail = f" ({search['rejection_summary']})" if feasible == 0 else ""
+    return _bound("feasible_trial", float(feasible), 1.0, ">=",
+                  f"feasible trials (out of {len(search['trials'])})", evidence, detail=detail)
+
+
+def search_reproducible(recorded: dict, rerun: dict, evidence: str) -> Verdict:
+    """The same seed and data must give the same champion and the same trial table."""
+    if recorded.get("external"):
+        return Verdict("search_reproducible", NOT_APPLICABLE, None, 0.0, "<=", False,
+                       "no search ran: the candidate is external", evidence)
+    recorded_rows, rerun_rows = recorded["trials"], rerun["trials"]
+    differing = [i for i in range(max(len(recorded_rows), len(rerun_rows)))
+                 if i >= len(recorded_rows) or i >= len(rerun_rows)
+                 or recorded_rows[i] != rerun_rows[i]]
+    same_champion = recorded["champion_trial_id"] == rerun["champion_trial_id"]
+    value = float(len(differing) + (0 if same_champion else 1))
+    if value == 0:
+        message = (f"re-run from the recorded seed {recorded['seed']} and search space: the same "
+                   f"{len(recorded_rows)} trials (family, hyperparameters, validation metrics, "
+                   f"fairness, size) and the same champion (trial "
+                   f"{recorded['champion_trial_id']})")
+    else:
+        message = (f"re-run from the recorded seed {recorded['seed']} differs: trials "
+                   f"{sorted(set(differing))} changed; champion "
+                   f"{recorded['champion_trial_id']} -> {rerun['champion_trial_id']}")
+    return Verdict("search_reproducible", PASS if value == 0 else FAIL, value, 0.0, "<=",
+                   False, message, evidence)
+
+
+def carbon_budget(carbon: dict, policy: Policy, evidence: str) -> Verdict:
+    if policy.max_energy_kwh is None:
+        return Verdict("carbon_budget", NOT_APPLICABLE, carbon["energy_kwh"], None, "<=", True,
+                       "no carbon budget set (policy.max_energy_kwh: null); energy is recorded",
+                       evidence)
+    return _bound("carbon_budget", carbon["energy_kwh"], policy.max_energy_kwh, "<=",
+                  "energy of search + refit (kWh)", evidence,
+                  detail=f" ({carbon['emissions_kg_co2eq'] * 1000:.3g} g CO2eq; power "
+                         f"{carbon['power_mode_note']}; machine-dependent)")
 
 
 def performance_floor(performance: dict, policy: Policy, evidence: str) -> Verdict:
@@ -106,14 +149,19 @@ def performance_floor(performance: dict, policy: Policy, evidence: str) -> Verdi
 
 
 def no_regression(performance: dict, policy: Policy, evidence: str) -> Verdict:
+    """Non-inferiority: the upper bound of the interval of (incumbent AUC - candidate AUC)
+    must stay within policy.max_regression; the mean alone would pass a candidate whose drop
+    the golden set cannot rule out."""
     comparison = performance.get("regression")
     if comparison is None:
-        return Verdict("no_regression", PASS, None, policy.max_regression, "<=", True,
-                       "no production version yet: nothing to regress against", evidence)
-    return _bound("no_regression", comparison["mean"], policy.max_regression, "<=",
-                  f"AUC drop vs production {comparison['production_version']} "
-                  "(paired bootstrap mean)", evidence,
-                  detail=f" (95% CI {comparison['ci95'][0]:.3f} to {comparison['ci95'][1]:.3f})")
+        return Verdict("no_regression", NOT_APPLICABLE, None, policy.max_regression, "<=", True,
+                       "not applicable: no production version in the registry to compare with",
+                       evidence)
+    low, high = comparison["ci95"]
+    return _bound("no_regression", high, policy.max_regression, "<=",
+                  f"upper 95% bound of the AUC drop vs production "
+                  f"{comparison['production_version']} (paired bootstrap)", evidence,
+                  detail=f" (interval {low:.3f} to {high:.3f}, mean {comparison['mean']:.3f})")
 
 
 def latency(latency_ms: dict, policy: Policy, evidence: str) -> Verdict:

@@ -361,13 +361,90 @@ class MitigationSpec(_Strict):
     ratio_bound: float | None = Field(default=None, gt=0, lt=1)
 
 
+Family = Literal["logistic_regression", "hist_gradient_boosting", "random_forest"]
+
+
+class Range(_Strict):
+    """One hyperparameter's range: numbers between low and high (log-scaled when asked), or a
+    list of choices (null is a choice, e.g. class_weight: [null, balanced])."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    choices: list[str | float | int | bool | None] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Range:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None or not self.choices:
+                raise ValueError("give either non-empty choices or low and high, not both")
+            return self
+        if self.low is None or self.high is None or self.low > self.high:
+            raise ValueError("a numeric range needs low <= high")
+        if self.log and self.low <= 0:
+            raise ValueError("a log-scaled range needs low > 0")
+        return self
+
+
+class SearchConstraints(_Strict):
+    """Hard constraints every trial is held to on the validation split; null = not a constraint."""
+
+    min_disparate_impact: float | None = Field(default=0.8, gt=0, le=1)
+    max_equalized_odds_difference: float | None = Field(default=None, ge=0, le=1)
+    max_latency_ms: float | None = Field(default=50, gt=0)
+    max_model_size_kb: float | None = Field(default=None, gt=0)
+
+
+class SearchSpec(_Strict):
+    """The constraint-aware search (core/search.py): space, budget, seed, constraints, carbon."""
+
+    seed: int = 42
+    trials: int = Field(default=12, ge=1, le=500)
+    # A safety stop: when it, not `trials`, ends the search, the trace says so and the same
+    # seed may give fewer trials on a slower machine.
+    timeout_seconds: float = Field(default=120, gt=0)
+    banned: list[Family] = []
+    space: dict[Family, dict[str, Range]] = {}
+    constraints: SearchConstraints = SearchConstraints()
+    carbon_country: str = Field(default="DEU", pattern=r"^[A-Z]{3}$")
+
+
+def _hyperparameter_names(family: str) -> set[str]:
+    """What the family's scikit-learn estimator accepts (imported only to check a search
+    space, so a typo stops at params, not mid-search)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    estimator = {"logistic_regression": LogisticRegression,
+                 "hist_gradient_boosting": HistGradientBoostingClassifier,
+                 "random_forest": RandomForestClassifier}[family]
+    return set(estimator().get_params())
+
+
 class ModelSpec(_Strict):
-    candidates: list[Literal["logistic_regression", "hist_gradient_boosting", "random_forest"]] = (
-        Field(min_length=1)
-    )
+    candidates: list[Family] = Field(min_length=1)
     class_weight: Literal["balanced"] | None = None
     decision_threshold: float = Field(gt=0, lt=1)
     mitigation: MitigationSpec = MitigationSpec()
+    search: SearchSpec = SearchSpec()
+
+    @model_validator(mode="after")
+    def _something_allowed(self) -> ModelSpec:
+        if not self.allowed_families:
+            raise ValueError(f"model.search.banned {self.search.banned} bans every family in "
+                             f"model.candidates {self.candidates}: nothing can be searched")
+        for family, ranges in self.search.space.items():
+            accepted = _hyperparameter_names(family)
+            unknown = sorted(set(ranges) - accepted)
+            if unknown:
+                raise ValueError(f"model.search.space.{family}: unknown hyperparameter(s) "
+                                 f"{unknown}; it accepts {sorted(accepted)}")
+        return self
+
+    @property
+    def allowed_families(self) -> list[str]:
+        return [f for f in self.candidates if f not in self.search.banned]
 
 
 class FairnessSpec(_Strict):
@@ -412,6 +489,8 @@ class Policy(_Strict):
     min_auc: float = Field(ge=0.5, le=1)
     max_regression: float = Field(ge=0, le=0.5)
     max_latency_ms: float = Field(gt=0)
+    # Carbon budget of search + refit (carbon_budget gate); null = recorded, not a gate.
+    max_energy_kwh: float | None = Field(default=None, gt=0)
     max_protected_influence: float = Field(ge=0, le=1)
     max_psi: float = Field(gt=0)
     max_drifted_share: float = Field(gt=0, le=1)
@@ -522,7 +601,13 @@ class Params(_Strict):
 
     @property
     def search_space_hash(self) -> str:
-        return _sha256_of(self.model.model_dump())
+        """What may be searched: allowed and banned families and their ranges."""
+        search = self.model.search
+        return _sha256_of({"allowed": self.model.allowed_families, "banned": search.banned,
+                           "space": {family: {name: r.model_dump() for name, r in
+                                              search.space.get(family, {}).items()}
+                                     for family in self.model.allowed_families},
+                           "class_weight": self.model.class_weight})
 
 
 ACTIVE_DATASET = "datasets.<active>"

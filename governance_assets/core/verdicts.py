@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .files import md5_of_file, read_json, sha256_of_file, write_json_atomic
 from .gate_catalog import GATES, GateSpec
-from .gates import INSUFFICIENT, PASS
+from .gates import INSUFFICIENT, NOT_APPLICABLE, PASS
 from .layout import Layout
 from .params import Params, hash_values
 from .registry import get_alias
@@ -193,10 +193,11 @@ class Standing:
 
     @property
     def blocks(self) -> bool:
-        """A blocking gate blocks unless it has a current PASS (or a warn-only insufficiency)."""
+        """A blocking gate blocks unless it has a current PASS, nothing to judge (not
+        applicable), or a warn-only insufficiency."""
         if not self.gate.blocking:
             return False
-        if self.outcome == PASS:
+        if self.outcome in (PASS, NOT_APPLICABLE):
             return False
         return not (self.outcome == INSUFFICIENT and not self.verdict["blocking"])
 
