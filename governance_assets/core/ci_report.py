@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from .gates import NOT_APPLICABLE
+
 SUITE = "governance gates"
 
 
@@ -24,7 +26,7 @@ def _kind(row: dict) -> str:
     """failure: a verdict refused; error: no current verdict; skipped: not applicable."""
     if row["blocks_promotion"]:
         return "failure" if row["state"] == "current" else "error"
-    if row["outcome"] == "not_applicable":
+    if row["outcome"] == NOT_APPLICABLE:
         return "skipped"
     return "passed"
 
