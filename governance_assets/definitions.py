@@ -10,12 +10,15 @@ from dagster import (
 )
 
 from .assets import GRAPH_ASSETS, PROMOTION_CHECKS
+from .assets.monitoring import batch_monitoring, scored_batch
 from .checks import GATE_CHECKS
-from .resources import GovernanceProject
+from .resources import AlertWebhook, GovernanceProject
+from .sensors import MONITORING_JOBS, MONITORING_SCHEDULES, MONITORING_SENSORS
 
 governed_graph_job = define_asset_job(
     "governed_graph",
-    selection=AssetSelection.all(),
+    # The monitoring group is partitioned by batch and runs on its own schedule (sensors.py).
+    selection=AssetSelection.all() - AssetSelection.groups("monitoring"),
     description="data -> training -> evaluation -> documentation -> decision -> staging, "
                 "with every gate.",
 )
@@ -29,11 +32,12 @@ weekly_retraining = ScheduleDefinition(
 )
 
 defs = Definitions(
-    assets=GRAPH_ASSETS,
+    assets=[*GRAPH_ASSETS, scored_batch, batch_monitoring],
     asset_checks=[*GATE_CHECKS, *PROMOTION_CHECKS],
-    jobs=[governed_graph_job],
-    schedules=[weekly_retraining],
-    resources={"project": GovernanceProject()},
+    jobs=[governed_graph_job, *MONITORING_JOBS],
+    schedules=[weekly_retraining, *MONITORING_SCHEDULES],
+    sensors=MONITORING_SENSORS,
+    resources={"project": GovernanceProject(), "alerts": AlertWebhook()},
     # One process per run: a subprocess per step re-imports the package (about 6 s each here).
     executor=in_process_executor,
 )
