@@ -12,17 +12,18 @@
 
 from dagster import (
     AssetKey,
+    AssetRecordsFilter,
     AssetSelection,
     DefaultScheduleStatus,
     DefaultSensorStatus,
-    EventLogEntry,
     RunRequest,
     ScheduleEvaluationContext,
     SensorEvaluationContext,
+    SensorResult,
     SkipReason,
-    asset_sensor,
     define_asset_job,
     schedule,
+    sensor,
 )
 
 from .assets.monitoring import batch_partitions, pending_batches
@@ -62,46 +63,69 @@ def batch_monitoring_schedule(context: ScheduleEvaluationContext, project: Gover
             for key, content in sorted(pending.items())]
 
 
-def _metadata(event: EventLogEntry) -> dict:
-    materialization = event.asset_materialization
-    return {key: value.value for key, value in materialization.metadata.items()}
+def _new_monitoring(context: SensorEvaluationContext) -> tuple[list[tuple[str, dict]], str]:
+    """Every batch_monitoring materialization since the cursor (not only the latest one, as an
+    asset_sensor would): (batch, metadata) in order, and the new cursor."""
+    after = int(context.cursor) if context.cursor else None
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=MONITORED, after_storage_id=after), limit=200,
+        ascending=True).records
+    events = []
+    for record in records:
+        materialization = record.asset_materialization
+        events.append((str(materialization.partition),
+                       {k: v.value for k, v in materialization.metadata.items()}))
+    cursor = str(records[-1].storage_id) if records else (context.cursor or "")
+    return events, cursor
 
 
-@asset_sensor(asset_key=MONITORED, job=search_to_promotion_job,
-              default_status=DefaultSensorStatus.STOPPED,
-              description="A batch whose drift level is ERROR launches the search again.")
-def drift_research_sensor(context: SensorEvaluationContext, asset_event: EventLogEntry):
-    metadata = _metadata(asset_event)
-    batch = asset_event.asset_materialization.partition
-    if metadata.get("drift_level") != "ERROR":
-        return SkipReason(f"batch {batch}: drift level {metadata.get('drift_level')}, no search")
-    return RunRequest(
-        run_key=f"drift:{batch}:{asset_event.storage_id}",
-        tags={"governance/trigger": "drift", "governance/batch": str(batch),
-              "governance/production_version": str(metadata.get("production_version"))})
+@sensor(job=search_to_promotion_job, default_status=DefaultSensorStatus.STOPPED,
+        minimum_interval_seconds=60,
+        description="A monitored batch whose drift level is ERROR launches the search again.")
+def drift_research_sensor(context: SensorEvaluationContext) -> SensorResult:
+    events, cursor = _new_monitoring(context)
+    drifted = [(batch, metadata) for batch, metadata in events
+               if metadata.get("drift_level") == "ERROR"]
+    if not drifted:
+        return SensorResult(skip_reason=f"{len(events)} new monitored batch(es), none with a "
+                                        "drift ERROR", cursor=cursor)
+    batches_seen = ", ".join(batch for batch, _ in drifted)
+    # One search for every drifted batch since the last tick: they share the same data.
+    request = RunRequest(
+        run_key=f"drift:{cursor}",
+        tags={"governance/trigger": "drift", "governance/batch": batches_seen[:200],
+              "governance/production_version": str(drifted[-1][1].get("production_version"))})
+    return SensorResult(run_requests=[request], cursor=cursor)
 
 
-@asset_sensor(asset_key=MONITORED, default_status=DefaultSensorStatus.STOPPED,
-              description="A disparate-impact ERROR in production asks for a rollback to the "
-                          "previous production version, when params allow it.")
-def fairness_rollback_sensor(context: SensorEvaluationContext, asset_event: EventLogEntry,
-                             project: GovernanceProject):
+@sensor(default_status=DefaultSensorStatus.STOPPED, minimum_interval_seconds=60,
+        description="A disparate-impact ERROR in production asks for a rollback to the previous "
+                    "production version, when params allow it.")
+def fairness_rollback_sensor(context: SensorEvaluationContext, project: GovernanceProject
+                             ) -> SensorResult:
     from .core import registry, rollback
 
-    metadata = _metadata(asset_event)
-    batch = str(asset_event.asset_materialization.partition)
+    events, cursor = _new_monitoring(context)
     root = project.layout.registry
-    current = registry.get_alias(root, "production")
-    previous = rollback.previous_production(root, current)
-    wanted, why = rollback.rollback_wanted(
-        bool(metadata.get("fairness_breach")),
-        project.params().monitoring.rollback_on_fairness_breach, current, previous)
-    if not wanted:
-        return SkipReason(f"batch {batch}: {why}")
-    entry = rollback.request_rollback(root, current, previous, why, batch,
-                                      str(metadata.get("report")))
-    context.log.warning(f"rollback requested: {entry}")
-    return SkipReason(f"batch {batch}: rollback requested ({entry['status']}): {why}")
+    allowed = project.params().monitoring.rollback_on_fairness_breach
+    reasons = []
+    for batch, metadata in events:
+        current = registry.get_alias(root, "production")
+        if metadata.get("production_version") != current:
+            reasons.append(f"{batch}: judged {metadata.get('production_version')}, no longer "
+                           "production")
+            continue
+        previous = rollback.previous_production(root, current)
+        wanted, why = rollback.rollback_wanted(bool(metadata.get("fairness_breach")), allowed,
+                                               current, previous)
+        if wanted:
+            entry = rollback.request_rollback(root, current, previous, why, batch,
+                                              str(metadata.get("report")))
+            context.log.warning(f"rollback requested: {entry}")
+            why = f"rollback requested ({entry['status']}): {why}"
+        reasons.append(f"{batch}: {why}")
+    return SensorResult(skip_reason="; ".join(reasons) or "no new monitored batch",
+                        cursor=cursor)
 
 
 MONITORING_SCHEDULES = [batch_monitoring_schedule]

@@ -275,7 +275,8 @@ def _alert(context: AssetExecutionContext, alerts: AlertWebhook, params, report:
     """POST the breaches; every attempt is logged; an undelivered alert never fails the run."""
     from ..core.monitoring import ERROR, WARN
 
-    breaches = {name: level for name, level in report["levels"].items() if level in (WARN, ERROR)}
+    alerting = (WARN, ERROR) if params.monitoring.alert_level == WARN else (ERROR,)
+    breaches = {name: level for name, level in report["levels"].items() if level in alerting}
     if not breaches:
         return None
     payload = {"event": "monitoring_breach", "dataset": params.dataset, "batch": report["batch"],

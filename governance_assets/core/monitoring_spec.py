@@ -6,6 +6,8 @@ every card; monitoring levels decide alerts and re-searches of a model already i
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -60,8 +62,10 @@ class MonitoringSpec(_Strict):
     # With labels: the lowest disparate impact ratio of any sensitive attribute in the batch.
     disparate_impact: LowerLevels = LowerLevels(warn=0.9, error=0.8)
     min_labelled_rows: int = Field(default=100, ge=10)
-    # Alerts: JSON POSTed here (or to $GOVERNANCE_ALERT_WEBHOOK), retried with backoff.
+    # Alerts: JSON POSTed here (or to $GOVERNANCE_ALERT_WEBHOOK), retried with backoff, for
+    # every batch with a check at alert_level or worse (WARNs are always in the checks).
     alert_webhook_url: str | None = None
+    alert_level: Literal["WARN", "ERROR"] = "ERROR"
     alert_attempts: int = Field(default=4, ge=1, le=10)
     alert_backoff_seconds: float = Field(default=0.5, ge=0, le=60)
     alert_timeout_seconds: float = Field(default=5, gt=0, le=60)
