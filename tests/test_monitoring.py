@@ -222,6 +222,7 @@ def test_drifted_batch_alerts_and_the_sensor_launches_the_search_as_drift(
     assert {"model_search", "candidate_model", "promotion_decision"} <= built
     assert "validated_dataset" not in built
     assert read_json(project / "reports/decision.json")["trigger"] == "drift"
+    assert read_json(project / "reports/model_card.json")["run_meta"]["trigger"] == "drift"
 
 
 def test_malformed_batch_is_refused_and_other_partitions_are_untouched(project, instance):

@@ -5,11 +5,12 @@ deterministic (no run ids or clock times: those are in the decision record), so 
 give the same bytes and DVC's lock does not move when nothing changed.
 """
 
-from dagster import MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from ..core import assurance_card, compliance
 from ..core import card as card_core
 from ..core.dataset_description import datasheet_status
+from ..core.decisions import trigger_from_tags
 from ..core.environment import environment
 from ..core.files import md5_of_file, read_json, write_text_atomic
 from ..core.frozen_environment import frozen_environment
@@ -61,7 +62,7 @@ def _gate_table(gates: list[dict]) -> str:
        deps=[performance_report, fairness_report, explanation_report, drift_report,
              robustness_report, reference_agreement_report],
        kinds={"json", "markdown"}, code_version=CODE_VERSION)
-def model_card(project: GovernanceProject) -> MaterializeResult:
+def model_card(context: AssetExecutionContext, project: GovernanceProject) -> MaterializeResult:
     """The governance record: every gate verdict, the lineage, the evidence, the decision."""
     params, layout = project.params(), project.layout
     judged = [g for g in GATES if g.name != "model_card_valid"]
@@ -85,6 +86,8 @@ def model_card(project: GovernanceProject) -> MaterializeResult:
             *(read_json(layout.report(f"{name}.json"))
               for name in ("validation", "robustness", "reference_agreement")), model_meta),
     )
+    # What started this build: drift (the monitoring sensor), schedule, dvc, ci or manual.
+    card["run_meta"] = {"trigger": trigger_from_tags(context.run.tags)}
     card["binding"] = {"data_version": card["provenance"]["data_version"],
                        "candidate_sha256": card["provenance"]["candidate_sha256"]}
     markdown = write_text_atomic(layout.report("model_card.md"), card_core.render_markdown(card))

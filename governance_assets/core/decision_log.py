@@ -25,7 +25,7 @@ import pandas as pd
 from .columns import ROW_ID, model_inputs
 from .files import write_parquet_atomic
 
-PART = re.compile(r"^(?P<role>production|shadow)-(?P<version>[0-9a-f]+)-(?P<start>\d{9})-"
+PART = re.compile(r"^(?P<role>production|shadow)-(?P<version>[A-Za-z0-9_.]+)-(?P<start>\d{9})-"
                   r"(?P<end>\d{9})\.parquet$")
 COLUMNS = ["batch", "row", "input_sha256", "model_version", "model_sha256", "role", "score",
            "decision", "threshold", "decided_at", "run_id"]

@@ -60,7 +60,7 @@ class MonitoringSpec(_Strict):
     # With labels: the production card's golden AUC minus the batch AUC.
     auc_drop: UpperLevels = UpperLevels(warn=0.02, error=0.05)
     # With labels: the lowest disparate impact ratio of any sensitive attribute in the batch.
-    disparate_impact: LowerLevels = LowerLevels(warn=0.9, error=0.8)
+    disparate_impact: LowerLevels = LowerLevels(warn=0.85, error=0.8)
     min_labelled_rows: int = Field(default=100, ge=10)
     # Alerts: JSON POSTed here (or to $GOVERNANCE_ALERT_WEBHOOK), retried with backoff, for
     # every batch with a check at alert_level or worse (WARNs are always in the checks).
