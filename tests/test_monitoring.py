@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -272,7 +273,7 @@ def test_decision_log_survives_a_kill_mid_batch_without_duplicates(project, inst
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while process.poll() is None and len(list(log_dir.glob("production-*.parquet"))) < 3:
-            pass
+            time.sleep(0.005)
         process.kill()
     finally:
         process.wait()
@@ -404,3 +405,13 @@ def test_monitoring_levels_in_the_wrong_order_are_refused(tmp_path):
     root = make_project(tmp_path, monitoring={"psi": {"warn": 0.3, "error": 0.2}})
     with pytest.raises(ParamsError, match="monitoring.psi"):
         load_params(root)
+
+
+def test_unlabelled_batch_measures_drift_and_leaves_label_checks_unmeasured(project, instance):
+    drop_batch(project, "no-labels", clean_batch(project).drop(columns=["credit_risk"]))
+    result = monitor(project, instance, "no-labels")
+    assert result.success
+    report = read_json(project / "reports/monitoring/no-labels/report.json")
+    assert report["labelled_rows"] == 0
+    assert report["levels"]["label_drift"] == report["levels"]["batch_auc"] == "NOT_MEASURED"
+    assert report["levels"]["feature_psi"] == "OK" and report["rows"] == 500

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .files import sha256_of_file, write_bytes_atomic, write_json_atomic
 from .params import DatasetSpec
+
+if TYPE_CHECKING:  # pandas is imported where a frame is split: the definitions load fast
+    import pandas as pd
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 PARTITION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -77,6 +78,8 @@ def split_into_batches(raw: pd.DataFrame, spec: DatasetSpec, out: Path, rows_per
     in chunks of `rows_per_batch`, named `<value>-NNN`. Without: a seeded shuffle of all rows,
     named `simulated-NNN`.
     """
+    import numpy as np
+
     if rows_per_batch < 1:
         raise BatchError(f"rows per batch must be positive, got {rows_per_batch}")
     frame = raw if with_labels else raw.drop(columns=[spec.target], errors="ignore")
