@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -68,7 +69,7 @@ def score_into_log(scorer: Scorer, frame: pd.DataFrame, log: Path, batch: str,
                    chunk_rows: int, run_id: str) -> dict:
     """Score the rows not yet logged for this scorer, chunk by chunk; return what was done."""
     start = logged_until(log, scorer.role, scorer.version)
-    written = 0
+    written, started = 0, time.perf_counter()
     for begin in range(start, len(frame), chunk_rows):
         chunk = frame.iloc[begin:begin + chunk_rows]
         part = _decide(scorer, chunk, batch, run_id)
@@ -76,7 +77,9 @@ def score_into_log(scorer: Scorer, frame: pd.DataFrame, log: Path, batch: str,
         write_parquet_atomic(log / name, part)
         written += len(chunk)
     return {"role": scorer.role, "model_version": scorer.version, "rows": len(frame),
-            "already_logged": min(start, len(frame)), "logged_now": written}
+            "already_logged": min(start, len(frame)), "logged_now": written,
+            # machine-dependent, for throughput figures (benchmarks/monitoring.py)
+            "seconds": round(time.perf_counter() - started, 4)}
 
 
 def _decide(scorer: Scorer, chunk: pd.DataFrame, batch: str, run_id: str) -> pd.DataFrame:

@@ -174,10 +174,11 @@ def performance(labelled: pd.DataFrame, baseline_auc: float, settings: Monitorin
     """Batch AUC of the production scores against the card's golden AUC."""
     from sklearn.metrics import roc_auc_score
 
-    y = labelled[FAVOURABLE].astype(int)
-    if len(labelled) < settings.min_labelled_rows or y.nunique() < 2:
+    if len(labelled) < settings.min_labelled_rows or labelled[FAVOURABLE].nunique() < 2:
         return {"level": NOT_MEASURED, "labelled_rows": len(labelled),
-                "why": "too few labelled rows, or only one outcome among them"}
+                "why": f"{len(labelled)} labelled rows (monitoring.min_labelled_rows "
+                       f"{settings.min_labelled_rows}), or only one outcome among them"}
+    y = labelled[FAVOURABLE].astype(int)
     auc = float(roc_auc_score(y, labelled[SCORE]))
     drop = baseline_auc - auc
     return {"auc": round(auc, 6), "card_auc": baseline_auc, "auc_drop": round(drop, 6),
