@@ -1,4 +1,5 @@
-"""Everything Dagster loads: assets, gates, the whole-graph job, its schedule, the resource."""
+"""Everything Dagster loads: assets, gates, the whole-graph job and its schedule, the
+monitoring jobs, schedule and sensors (sensors.py), the resources."""
 
 from dagster import (
     AssetSelection,
