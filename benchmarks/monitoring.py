@@ -209,7 +209,7 @@ def main() -> None:
         "|---|---|---|",
         f"| end to end (materialize scored_batch + batch_monitoring) | "
         f"{statistics.median(seconds):.1f} s | {', '.join(f'{s:.1f}' for s in seconds)} |",
-        f"| scoring throughput, predict_proba alone (median of {THROUGHPUT_REPEATS}) | "
+        f"| predict_proba alone, default OpenMP threads (median of {THROUGHPUT_REPEATS}) | "
         f"{predict:,.0f} rows/s | |",
         f"| production scoring into the decision log (inputs' sha256, Parquet parts), "
         f"inside each run | {statistics.median(logged):,.0f} rows/s | "
