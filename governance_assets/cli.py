@@ -533,9 +533,22 @@ def main(argv: list[str] | None = None) -> int:
     ui_parser.add_argument("--port", type=int, default=3000)
     stage_parser = commands.add_parser("stage", help="one DVC stage (what dvc.yaml calls)")
     stage_parser.add_argument("name", choices=STAGES)
+    # --- production monitoring (issue 11): governance_assets/monitor_cli.py ---
+    batches_parser = commands.add_parser("batches", help="split the dataset into batch files")
+    batches_parser.add_argument("--rows", type=int, default=5000, help="rows per batch")
+    batches_parser.add_argument("--period", action="append", help="time value(s) to keep")
+    batches_parser.add_argument("--without-labels", action="store_true")
+    commands.add_parser("monitor", help="score and monitor every new batch file")
     args = parser.parse_args(argv)
     root = args.root.resolve()
     use_project_instance(root)
+    if args.command in ("batches", "monitor"):
+        from . import monitor_cli
+
+        if args.command == "batches":
+            return monitor_cli.make_batches(root, args.rows, args.period,
+                                            not args.without_labels)
+        return monitor_cli.monitor(root)
     if args.command == "run":
         return run(root, args.force)
     if args.command == "check":

@@ -1,6 +1,5 @@
-"""Everything Dagster loads: assets, gates, the whole-graph job, its schedule, the resource."""
-
-import os
+"""Everything Dagster loads: assets, gates, the whole-graph job and its schedule, the
+monitoring jobs, schedule and sensors (sensors.py), the resources."""
 
 from dagster import (
     AssetSelection,
@@ -8,29 +7,19 @@ from dagster import (
     Definitions,
     ScheduleDefinition,
     define_asset_job,
-    in_process_executor,
 )
 
 from .assets import GRAPH_ASSETS, PROMOTION_CHECKS
+from .assets.monitoring import batch_monitoring, scored_batch
 from .checks import GATE_CHECKS
-from .resources import GovernanceProject
-
-
-def _executor():
-    """In one process by default: a subprocess per step re-imports the package (about 6 s each
-    here). `GOVERNANCE_EXECUTOR=celery` sends each step to Celery workers instead, with broker
-    and backend from the environment (deploy/postgres-celery/, README "Scale-out")."""
-    if os.environ.get("GOVERNANCE_EXECUTOR", "in_process") != "celery":
-        return in_process_executor
-    from dagster_celery import celery_executor
-
-    return celery_executor.configured({"broker": {"env": "GOVERNANCE_CELERY_BROKER"},
-                                       "backend": {"env": "GOVERNANCE_CELERY_BACKEND"}})
-
+from .executors import executor
+from .resources import AlertWebhook, GovernanceProject
+from .sensors import MONITORING_JOBS, MONITORING_SCHEDULES, MONITORING_SENSORS
 
 governed_graph_job = define_asset_job(
     "governed_graph",
-    selection=AssetSelection.all(),
+    # The monitoring group is partitioned by batch and runs on its own schedule (sensors.py).
+    selection=AssetSelection.all() - AssetSelection.groups("monitoring"),
     description="data -> training -> evaluation -> documentation -> decision -> staging, "
                 "with every gate.",
 )
@@ -44,10 +33,11 @@ weekly_retraining = ScheduleDefinition(
 )
 
 defs = Definitions(
-    assets=GRAPH_ASSETS,
+    assets=[*GRAPH_ASSETS, scored_batch, batch_monitoring],
     asset_checks=[*GATE_CHECKS, *PROMOTION_CHECKS],
-    jobs=[governed_graph_job],
-    schedules=[weekly_retraining],
-    resources={"project": GovernanceProject()},
-    executor=_executor(),
+    jobs=[governed_graph_job, *MONITORING_JOBS],
+    schedules=[weekly_retraining, *MONITORING_SCHEDULES],
+    sensors=MONITORING_SENSORS,
+    resources={"project": GovernanceProject(), "alerts": AlertWebhook()},
+    executor=executor(),
 )

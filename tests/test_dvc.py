@@ -389,7 +389,9 @@ def test_dagster_dev_shows_the_dvc_runs_lineage_gates_and_the_decision(repo_copy
         dependencyKeys { path } assetChecksOrError { ... on AssetChecks { checks { name blocking
         executionForLatestMaterialization { evaluation { success description } } } } } } }""")
     by_name = {n["assetKey"]["path"][0]: n for n in nodes["assetNodes"]}
-    assert len(by_name) == 16 and by_name["fairness_report"]["groupName"] == "evaluation"
+    assert len(by_name) == 16 + 2 and by_name["fairness_report"]["groupName"] == "evaluation"
+    assert {n for n, node in by_name.items() if node["groupName"] == "monitoring"} == {
+        "scored_batch", "batch_monitoring"}, "the monitoring group is served beside the graph"
     assert {"promotion_decision"} == {
         d["path"][0] for d in by_name["staging_model"]["dependencyKeys"]}
     checks = {c["name"]: c for c in by_name["fairness_report"]["assetChecksOrError"]["checks"]}

@@ -27,3 +27,19 @@ def test_whole_graph_job_and_stopped_schedule_are_defined():
     assert "every_blocking_gate_passed" in checks and len(checks) == len(GATES) + 1
     schedule = defs.resolve_schedule_def("weekly_retraining")
     assert schedule.default_status.value == "STOPPED"
+
+
+def test_monitoring_runs_apart_from_the_main_job_and_starts_stopped():
+    graph_job = defs.resolve_job_def("governed_graph")
+    keys = {k.to_user_string() for k in graph_job.asset_layer.asset_graph.get_all_asset_keys()}
+    assert not keys & {"scored_batch", "batch_monitoring"}
+    search = defs.resolve_job_def("search_to_promotion")
+    searched = {k.to_user_string()
+                for k in search.asset_layer.asset_graph.get_all_asset_keys()
+                if search.asset_layer.asset_graph.get(k).is_executable}
+    assert "model_search" in searched and "staging_model" in searched
+    assert not searched & {"validated_dataset", "dataset_splits", "batch_monitoring"}
+    assert defs.resolve_schedule_def("batch_monitoring_schedule").default_status.value == \
+        "STOPPED"
+    for name in ("drift_research_sensor", "fairness_rollback_sensor"):
+        assert defs.resolve_sensor_def(name).default_status.value == "STOPPED"

@@ -5,17 +5,19 @@ deterministic (no run ids or clock times: those are in the decision record), so 
 give the same bytes and DVC's lock does not move when nothing changed.
 """
 
-from dagster import MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from ..core import assurance_card, compliance
 from ..core import card as card_core
 from ..core.dataset_description import datasheet_status
+from ..core.decisions import trigger_from_tags
 from ..core.environment import environment, installed_distributions
 from ..core.files import md5_of_file, read_json, write_text_atomic
 from ..core.frozen_environment import frozen_environment
 from ..core.gate_catalog import GATES, LATENCY_EVIDENCE
 from ..core.layout import Layout
 from ..core.verdicts import code_version, standings
+from ..executors import executor_name
 from ..resources import GovernanceProject
 from .assurance import reference_agreement_report, robustness_report
 from .evaluation import drift_report, explanation_report, fairness_report, performance_report
@@ -72,7 +74,7 @@ def _gate_table(gates: list[dict]) -> str:
        deps=[performance_report, fairness_report, explanation_report, drift_report,
              robustness_report, reference_agreement_report],
        kinds={"json", "markdown"}, code_version=CODE_VERSION)
-def model_card(project: GovernanceProject) -> MaterializeResult:
+def model_card(context: AssetExecutionContext, project: GovernanceProject) -> MaterializeResult:
     """The governance record: every gate verdict, the lineage, the evidence, the decision."""
     params, layout = project.params(), project.layout
     judged = [g for g in GATES if g.name != "model_card_valid"]
@@ -98,6 +100,10 @@ def model_card(project: GovernanceProject) -> MaterializeResult:
               for name in ("validation", "robustness", "reference_agreement")), model_meta),
         carbon=_carbon(layout, model_meta["sha256"]),
     )
+    # What started this build: drift (the monitoring sensor), schedule, dvc, ci or manual;
+    # and where its steps ran (README "Scale-out").
+    card["run_meta"].update(trigger=trigger_from_tags(context.run.tags),
+                            executor=executor_name())
     card["binding"] = {"data_version": card["provenance"]["data_version"],
                        "candidate_sha256": card["provenance"]["candidate_sha256"]}
     markdown = write_text_atomic(layout.report("model_card.md"), card_core.render_markdown(card))

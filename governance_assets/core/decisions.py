@@ -34,6 +34,8 @@ class DecisionRecordError(RuntimeError):
 
 def trigger_from_tags(tags: dict[str, str] | None) -> str:
     tags = tags or {}
+    if tags.get("governance/trigger") == "drift":  # set by the drift_research sensor
+        return "drift"
     if "dagster/schedule_name" in tags:
         return "schedule"
     if "dagster/sensor_name" in tags:

@@ -61,6 +61,18 @@ class Layout:
     def registry(self) -> Path:
         return self._at("registry")
 
+    # --- production monitoring (issue 11) ---
+    def monitoring(self, batch: str) -> Path:
+        """Per-batch monitoring reports: validation, what was scored, the drift report."""
+        return self.reports / "monitoring" / batch
+
+    def scored_batch(self, batch: str) -> Path:
+        return self._at(f"data/monitoring/{batch}/scored.parquet")
+
+    def decision_log(self, batch: str, content: str) -> Path:
+        """Append-only decision log of one batch file's content (history: in the registry)."""
+        return self.registry / "decision_log" / batch / content
+
     @property
     def card_schema(self) -> Path:
         return Path(__file__).resolve().parent.parent / "schemas" / "model_card.schema.json"

@@ -13,6 +13,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .monitoring_spec import MonitoringSpec
+
 
 class ParamsError(ValueError):
     """params.yaml is missing, malformed or inconsistent; the message names the key."""
@@ -557,6 +559,8 @@ class Params(_Strict):
     evaluation: EvaluationSpec
     policy: Policy
     robustness: RobustnessSpec = RobustnessSpec()
+    # Production monitoring (issue 11): batches, WARN/ERROR levels, alerts, rollback.
+    monitoring: MonitoringSpec = MonitoringSpec()
 
     @model_validator(mode="after")
     def _dataset_declared(self) -> Params:

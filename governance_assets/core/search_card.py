@@ -15,7 +15,6 @@ def run_meta(search: dict) -> dict:
     deterministic card points at the decision record that holds them."""
     return {"run_id_trigger_times_git_commit": "reports/decision.json (history: "
                                                "registry/decisions/)",
-            "executor": "dagster in_process (one stage per `dvc repro` step)",
             "search_seed": search.get("seed"),
             "search_stopped_by": search["budget"].get("stopped_by"),
             "trials_used": search["budget"].get("trials_used"),

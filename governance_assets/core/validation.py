@@ -703,3 +703,67 @@ def _finish(typed: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     for column in spec.categorical_columns:
         frame[column] = frame[column].astype(str)
     return frame
+
+
+# --- Production batches (issue 11): the training schema, applied to one incoming batch. ---
+
+def validate_batch(raw: pd.DataFrame, spec: DatasetSpec, file: str
+                   ) -> tuple[pd.DataFrame | None, ValidationReport]:
+    """A batch read with the training schema: the model's inputs and the sensitive sources must
+    be present and typed as in training; the target is optional (labels may come later) but
+    must be a declared label when present. Group sizes and periods are not required of a batch.
+    """
+    report = ValidationReport(file=file, rows=len(raw))
+    report.location = "row" if raw.attrs.get("format") == "parquet" else "line"
+    if raw.empty:
+        report.add("schema", "non_empty", None, False, f"{file}: the file has no data rows")
+        return None, report
+    present = set(raw.columns)
+    required = list(dict.fromkeys([*spec.model_features,
+                                   *(d.source for d in spec.derived.values()),
+                                   *(f for f in spec.sensitive_features if f not in spec.derived)]))
+    for column in required:
+        ok = column in present
+        report.add("schema", "required_column", column, ok,
+                   "present" if ok else f"{file}: required column {column!r} is missing "
+                                        "(the training schema needs it)")
+    typed = raw.copy()
+    missing = pd.Series(False, index=raw.index)
+    for column in (c for c in spec.numeric_columns if c in present and c in required):
+        typed[column], gap = _check_numeric(raw[column], column, spec, report)
+        missing |= gap
+    for column in (c for c in spec.categorical_columns if c in present and c in required):
+        typed[column] = raw[column].where(~_missing_mask(raw[column],
+                                                         spec.missing_codes_for(column)),
+                                          MISSING_CATEGORY).astype(str)
+    typed = _handle_missing_numeric(typed, missing, spec, report)
+    if spec.target in present:
+        _check_batch_labels(typed[spec.target], spec, report)
+    for name, rule in spec.derived.items():
+        if rule.source in present:
+            derived = _derive(typed[rule.source], name, rule, file, report)
+            if derived is not None:
+                typed[name] = derived
+    report.rows_used = len(typed)
+    if not report.valid:
+        return None, report
+    frame = typed.reset_index(drop=True)
+    frame.insert(0, ROW_ID, typed.index.to_numpy(dtype=np.int64))
+    if spec.target in present:
+        labelled = frame[spec.target].str.strip() != ""
+        favourable = frame[spec.target].isin(spec.favourable_values).astype(float)
+        frame[FAVOURABLE] = favourable.where(labelled)  # NaN: not labelled yet
+    return frame, report
+
+
+def _check_batch_labels(labels: pd.Series, spec: DatasetSpec, report: ValidationReport) -> None:
+    """Labels that arrived must be declared ones; an empty cell means not labelled yet."""
+    given = labels[labels.str.strip() != ""]
+    unknown = given[~given.isin(spec.known_labels)]
+    if len(unknown):
+        report.add("labels", "known_label", spec.target, False,
+                   f"{report.file}: column {spec.target!r} rule known_label: {len(unknown)} "
+                   f"value(s) outside {spec.known_labels}, first {unknown.iloc[0]!r} at "
+                   f"{report.where(unknown.index[0])}", float(len(unknown)))
+    else:
+        report.add("labels", "known_label", spec.target, True, "every label is declared", 0.0)

@@ -1,0 +1,417 @@
+"""The production loop on a real instance: batches scored by the production model (and staging
+in shadow), the decision log, drift and fairness levels, the webhook, the schedule and sensors.
+
+The production model is the one the bundled graph promotes (the session's `passing` project);
+the shadow is a real second model, gradient boosting fit on the same splits, registered beside
+it. Alerts go to a real HTTP server on localhost.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import pytest
+from dagster import (
+    AssetCheckSeverity,
+    AssetSelection,
+    DagsterInstance,
+    build_schedule_context,
+    build_sensor_context,
+    instance_for_test,
+    materialize,
+)
+
+from governance_assets.assets import GRAPH_ASSETS, PROMOTION_CHECKS
+from governance_assets.assets.monitoring import batch_monitoring, batch_partitions, scored_batch
+from governance_assets.checks import GATE_CHECKS
+from governance_assets.core import batches, decision_log, registry, training
+from governance_assets.core.decisions import trigger_from_tags
+from governance_assets.core.files import read_json, sha256_of_file
+from governance_assets.core.layout import Layout
+from governance_assets.core.params import load_params
+from governance_assets.definitions import defs
+from governance_assets.resources import AlertWebhook, GovernanceProject
+from governance_assets.sensors import (
+    batch_monitoring_schedule,
+    drift_research_sensor,
+    fairness_rollback_sensor,
+)
+
+from .conftest import set_params
+
+BATCHES = "data/batches/german_credit"
+
+
+class Webhook:
+    """A real HTTP server on localhost that records every JSON body; answers from a script."""
+
+    def __init__(self, statuses: list[int] | None = None):
+        self.received: list[dict] = []
+        self.statuses = list(statuses or [])
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.received.append(json.loads(body))
+                self.send_response(hook.statuses.pop(0) if hook.statuses else 200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def production(passing, tmp_path_factory):
+    """A project whose `production` is the promoted model and whose `staging` is another real
+    model (gradient boosting on the same splits) for the shadow."""
+    root = tmp_path_factory.mktemp("production") / "project"
+    shutil.copytree(passing[0], root)
+    layout = Layout(root)
+    production = read_json(root / "reports/staging.json")["version"]
+    registry.set_alias(layout.registry, "production", production, "test: approved")
+    params = load_params(root)
+    train = pd.read_parquet(layout.split("train"))
+    challenger = training.build_pipeline("hist_gradient_boosting", params.active, params.model, 0)
+    challenger.fit(train[params.active.model_features], train["_favourable"])
+    model_path = root / "challenger.joblib"
+    joblib.dump(challenger, model_path)
+    stored = registry.manifest(layout.registry, production)["files"]
+    evidence = {name: layout.registry / "versions" / production / name
+                for name in stored if name != registry.MODEL_FILE}
+    shadow = registry.register(layout.registry, model_path, evidence, {"test": "challenger"})
+    registry.set_alias(layout.registry, "staging", shadow["version"], "test: challenger")
+    return root, production, shadow["version"]
+
+
+@pytest.fixture
+def project(production, tmp_path):
+    """A fresh copy per test: each test drops its own batches."""
+    root = tmp_path / "project"
+    shutil.copytree(production[0], root)
+    return root
+
+
+@pytest.fixture
+def instance():
+    with instance_for_test() as persistent:
+        yield persistent
+
+
+@pytest.fixture
+def webhook():
+    hook = Webhook()
+    yield hook
+    hook.close()
+
+
+def raw_german(root: Path) -> pd.DataFrame:
+    return pd.read_csv(root / "data/raw/german_credit.csv", dtype=str, keep_default_na=False)
+
+
+def drop_batch(root: Path, name: str, frame: pd.DataFrame) -> Path:
+    path = root / BATCHES / f"{name}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def clean_batch(root: Path) -> pd.DataFrame:
+    """Rows of the production model's own data: no drift beyond sampling noise."""
+    return raw_german(root).sample(500, random_state=3)
+
+
+def drifted_batch(root: Path) -> pd.DataFrame:
+    """Larger loans, longer terms, and nobody without a checking account."""
+    frame = clean_batch(root).copy()
+    frame["credit_amount"] = (frame["credit_amount"].astype(int) * 4).astype(str)
+    frame["duration_in_month"] = (frame["duration_in_month"].astype(int) * 3).astype(str)
+    frame["status_of_existing_checking_account"] = "A11"
+    return frame
+
+
+def monitor(root: Path, instance: DagsterInstance, batch: str, url: str = ""):
+    if batch not in instance.get_dynamic_partitions(batch_partitions.name):
+        instance.add_dynamic_partitions(batch_partitions.name, [batch])
+    return materialize([scored_batch, batch_monitoring], instance=instance, partition_key=batch,
+                       resources={"project": GovernanceProject(root=str(root)),
+                                  "alerts": AlertWebhook(url=url)},
+                       raise_on_error=False)
+
+
+def checks(result) -> dict:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def tick(sensor, instance, root: Path, cursor: str | None = None):
+    context = build_sensor_context(instance=instance, cursor=cursor,
+                                   resources={"project": GovernanceProject(root=str(root))})
+    return sensor.evaluate_tick(context)
+
+
+def test_clean_batch_is_logged_row_by_row_with_shadow_and_raises_nothing(
+        production, project, instance, webhook):
+    _, production_version, shadow_version = production
+    batch = clean_batch(project)
+    drop_batch(project, "clean", batch)
+    result = monitor(project, instance, "clean", webhook.url)
+    assert result.success
+    evaluations = checks(result)
+    assert all(e.passed for e in evaluations.values()), {
+        n: e.description for n, e in evaluations.items() if not e.passed}
+    report = read_json(project / "reports/monitoring/clean/report.json")
+    assert report["drift_level"] == "OK" and report["levels"]["label_drift"] == "OK"
+    assert report["performance"]["labelled_rows"] == 500
+    assert webhook.received == [] and report["alert"] is None
+    log_dir = next((project / "registry/decision_log/clean").iterdir())
+    log = decision_log.read_log(log_dir)
+    for role, version in (("production", production_version), ("shadow", shadow_version)):
+        rows = log[log["role"] == role]
+        assert len(rows) == len(batch) and rows["row"].is_unique
+        assert set(rows["model_version"]) == {version}
+        assert rows["input_sha256"].str.fullmatch("[0-9a-f]{64}").all()
+    both = log.pivot(index="row", columns="role", values="decision")
+    agreement = float((both["production"] == both["shadow"]).mean())
+    assert report["shadow"]["agreement_rate"] == pytest.approx(agreement, abs=1e-6)
+    assert 0 < agreement < 1, "two different real models disagree on some rows"
+    assert tick(drift_research_sensor, instance, project).run_requests == []
+
+
+def test_drifted_batch_alerts_and_the_sensor_launches_the_search_as_drift(
+        project, instance, webhook):
+    drop_batch(project, "drifted", drifted_batch(project))
+    result = monitor(project, instance, "drifted", webhook.url)
+    evaluations = checks(result)
+    psi = evaluations["feature_psi"]
+    assert not psi.passed and psi.severity == AssetCheckSeverity.ERROR
+    report = read_json(project / "reports/monitoring/drifted/report.json")
+    assert {"credit_amount", "duration_in_month", "status_of_existing_checking_account"} <= set(
+        report["data_drift"]["drifted_features"])
+    assert report["prediction_drift"]["ks_pvalue"] < 0.01
+    assert len(webhook.received) == 1 and webhook.received[0]["batch"] == "drifted"
+    assert webhook.received[0]["breaches"]["feature_psi"] == "ERROR"
+    assert report["alert"]["delivered"] is True
+
+    data = tick(drift_research_sensor, instance, project)
+    assert len(data.run_requests) == 1
+    request = data.run_requests[0]
+    assert request.tags["governance/trigger"] == "drift"
+    assert trigger_from_tags(request.tags) == "drift"
+    again = tick(drift_research_sensor, instance, project, cursor=data.cursor)
+    assert again.run_requests == [], "the same breach launches one search, not one per tick"
+
+    search = materialize([*GRAPH_ASSETS, *GATE_CHECKS, *PROMOTION_CHECKS], instance=instance,
+                         selection=AssetSelection.assets("model_search").downstream(),
+                         resources={"project": GovernanceProject(root=str(project))},
+                         tags=request.tags, raise_on_error=False)
+    built = {e.asset_key.to_user_string() for e in search.get_asset_materialization_events()}
+    assert {"model_search", "candidate_model", "promotion_decision"} <= built
+    assert "validated_dataset" not in built
+    assert read_json(project / "reports/decision.json")["trigger"] == "drift"
+    assert read_json(project / "reports/model_card.json")["run_meta"]["trigger"] == "drift"
+
+
+def test_malformed_batch_is_refused_and_other_partitions_are_untouched(project, instance):
+    drop_batch(project, "good", clean_batch(project))
+    assert monitor(project, instance, "good").success
+    before = {p: sha256_of_file(p) for base in ("registry/decision_log", "reports/monitoring",
+                                                "data/monitoring")
+              for p in sorted((project / base).rglob("*")) if p.is_file()}
+    bad = clean_batch(project).reset_index(drop=True)
+    bad.loc[7, "credit_amount"] = "lots"
+    drop_batch(project, "bad", bad)
+    result = monitor(project, instance, "bad")
+    assert not result.success
+    schema = checks(result)["batch_schema"]
+    assert not schema.passed and schema.severity == AssetCheckSeverity.ERROR
+    assert ("data/batches/german_credit/bad.csv: column 'credit_amount' rule numeric: 1 "
+            "non-numeric value(s), first 'lots' at line 9") in schema.description
+    assert not (project / "registry/decision_log/bad").exists()
+    assert not (project / "data/monitoring/bad").exists()
+    monitored = {e.partition for e in result.get_asset_materialization_events()
+                 if e.asset_key.to_user_string() == "batch_monitoring"}
+    assert monitored == set()
+    after = {p: sha256_of_file(p) for p in before}
+    assert after == before
+    assert read_json(project / "reports/monitoring/bad/status.json")["status"] == "refused"
+
+
+KILL_SCRIPT = """
+import sys
+from dagster import DagsterInstance, materialize
+from governance_assets.assets.monitoring import scored_batch
+from governance_assets.resources import AlertWebhook, GovernanceProject
+with DagsterInstance.ephemeral() as instance:
+    instance.add_dynamic_partitions("production_batches", ["big"])
+    materialize([scored_batch], instance=instance, partition_key="big",
+                resources={"project": GovernanceProject(root=sys.argv[1]),
+                           "alerts": AlertWebhook()})
+"""
+
+
+def test_decision_log_survives_a_kill_mid_batch_without_duplicates(project, instance):
+    set_params(project, monitoring={"log_chunk_rows": 100})
+    big = pd.concat([raw_german(project)] * 20, ignore_index=True)
+    path = drop_batch(project, "big", big)
+    log_dir = project / "registry/decision_log/big" / batches.content_key(path)
+    process = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(project)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while process.poll() is None and len(list(log_dir.glob("production-*.parquet"))) < 3:
+            time.sleep(0.005)
+        process.kill()
+    finally:
+        process.wait()
+    parts = sorted(log_dir.glob("*.parquet"))
+    assert process.returncode == -9, "the scoring process was killed, not finished"
+    done = decision_log.read_log(log_dir)
+    assert 0 < len(done) < 2 * len(big), "the kill landed mid-batch"
+    kept = {p.name: sha256_of_file(p) for p in parts}
+
+    assert monitor(project, instance, "big").success
+    log = decision_log.read_log(log_dir)
+    for role in ("production", "shadow"):
+        rows = log[log["role"] == role]
+        assert len(rows) == len(big) and rows["row"].is_unique
+        assert sorted(rows["row"]) == list(range(len(big)))
+    assert all(sha256_of_file(log_dir / name) == digest for name, digest in kept.items()), \
+        "parts written before the kill are never rewritten"
+    assert not list(log_dir.glob(".*")), "no half-written part is left behind"
+
+
+def test_schedule_registers_new_batches_and_requests_each_content_once(project, instance):
+    drop_batch(project, "day-1", clean_batch(project))
+    drop_batch(project, "day-2", clean_batch(project).head(200))
+    def evaluate():
+        context = build_schedule_context(
+            instance=instance, repository_def=defs.get_repository_def(),
+            resources={"project": GovernanceProject(root=str(project))})
+        return batch_monitoring_schedule.evaluate_tick(context).run_requests
+
+    requests = evaluate()
+    assert sorted(r.partition_key for r in requests) == ["day-1", "day-2"]
+    assert set(instance.get_dynamic_partitions(batch_partitions.name)) == {"day-1", "day-2"}
+    assert monitor(project, instance, "day-1").success
+    later = evaluate()
+    assert [r.partition_key for r in later] == ["day-2"]
+
+
+def _unfair_batch(root: Path, production_version: str) -> pd.DataFrame:
+    """Young applicants the production model turns down beside older ones it accepts."""
+    from governance_assets.core.validation import validate_batch
+
+    params = load_params(root)
+    raw = raw_german(root)
+    frame, _ = validate_batch(raw, params.active, "german_credit.csv")
+    model = registry.load_model(root / "registry", production_version)
+    score = model.predict_proba(frame[params.active.model_features])[:, 1]
+    young = frame["age_band"] == "under_25"
+    refused_young = raw[(young & (score < 0.5)).to_numpy()]
+    accepted_old = raw[(~young & (score >= 0.5)).to_numpy()].head(200)
+    mixed_young = raw[(young & (score >= 0.5)).to_numpy()].head(10)
+    return pd.concat([refused_young, mixed_young, accepted_old], ignore_index=True)
+
+
+def test_fairness_breach_asks_for_rollback_only_when_params_allow(production, project, instance):
+    _, production_version, shadow_version = production
+    root = project / "registry"
+    registry.set_alias(root, "production", shadow_version, "test: a newer production")
+    registry.set_alias(root, "production", production_version, "test: back to the promoted one")
+    drop_batch(project, "unfair", _unfair_batch(project, production_version))
+    result = monitor(project, instance, "unfair")
+    dir_check = checks(result)["batch_disparate_impact"]
+    assert not dir_check.passed and dir_check.severity == AssetCheckSeverity.ERROR
+    requests_file = root / "monitoring/rollback_requests.jsonl"
+
+    held = tick(fairness_rollback_sensor, instance, project)
+    assert "rollback_on_fairness_breach is false" in held.skip_message
+    assert not requests_file.exists()
+
+    set_params(project, monitoring={"rollback_on_fairness_breach": True})
+    wanted = tick(fairness_rollback_sensor, instance, project)
+    assert "rollback requested" in wanted.skip_message
+    entry = json.loads(requests_file.read_text().splitlines()[-1])
+    assert entry["from_version"] == production_version
+    assert entry["to_version"] == shadow_version and entry["batch"] == "unfair"
+
+
+def test_undelivered_alert_is_retried_logged_and_never_fails_the_run(project, instance):
+    hook = Webhook(statuses=[503, 503, 503, 503])
+    set_params(project, monitoring={"alert_backoff_seconds": 0.01})
+    try:
+        drop_batch(project, "drifted", drifted_batch(project))
+        result = monitor(project, instance, "drifted", hook.url)
+    finally:
+        hook.close()
+    assert result.success
+    alert = read_json(project / "reports/monitoring/drifted/report.json")["alert"]
+    assert alert["delivered"] is False and len(hook.received) == 4
+    assert [a["status"] for a in alert["attempts"]] == [503] * 4
+
+
+def test_alert_delivered_after_a_transient_failure():
+    from governance_assets.core.alerts import post_json
+
+    hook = Webhook(statuses=[503, 200])
+    try:
+        delivery = post_json(hook.url, {"event": "x"}, attempts=4, backoff_seconds=0.01,
+                             timeout_seconds=5)
+    finally:
+        hook.close()
+    assert delivery.delivered and [a["status"] for a in delivery.attempts] == [503, 200]
+    assert hook.received == [{"event": "x"}, {"event": "x"}]
+
+
+def test_splitter_makes_year_batches_for_census_and_simulated_ones_for_german(tmp_path):
+    from .conftest import REPO
+
+    params = load_params(REPO)
+    census = pd.read_csv(REPO / params.datasets["census_income"].path, dtype=str,
+                         keep_default_na=False)
+    manifest = batches.split_into_batches(census, params.datasets["census_income"],
+                                          tmp_path / "census", 5000, 0, periods=["95"])
+    assert [b["rows"] for b in manifest["batches"]] == [5000, 5000, 2000]
+    assert {b["batch"][:3] for b in manifest["batches"]} == {"95-"}
+    first = pd.read_csv(tmp_path / "census/95-000.csv", dtype=str)
+    assert set(first["year"]) == {"95"} and not manifest["simulated"]
+    german = batches.split_into_batches(raw_german(REPO), params.active, tmp_path / "german",
+                                        300, 0, with_labels=False)
+    assert german["simulated"] and "SIMULATED" in german["how"]
+    assert list(batches.list_batches(tmp_path / "german")) == [
+        "simulated-000", "simulated-001", "simulated-002", "simulated-003"]
+    assert "credit_risk" not in pd.read_csv(tmp_path / "german/simulated-000.csv").columns
+
+
+def test_monitoring_levels_in_the_wrong_order_are_refused(tmp_path):
+    from governance_assets.core.params import ParamsError
+
+    from .conftest import make_project
+
+    root = make_project(tmp_path, monitoring={"psi": {"warn": 0.3, "error": 0.2}})
+    with pytest.raises(ParamsError, match="monitoring.psi"):
+        load_params(root)
+
+
+def test_unlabelled_batch_measures_drift_and_leaves_label_checks_unmeasured(project, instance):
+    drop_batch(project, "no-labels", clean_batch(project).drop(columns=["credit_risk"]))
+    result = monitor(project, instance, "no-labels")
+    assert result.success
+    report = read_json(project / "reports/monitoring/no-labels/report.json")
+    assert report["labelled_rows"] == 0
+    assert report["levels"]["label_drift"] == report["levels"]["batch_auc"] == "NOT_MEASURED"
+    assert report["levels"]["feature_psi"] == "OK" and report["rows"] == 500
