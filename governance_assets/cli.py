@@ -6,6 +6,10 @@ Exit codes (the same for `governance run` and for each `governance stage`):
   2  config or data error: params.yaml or the dataset broke a rule (named in one paragraph);
      `governance run` stops before DVC touches any output
   3  any other failure (a crash, DVC itself); the full log says where
+
+`governance promote-production` (= `dvc repro promote_production`) exits 0 when production moved,
+1 when refused (no valid approval, named). The registry commands (show, list, history, approve,
+reject, rollback, verify) are described in cli_registry.py.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import cli_registry
 from .core.files import write_json_atomic
-from .core.gate_catalog import STAGE_GROUPS, STAGES
+from .core.gate_catalog import PRODUCTION_STAGE, STAGE_GROUPS, STAGES
 from .core.layout import Layout
 from .core.params import Params, ParamsError, load_params
 
@@ -260,7 +265,7 @@ def run(root: Path, force: bool) -> int:
     log = _open_log(layout)
     print(f"dvc repro of {', '.join(STAGES)} (full log: {layout.relative(log)})", flush=True)
     codes: dict[str, int] = {}
-    returned = _repro(root, ["--force"] if force else [], log, codes)
+    returned = _repro(root, ["--force", "promote"] if force else ["promote"], log, codes)
     unjudged = _unjudged_stage(root) if returned == 0 else None
     if unjudged:
         stage, why = unjudged
@@ -343,17 +348,30 @@ def _print_table(rows: list[dict]) -> None:
 
 
 def _staged_version(layout: Layout, candidate: str | None) -> dict | None:
-    """The staging record, only if `staging` points at a version of the current candidate."""
+    """The ledger entry `staging` rests on, only if it holds the current candidate."""
     from .core import registry
 
-    path = layout.report("staging.json")
-    version = registry.get_alias(layout.registry, "staging")
-    if candidate is None or version is None or not path.is_file():
+    entry = registry.alias_entry(layout.registry, "staging")
+    if candidate is None or entry is None:
         return None
-    staged = json.loads(path.read_text())
-    manifest = registry.manifest(layout.registry, version)
-    fresh = staged["version"] == version and manifest["model_sha256"] == candidate
-    return staged if fresh else None
+    registered = registry.registration(layout.registry, entry["data"]["version"])
+    return entry if registered and registered["data"]["model_sha256"] == candidate else None
+
+
+def _production_line(layout: Layout, staged: str) -> str:
+    """Where production stands: it is approval-gated, so awaiting approval is not a failure."""
+    from .core import registry, signoff
+
+    current = registry.get_alias(layout.registry, signoff.PRODUCTION)
+    if current == staged:
+        return f"production: {current} (this candidate)"
+    standing = signoff.approval_standing(layout.registry, staged,
+                                         load_params(layout.root).signoff)
+    if standing.valid:
+        return (f"production: {current or 'none'}; {staged} is approved "
+                f"({standing.approval['data']['by']}): run `governance promote-production`")
+    return (f"production: {current or 'none'}; {staged} is awaiting approval: `governance "
+            f"approve {staged} --by NAME --reason ...`")
 
 
 def _blocked_headline(items) -> str:
@@ -409,8 +427,10 @@ def report(root: Path, stopped_at: str | None = None) -> int:
         print(f"\nNOT PROMOTED: every gate passed but `staging` does not hold this candidate "
               f"yet; run `governance run` (exit {BLOCKED}).")
         return BLOCKED
-    print(f"\nPROMOTED: registry version {staged['version']} is `staging` "
-          f"({staged['registry']}).")
+    version = staged["data"]["version"]
+    print(f"\nPROMOTED: registry version {version} is `staging` (registry/versions/{version}; "
+          f"ledger #{staged['seq']}, run {staged['data'].get('run_id')}).")
+    print(_production_line(layout, version))
     return PROMOTED
 
 
@@ -424,10 +444,19 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("check", help="validate params.yaml and the dataset; run nothing")
     commands.add_parser("report", help="print every gate and report path; write gates.json")
     stage_parser = commands.add_parser("stage", help="one DVC stage (what dvc.yaml calls)")
-    stage_parser.add_argument("name", choices=STAGES)
+    stage_parser.add_argument("name", choices=(*STAGES, PRODUCTION_STAGE))
+    # --- issue 10: production promotion and the registry commands ---
+    commands.add_parser("promote-production", help="move production to the approved staging "
+                                                   "version (refused without an approval)")
+    cli_registry.add_commands(commands)
     args = parser.parse_args(argv)
     root = args.root.resolve()
     use_project_instance(root)
+    if args.command == "promote-production":
+        return stage(root, PRODUCTION_STAGE)
+    if args.command in cli_registry.COMMANDS:
+        return cli_registry.run(root, args)
+    # --- end issue 10 ---
     if args.command == "run":
         return run(root, args.force)
     if args.command == "check":

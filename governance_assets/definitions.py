@@ -15,7 +15,8 @@ from .resources import GovernanceProject
 
 governed_graph_job = define_asset_job(
     "governed_graph",
-    selection=AssetSelection.all(),
+    # Production is approval-gated and moved on purpose, never by the scheduled graph.
+    selection=AssetSelection.all() - AssetSelection.groups("production"),
     description="data -> training -> evaluation -> documentation -> decision -> staging, "
                 "with every gate.",
 )

@@ -59,11 +59,12 @@ def _gate(root, name):
 
 
 def _snapshot(root) -> dict[str, str]:
-    """Every output DVC or the registry holds (verdict and decision history may only grow)."""
+    """Every output DVC or the registry holds (verdict and decision history and the ledger
+    may only grow)."""
     paths = [p for base in ("data/prepared", "models", "reports", "registry")
              for p in (root / base).rglob("*")
              if p.is_file() and not {"verdicts", "decisions", "runtime"} & set(p.parts)
-             and p.name not in ("gates.json", ".lock")]
+             and p.name not in ("gates.json", ".lock", "ledger.jsonl", "ledger.head")]
     return {str(p.relative_to(root)): sha256_of_file(p) for p in paths}
 
 
