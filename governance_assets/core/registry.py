@@ -71,6 +71,8 @@ def register(root: Path, model: Path, evidence: dict[str, Path], metadata: dict,
     """
     files = {MODEL_FILE: model, **evidence}
     with ledger.registry_lock(root):
+        for abandoned in root.glob(".incoming-*"):  # left by a writer killed mid-copy
+            shutil.rmtree(abandoned, ignore_errors=True)
         incoming = Path(tempfile.mkdtemp(dir=root, prefix=".incoming-"))
         try:
             hashes = _copy_verified(files, expected or {}, incoming)
