@@ -38,7 +38,7 @@ INPUT_ERRORS = ("ParamsError", "DataError", "IntegrityError")
 REPORTS = [
     ("decision record", "reports/decision.json"), ("gate verdicts", "reports/gates.json"),
     ("model card", "reports/model_card.md"), ("model card (JSON)", "reports/model_card.json"),
-    ("EU AI Act checklist", "reports/compliance.md"), ("validation", "reports/validation.json"),
+    ("EU AI Act checklist", "reports/compliance.html"), ("validation", "reports/validation.json"),
     ("splits", "reports/splits.json"), ("search trials", "reports/search.json"),
     ("model", "models/candidate.joblib"), ("performance", "reports/performance.json"),
     ("latency (runtime)", "reports/runtime/latency.json"),

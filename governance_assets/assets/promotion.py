@@ -25,7 +25,8 @@ from ..resources import GovernanceProject
 from .documentation import compliance_report, model_card
 from .publishing import CODE_VERSION
 
-REGISTERED_EVIDENCE = ("model_card.json", "model_card.md", "compliance.md", "validation.json",
+REGISTERED_EVIDENCE = ("model_card.json", "model_card.md", "compliance.md", "compliance.html",
+                       "compliance.json", "validation.json",
                        "splits.json", "search.json", "performance.json", "fairness.json",
                        "fairness_rates.png", "proxies.json", "explanation.json", "drift.json",
                        "drift.html", "decision.json", "robustness.json",
