@@ -265,7 +265,7 @@ def run(root: Path, force: bool) -> int:
     log = _open_log(layout)
     print(f"dvc repro of {', '.join(STAGES)} (full log: {layout.relative(log)})", flush=True)
     codes: dict[str, int] = {}
-    returned = _repro(root, ["--force", "promote"] if force else ["promote"], log, codes)
+    returned = _repro(root, ["--force"] if force else [], log, codes)
     unjudged = _unjudged_stage(root) if returned == 0 else None
     if unjudged:
         stage, why = unjudged

@@ -423,3 +423,23 @@ def test_dagster_dev_shows_the_dvc_runs_lineage_gates_and_the_decision(repo_copy
     assert "| age_band | under_25 |" in markdown["groups"]
     assert markdown["selection_rates"].startswith("![selection rate by group](data:image/png;")
     assert "| sex × age_band |" in markdown["summary"]
+
+
+def test_production_moves_through_dvc_only_on_a_valid_approval(repo_copy):
+    """Runs last in this module: moving production re-opens the evaluate stage's inputs."""
+    root, first = repo_copy
+    staged = registry.get_alias(root / "registry", "staging")
+    assert f"{staged} is awaiting approval" in first.stdout
+    production = [str(DVC), "repro", "production/dvc.yaml"]
+    refused = _run(production, root, check=False)
+    assert refused.returncode != 0
+    assert f"no approval of version {staged}" in refused.stdout + refused.stderr
+    assert registry.get_alias(root / "registry", "production") is None
+    approved = governance(root, "approve", "staging", "--by", "model-risk-officer",
+                          "--reason", "card, verdicts and evidence reviewed")
+    assert approved.returncode == 0, approved.stdout
+    _run(production, root)
+    assert registry.get_alias(root / "registry", "production") == staged
+    assert _json(root, "registry/aliases/production.json")["version"] == staged
+    verified = governance(root, "verify")
+    assert verified.returncode == 0 and "ledger intact" in verified.stdout, verified.stdout
