@@ -358,6 +358,21 @@ def _staged_version(layout: Layout, candidate: str | None) -> dict | None:
     return entry if registered and registered["data"]["model_sha256"] == candidate else None
 
 
+def _print_aliases(layout: Layout) -> None:
+    """Where each alias points, from the ledger entry it rests on: never silently out of step
+    with the verdict above it."""
+    from .core import registry
+
+    print("\nRegistry (from the ledger):")
+    for alias in ("staging", "production"):
+        entry = registry.alias_entry(layout.registry, alias)
+        where = ("nothing yet" if entry is None else
+                 f"{entry['data']['version']} (ledger #{entry['seq']} at {entry['at']}, "
+                 f"{entry['data'].get('move', 'move')}, run {entry['data'].get('run_id')}, by "
+                 f"{entry['actor']['name']})")
+        print(f"  {alias:<10} {where}")
+
+
 def _production_line(layout: Layout, staged: str) -> str:
     """Where production stands: it is approval-gated, so awaiting approval is not a failure."""
     from .core import registry, signoff
@@ -414,6 +429,7 @@ def report(root: Path, stopped_at: str | None = None) -> int:
     for label, relative in REPORTS:
         missing = "" if (root / relative).exists() else "  (not produced)"
         print(f"  {label:<23} {relative}{missing}")
+    _print_aliases(layout)
     if blocked:
         print("\n" + _blocked_headline(items))
         return BLOCKED

@@ -62,7 +62,7 @@ def verify(root: Path, anchor: str | None = None) -> ledger.ChainReport:
     report = ledger.verify_chain(root, anchor)
     if report.problems:
         return report
-    everything = ledger.entries(root)
+    everything = report.parsed
     _check_versions(root, [e for e in everything if e["kind"] == "register"], report)
     _check_alias_files(root, [e for e in everything if e["kind"] == "alias"], report)
     return report

@@ -180,14 +180,34 @@ def append(root: Path, kind: str, data: dict) -> dict:
         return append_locked(root, kind, data)
 
 
+_LINES_CACHE: dict[Path, tuple[tuple[int, int, int], list[bytes]]] = {}
+
+
+def _lines(path: Path) -> list[bytes]:
+    """The ledger's lines, read once per state of the file: a command asks several questions
+    of a ledger that may hold 100,000 entries. Any write changes size or mtime, so a cached
+    copy is never stale."""
+    stat = path.stat()
+    state = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    cached = _LINES_CACHE.get(path)
+    if cached is None or cached[0] != state:
+        cached = (state, path.read_bytes().split(b"\n"))
+        _LINES_CACHE.clear()
+        _LINES_CACHE[path] = cached
+    return cached[1]
+
+
 def entries(root: Path, kinds: tuple[str, ...] = ()) -> list[dict]:
-    """Every committed entry, oldest first (a torn last line is left out)."""
+    """Every committed entry of these kinds (all without kinds), oldest first; a torn last line
+    is left out. Lines are screened by their kind's bytes before parsing: the ledger may hold
+    100,000 entries and a sign-off reads a few of them."""
     path = root / LEDGER_FILE
     if not path.is_file():
         return []
+    markers = [f'"kind":"{kind}"'.encode() for kind in kinds]
     found = []
-    for line in path.read_bytes().split(b"\n"):
-        if not line:
+    for line in _lines(path):
+        if not line or (markers and not any(m in line for m in markers)):
             continue
         try:
             entry = json.loads(line)
@@ -204,7 +224,7 @@ def last_entry(root: Path, kind: str, **match: object) -> dict | None:
     if not path.is_file():
         return None
     marker = f'"kind":"{kind}"'.encode()
-    for line in reversed(path.read_bytes().split(b"\n")):
+    for line in reversed(_lines(path)):
         if marker not in line:
             continue
         try:
@@ -233,6 +253,7 @@ class ChainReport:
     head: dict | None = None
     problems: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    parsed: list[dict] = field(default_factory=list, repr=False)
 
 
 def _check_line(number: int, raw: bytes, previous: str, key: bytes | None) -> tuple[dict, str]:
@@ -280,6 +301,7 @@ def verify_chain(root: Path, anchor: str | None = None) -> ChainReport:
         unsigned += entry.get("alg") == "hmac-sha256" and key is None
         previous = entry["hash"]
         hashes.append(previous)
+        report.parsed.append(entry)
     report.entries = len(hashes)
     report.head = {"seq": len(hashes) - 1, "hash": previous} if hashes else None
     if unsigned:
