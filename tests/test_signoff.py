@@ -2,6 +2,7 @@
 Dagster asset on a real instance, and the CLI in a real process."""
 
 import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -208,3 +209,31 @@ def test_the_cli_refuses_production_without_approval_and_shows_why(tmp_path):
     assert f"production -> {version}" in history
     set_params(root, signoff__approvers=["bob"])
     assert governance("rollback", "--reason", "test").returncode == 1
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from governance_assets.core import ledger
+with ledger.registry_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(30)
+"""
+
+
+def test_a_locked_registry_is_a_clear_error_with_its_own_exit_code(tmp_path):
+    root, version = _project(tmp_path, ["alice"])
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(root / "registry")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        blocked = subprocess.run(
+            [str(GOVERNANCE), "--root", str(root), "approve", version, "--by", "alice",
+             "--reason", "ok"], capture_output=True, text=True,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GOVERNANCE_LOCK_TIMEOUT": "1"})
+        assert blocked.returncode == 4
+        assert "is locked by another process" in blocked.stdout
+        assert ledger.entries(root / "registry", ("approval",)) == []
+    finally:
+        holder.kill()
+        holder.wait()
