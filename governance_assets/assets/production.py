@@ -42,12 +42,13 @@ def production_model(context: AssetExecutionContext, project: GovernanceProject
         entry = signoff.promote_to_production(root, version, spec, run_id=context.run_id)
     except (signoff.SignoffError, LedgerError) as error:
         raise Failure(description=str(error)) from error
-    approval = entry["data"]["approval"]
+    approval = signoff.approval_standing(root, version, spec).approval
     return MaterializeResult(metadata={
-        "version": version, "approved_by": approval["by"],
+        "version": version, "approved_by": approval["data"]["by"],
+        "approval_reason": approval["data"]["reason"],
         "approval_ledger_entry": f"#{approval['seq']} {approval['hash'][:16]}",
-        "promotion_ledger_entry": f"#{entry['seq']} {entry['hash'][:16]}",
-        "evidence_hash": entry["data"]["evidence_hash"]})
+        "production_ledger_entry": f"#{entry['seq']} {entry['hash'][:16]}",
+        "evidence_hash": approval["data"]["evidence_hash"]})
 
 
 @asset_check(asset=production_model, name="production_approval", blocking=True,
