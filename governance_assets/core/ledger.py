@@ -180,59 +180,68 @@ def append(root: Path, kind: str, data: dict) -> dict:
         return append_locked(root, kind, data)
 
 
-_LINES_CACHE: dict[Path, tuple[tuple[int, int, int], list[bytes]]] = {}
+_INDEX_CACHE: dict[Path, tuple[tuple[int, int, int], dict[str, list[bytes]]]] = {}
+KIND_KEY = b'"kind":"'
 
 
-def _lines(path: Path) -> list[bytes]:
-    """The ledger's lines, read once per state of the file: a command asks several questions
-    of a ledger that may hold 100,000 entries. Any write changes size or mtime, so a cached
-    copy is never stale."""
+def _kind_of(line: bytes) -> str:
+    """An entry's kind without parsing it: canonical keys are sorted, so the top-level "kind"
+    comes after "data" and is its line's last `"kind":"` (a quote inside a string value is
+    escaped, so text cannot forge one)."""
+    start = line.rfind(KIND_KEY) + len(KIND_KEY)
+    return line[start:line.find(b'"', start)].decode() if start >= len(KIND_KEY) else ""
+
+
+def _by_kind(path: Path) -> dict[str, list[bytes]]:
+    """The ledger's lines grouped by kind, built once per state of the file: a command asks
+    several questions of a ledger that may hold 100,000 entries. Any write changes size or
+    mtime, so a cached index is never stale."""
     stat = path.stat()
     state = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-    cached = _LINES_CACHE.get(path)
+    cached = _INDEX_CACHE.get(path)
     if cached is None or cached[0] != state:
-        cached = (state, path.read_bytes().split(b"\n"))
-        _LINES_CACHE.clear()
-        _LINES_CACHE[path] = cached
+        index: dict[str, list[bytes]] = {}
+        for line in path.read_bytes().split(b"\n"):
+            if line:
+                index.setdefault(_kind_of(line), []).append(line)
+        _INDEX_CACHE.clear()
+        cached = _INDEX_CACHE[path] = (state, index)
     return cached[1]
 
 
-def entries(root: Path, kinds: tuple[str, ...] = ()) -> list[dict]:
-    """Every committed entry of these kinds (all without kinds), oldest first; a torn last line
-    is left out. Lines are screened by their kind's bytes before parsing: the ledger may hold
-    100,000 entries and a sign-off reads a few of them."""
-    path = root / LEDGER_FILE
-    if not path.is_file():
-        return []
-    markers = [f'"kind":"{kind}"'.encode() for kind in kinds]
+def _parsed(lines: list[bytes]) -> list[dict]:
     found = []
-    for line in _lines(path):
-        if not line or (markers and not any(m in line for m in markers)):
-            continue
+    for line in lines:
         try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
+            found.append(json.loads(line))
+        except json.JSONDecodeError:  # a torn last line: never committed
             continue
-        if not kinds or entry.get("kind") in kinds:
-            found.append(entry)
     return found
 
 
+def entries(root: Path, kinds: tuple[str, ...] = ()) -> list[dict]:
+    """Every committed entry of these kinds (all without kinds), oldest first."""
+    path = root / LEDGER_FILE
+    if not path.is_file():
+        return []
+    if not kinds:
+        return _parsed([line for line in path.read_bytes().split(b"\n") if line])
+    index = _by_kind(path)
+    chosen = _parsed([line for kind in kinds for line in index.get(kind, [])])
+    return sorted(chosen, key=lambda entry: entry["seq"]) if len(kinds) > 1 else chosen
+
+
 def last_entry(root: Path, kind: str, **match: object) -> dict | None:
-    """The newest entry of a kind whose data has the given values (reads from the end)."""
+    """The newest entry of a kind whose data has the given values (searched from the end)."""
     path = root / LEDGER_FILE
     if not path.is_file():
         return None
-    marker = f'"kind":"{kind}"'.encode()
-    for line in reversed(_lines(path)):
-        if marker not in line:
-            continue
+    for line in reversed(_by_kind(path).get(kind, [])):
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if entry.get("kind") == kind and all(entry["data"].get(k) == v
-                                             for k, v in match.items()):
+        if all(entry["data"].get(k) == v for k, v in match.items()):
             return entry
     return None
 
