@@ -327,6 +327,10 @@ def test_a_model_swapped_before_the_promote_stage_is_refused(repo_copy):
         assert "does not match" in refused.stdout
         assert registry.get_alias(root / "registry", "staging") == staged
         assert _json(root, "reports/decision.json")["decision"] == "blocked"
+        by_dvc = _run([str(DVC), "repro", "-s", "promote"], root, check=False)
+        assert by_dvc.returncode != 0
+        assert _json(root, "reports/staging.json")["version"] == staged, "record kept"
+        assert registry.get_alias(root / "registry", "staging") == staged
     finally:
         model.write_bytes(original)
 
