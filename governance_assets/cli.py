@@ -172,6 +172,19 @@ def stage(root: Path, name: str) -> int:
     return code
 
 
+def promote_production(root: Path) -> int:
+    """The approval-gated stage for a person at a terminal: Dagster's log goes to a file."""
+    import contextlib
+
+    layout = Layout(root)
+    layout.logs.mkdir(parents=True, exist_ok=True)
+    log = layout.logs / "promote-production.log"
+    with log.open("a") as sink, contextlib.redirect_stderr(sink):
+        code = stage(root, PRODUCTION_STAGE)
+    print(f"(full log: {layout.relative(log)})")
+    return code
+
+
 # --- the whole graph through DVC ------------------------------------------------------------
 
 def _dvc_binary(root: Path) -> str:
@@ -469,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root.resolve()
     use_project_instance(root)
     if args.command == "promote-production":
-        return stage(root, PRODUCTION_STAGE)
+        return promote_production(root)
     if args.command in cli_registry.COMMANDS:
         return cli_registry.run(root, args)
     # --- end issue 10 ---

@@ -134,6 +134,8 @@ def test_rollback_picks_the_previous_approved_version(tmp_path):
     assert signoff.rollback(root, by="oncall", reason="still bad")["data"]["version"] == first
     with pytest.raises(signoff.SignoffError, match="nothing to roll"):
         signoff.rollback(root, by="oncall", reason="again")
+    with pytest.raises(signoff.SignoffError, match="predates the rollback away from"):
+        signoff.promote_to_production(root, third, SPEC)
     moves = registry.alias_history(root, "production")
     assert [m["data"]["move"] for m in moves] == ["promotion"] * 3 + ["rollback"] * 2
     assert moves[-1]["data"]["rolled_back"] == second and third not in (

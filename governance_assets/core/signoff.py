@@ -152,7 +152,12 @@ def approval_standing(root: Path, version: str, spec: SignoffSpec,
         return ApprovalStanding(version, None, (f"version {version}: {'; '.join(bad)}",))
     signs = [e for e in ledger.entries(root, ("approval", "rejection"))
              if e["data"]["version"] == version]
+    rolled_back = _last_rollback_from(root, version)
     for entry in reversed(signs):
+        if rolled_back and entry["seq"] < rolled_back["seq"]:
+            refusals.append(f"approval #{entry['seq']} predates the rollback away from "
+                            f"{version} (ledger #{rolled_back['seq']}): approve it again")
+            break
         if entry["kind"] == "rejection":
             refusals.append(f"rejected by {entry['data']['by']} at {entry['data']['at']} "
                             f"(ledger #{entry['seq']}): {entry['data']['reason']}")
@@ -165,6 +170,12 @@ def approval_standing(root: Path, version: str, spec: SignoffSpec,
         refusals.append(f"no approval of version {version} in the ledger; a reviewer runs "
                         f"`governance approve {version} --by NAME --reason ...`")
     return ApprovalStanding(version, None, tuple(refusals))
+
+
+def _last_rollback_from(root: Path, version: str) -> dict | None:
+    """A rollback away from a version voids the approvals given before it."""
+    moves = [m for m in registry.alias_history(root) if m["data"].get("rolled_back") == version]
+    return moves[-1] if moves else None
 
 
 def passed_gates(registered: dict) -> bool:
