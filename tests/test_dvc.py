@@ -410,7 +410,8 @@ def test_dagster_dev_shows_the_dvc_runs_lineage_gates_and_the_decision(repo_copy
         dependencyKeys { path } assetChecksOrError { ... on AssetChecks { checks { name blocking
         executionForLatestMaterialization { evaluation { success description } } } } } } }""")
     by_name = {n["assetKey"]["path"][0]: n for n in nodes["assetNodes"]}
-    assert len(by_name) == 16 and by_name["fairness_report"]["groupName"] == "evaluation"
+    assert len(by_name) == 17 and by_name["fairness_report"]["groupName"] == "evaluation"
+    assert by_name["production_model"]["groupName"] == "production"
     assert {"promotion_decision"} == {
         d["path"][0] for d in by_name["staging_model"]["dependencyKeys"]}
     checks = {c["name"]: c for c in by_name["fairness_report"]["assetChecksOrError"]["checks"]}
@@ -432,8 +433,8 @@ def test_dagster_dev_shows_the_dvc_runs_lineage_gates_and_the_decision(repo_copy
 def test_production_moves_through_dvc_only_on_a_valid_approval(repo_copy):
     """Runs last in this module: moving production re-opens the evaluate stage's inputs."""
     root, first = repo_copy
+    assert "is awaiting approval: `governance approve" in first.stdout
     staged = registry.get_alias(root / "registry", "staging")
-    assert f"{staged} is awaiting approval" in first.stdout
     production = [str(DVC), "repro", "production/dvc.yaml"]
     refused = _run(production, root, check=False)
     assert refused.returncode != 0
