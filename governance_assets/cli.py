@@ -9,6 +9,10 @@ Exit codes (the same for `governance run` and for each `governance stage`):
 
 `governance ci` runs the same job and exits with the same code, and also writes the gates as
 JUnit XML and a Markdown summary (to $GITHUB_STEP_SUMMARY too when it is set).
+
+`governance promote-production` (= `dvc repro promote_production`) exits 0 when production moved,
+1 when refused (no valid approval, named). The registry commands (show, list, history, approve,
+reject, rollback, verify) are described in cli_registry.py.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import cli_registry
 from .core.files import write_json_atomic
-from .core.gate_catalog import STAGE_GROUPS, STAGES
+from .core.gate_catalog import PRODUCTION_STAGE, STAGE_GROUPS, STAGES
 from .core.layout import Layout
 from .core.params import Params, ParamsError, load_params
 
@@ -39,7 +44,7 @@ INPUT_ERRORS = ("ParamsError", "DataError", "IntegrityError")
 REPORTS = [
     ("decision record", "reports/decision.json"), ("gate verdicts", "reports/gates.json"),
     ("model card", "reports/model_card.md"), ("model card (JSON)", "reports/model_card.json"),
-    ("EU AI Act checklist", "reports/compliance.md"), ("validation", "reports/validation.json"),
+    ("EU AI Act checklist", "reports/compliance.html"), ("validation", "reports/validation.json"),
     ("splits", "reports/splits.json"), ("search trials", "reports/search.json"),
     ("model", "models/candidate.joblib"), ("performance", "reports/performance.json"),
     ("latency (runtime)", "reports/runtime/latency.json"),
@@ -179,6 +184,19 @@ def stage(root: Path, name: str) -> int:
     seconds = time.perf_counter() - started
     print(f"{MARK}stage {name}: {built} asset(s) in {seconds:.1f} s, exit {code}"
           + (f": {message}" if message else ""), flush=True)
+    return code
+
+
+def promote_production(root: Path) -> int:
+    """The approval-gated stage for a person at a terminal: Dagster's log goes to a file."""
+    import contextlib
+
+    layout = Layout(root)
+    layout.logs.mkdir(parents=True, exist_ok=True)
+    log = layout.logs / "promote-production.log"
+    with log.open("a") as sink, contextlib.redirect_stderr(sink):
+        code = stage(root, PRODUCTION_STAGE)
+    print(f"(full log: {layout.relative(log)})")
     return code
 
 
@@ -388,17 +406,45 @@ def _print_table(rows: list[dict]) -> None:
 
 
 def _staged_version(layout: Layout, candidate: str | None) -> dict | None:
-    """The staging record, only if `staging` points at a version of the current candidate."""
+    """The ledger entry `staging` rests on, only if it holds the current candidate."""
     from .core import registry
 
-    path = layout.report("staging.json")
-    version = registry.get_alias(layout.registry, "staging")
-    if candidate is None or version is None or not path.is_file():
+    entry = registry.alias_entry(layout.registry, "staging")
+    if candidate is None or entry is None:
         return None
-    staged = json.loads(path.read_text())
-    manifest = registry.manifest(layout.registry, version)
-    fresh = staged["version"] == version and manifest["model_sha256"] == candidate
-    return staged if fresh else None
+    registered = registry.registration(layout.registry, entry["data"]["version"])
+    return entry if registered and registered["data"]["model_sha256"] == candidate else None
+
+
+def _print_aliases(layout: Layout) -> None:
+    """Where each alias points, from the ledger entry it rests on: never silently out of step
+    with the verdict above it."""
+    from .core import registry
+
+    print("\nRegistry (from the ledger):")
+    for alias in ("staging", "production"):
+        entry = registry.alias_entry(layout.registry, alias)
+        where = ("nothing yet" if entry is None else
+                 f"{entry['data']['version']} (ledger #{entry['seq']} at {entry['at']}, "
+                 f"{entry['data'].get('move', 'move')}, run {entry['data'].get('run_id')}, by "
+                 f"{entry['actor']['name']})")
+        print(f"  {alias:<10} {where}")
+
+
+def _production_line(layout: Layout, staged: str) -> str:
+    """Where production stands: it is approval-gated, so awaiting approval is not a failure."""
+    from .core import registry, signoff
+
+    current = registry.get_alias(layout.registry, signoff.PRODUCTION)
+    if current == staged:
+        return f"production: {current} (this candidate)"
+    standing = signoff.approval_standing(layout.registry, staged,
+                                         load_params(layout.root).signoff)
+    if standing.valid:
+        return (f"production: {current or 'none'}; {staged} is approved "
+                f"({standing.approval['data']['by']}): run `governance promote-production`")
+    return (f"production: {current or 'none'}; {staged} is awaiting approval: `governance "
+            f"approve {staged} --by NAME --reason ...`")
 
 
 def _blocked_headline(items) -> str:
@@ -495,6 +541,7 @@ def report(root: Path, stopped_at: str | None = None) -> int:
     for label, relative in REPORTS:
         missing = "" if (root / relative).exists() else "  (not produced)"
         print(f"  {label:<23} {relative}{missing}")
+    _print_aliases(layout)
     if blocked:
         print("\n" + _blocked_headline(items))
         return BLOCKED
@@ -508,8 +555,10 @@ def report(root: Path, stopped_at: str | None = None) -> int:
         print(f"\nNOT PROMOTED: every gate passed but `staging` does not hold this candidate "
               f"yet; run `governance run` (exit {BLOCKED}).")
         return BLOCKED
-    print(f"\nPROMOTED: registry version {staged['version']} is `staging` "
-          f"({staged['registry']}).")
+    version = staged["data"]["version"]
+    print(f"\nPROMOTED: registry version {version} is `staging` (registry/versions/{version}; "
+          f"ledger #{staged['seq']}, run {staged['data'].get('run_id')}).")
+    print(_production_line(layout, version))
     return PROMOTED
 
 
@@ -532,7 +581,11 @@ def main(argv: list[str] | None = None) -> int:
                                                "every process it started on Ctrl-C or SIGTERM")
     ui_parser.add_argument("--port", type=int, default=3000)
     stage_parser = commands.add_parser("stage", help="one DVC stage (what dvc.yaml calls)")
-    stage_parser.add_argument("name", choices=STAGES)
+    stage_parser.add_argument("name", choices=(*STAGES, PRODUCTION_STAGE))
+    # --- issue 10: production promotion and the registry commands ---
+    commands.add_parser("promote-production", help="move production to the approved staging "
+                                                   "version (refused without an approval)")
+    cli_registry.add_commands(commands)
     # --- production monitoring (issue 11): governance_assets/monitor_cli.py ---
     batches_parser = commands.add_parser("batches", help="split the dataset into batch files")
     batches_parser.add_argument("--rows", type=int, default=5000, help="rows per batch")
@@ -542,6 +595,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = args.root.resolve()
     use_project_instance(root)
+    if args.command == "promote-production":
+        return promote_production(root)
+    if args.command in cli_registry.COMMANDS:
+        return cli_registry.run(root, args)
     if args.command in ("batches", "monitor"):
         from . import monitor_cli
 

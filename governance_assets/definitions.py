@@ -18,8 +18,9 @@ from .sensors import MONITORING_JOBS, MONITORING_SCHEDULES, MONITORING_SENSORS
 
 governed_graph_job = define_asset_job(
     "governed_graph",
-    # The monitoring group is partitioned by batch and runs on its own schedule (sensors.py).
-    selection=AssetSelection.all() - AssetSelection.groups("monitoring"),
+    # Production is approval-gated and moved on purpose, never by the scheduled graph; the
+    # monitoring group is partitioned by batch and runs on its own schedule (sensors.py).
+    selection=AssetSelection.all() - AssetSelection.groups("production", "monitoring"),
     description="data -> training -> evaluation -> documentation -> decision -> staging, "
                 "with every gate.",
 )

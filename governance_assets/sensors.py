@@ -99,8 +99,8 @@ def drift_research_sensor(context: SensorEvaluationContext) -> SensorResult:
 
 
 @sensor(default_status=DefaultSensorStatus.STOPPED, minimum_interval_seconds=60,
-        description="A disparate-impact ERROR in production asks for a rollback to the previous "
-                    "production version, when params allow it.")
+        description="A disparate-impact ERROR in production rolls it back to the previous "
+                    "approved production version, when params allow it (ledger entry).")
 def fairness_rollback_sensor(context: SensorEvaluationContext, project: GovernanceProject
                              ) -> SensorResult:
     from .core import registry, rollback
@@ -115,14 +115,13 @@ def fairness_rollback_sensor(context: SensorEvaluationContext, project: Governan
             reasons.append(f"{batch}: judged {metadata.get('production_version')}, no longer "
                            "production")
             continue
-        previous = rollback.previous_production(root, current)
+        previous = rollback.previous_production(root)
         wanted, why = rollback.rollback_wanted(bool(metadata.get("fairness_breach")), allowed,
                                                current, previous)
         if wanted:
-            entry = rollback.request_rollback(root, current, previous, why, batch,
-                                              str(metadata.get("report")))
-            context.log.warning(f"rollback requested: {entry}")
-            why = f"rollback requested ({entry['status']}): {why}"
+            entry = rollback.roll_back_production(root, why, batch, str(metadata.get("report")))
+            context.log.warning(f"production rolled back: ledger entry {entry['seq']}")
+            why = f"rolled back to {previous} (ledger entry {entry['seq']}): {why}"
         reasons.append(f"{batch}: {why}")
     return SensorResult(skip_reason="; ".join(reasons) or "no new monitored batch",
                         cursor=cursor)

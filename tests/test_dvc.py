@@ -62,11 +62,12 @@ def _gate(root, name):
 
 
 def _snapshot(root) -> dict[str, str]:
-    """Every output DVC or the registry holds (verdict and decision history may only grow)."""
+    """Every output DVC or the registry holds (verdict and decision history and the ledger
+    may only grow)."""
     paths = [p for base in ("data/prepared", "models", "reports", "registry")
              for p in (root / base).rglob("*")
              if p.is_file() and not {"verdicts", "decisions", "runtime"} & set(p.parts)
-             and p.name not in ("gates.json", ".lock")]
+             and p.name not in ("gates.json", ".lock", "ledger.jsonl", "ledger.head")]
     return {str(p.relative_to(root)): sha256_of_file(p) for p in paths}
 
 
@@ -302,6 +303,10 @@ def test_a_model_swapped_before_the_promote_stage_is_refused(repo_copy):
         assert "does not match" in refused.stdout
         assert registry.get_alias(root / "registry", "staging") == staged
         assert _json(root, "reports/decision.json")["decision"] == "blocked"
+        by_dvc = _run([str(DVC), "repro", "-s", "promote"], root, check=False)
+        assert by_dvc.returncode != 0
+        assert _json(root, "reports/staging.json")["version"] == staged, "record kept"
+        assert registry.get_alias(root / "registry", "staging") == staged
     finally:
         model.write_bytes(original)
 
@@ -389,7 +394,8 @@ def test_dagster_dev_shows_the_dvc_runs_lineage_gates_and_the_decision(repo_copy
         dependencyKeys { path } assetChecksOrError { ... on AssetChecks { checks { name blocking
         executionForLatestMaterialization { evaluation { success description } } } } } } }""")
     by_name = {n["assetKey"]["path"][0]: n for n in nodes["assetNodes"]}
-    assert len(by_name) == 16 + 2 and by_name["fairness_report"]["groupName"] == "evaluation"
+    assert len(by_name) == 16 + 1 + 2 and by_name["fairness_report"]["groupName"] == "evaluation"
+    assert by_name["production_model"]["groupName"] == "production"
     assert {n for n, node in by_name.items() if node["groupName"] == "monitoring"} == {
         "scored_batch", "batch_monitoring"}, "the monitoring group is served beside the graph"
     assert {"promotion_decision"} == {
@@ -448,3 +454,23 @@ def test_governance_ci_writes_one_junit_case_per_gate_and_fails_the_build_on_a_r
 def _run_with(root, arguments, extra_env):
     return subprocess.run([str(GOVERNANCE), "--root", str(root), *arguments], cwd=root,
                           capture_output=True, text=True, env={**_env(root), **extra_env})
+
+
+def test_production_moves_through_dvc_only_on_a_valid_approval(repo_copy):
+    """Runs last in this module: moving production re-opens the evaluate stage's inputs."""
+    root, first = repo_copy
+    assert "is awaiting approval: `governance approve" in first.stdout
+    staged = registry.get_alias(root / "registry", "staging")
+    production = [str(DVC), "repro", "production/dvc.yaml"]
+    refused = _run(production, root, check=False)
+    assert refused.returncode != 0
+    assert f"no approval of version {staged}" in refused.stdout + refused.stderr
+    assert registry.get_alias(root / "registry", "production") is None
+    approved = governance(root, "approve", "staging", "--by", "model-risk-officer",
+                          "--reason", "card, verdicts and evidence reviewed")
+    assert approved.returncode == 0, approved.stdout
+    _run(production, root)
+    assert registry.get_alias(root / "registry", "production") == staged
+    assert _json(root, "registry/aliases/production.json")["version"] == staged
+    verified = governance(root, "verify")
+    assert verified.returncode == 0 and "ledger intact" in verified.stdout, verified.stdout

@@ -198,10 +198,12 @@ def test_regression_against_production_is_blocked(passing, tmp_path, instance):
 
 
 def _snapshot(root) -> dict[str, str]:
-    """Hashes of everything downstream of validation, and of the registry."""
+    """Hashes of everything downstream of validation, and of the registry (its append-only
+    ledger aside)."""
     paths = [p for base in ("data/prepared/splits", "models", "registry", "reports")
              for p in (root / base).rglob("*")
-             if p.is_file() and "verdicts" not in p.parts]
+             if p.is_file() and "verdicts" not in p.parts
+             and p.name not in ("ledger.jsonl", "ledger.head")]
     skip = {"validation.json", "data.json"}
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in paths if p.name not in skip and ".lock" not in p.name}

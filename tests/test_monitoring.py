@@ -31,7 +31,15 @@ from dagster import (
 from governance_assets.assets import GRAPH_ASSETS, PROMOTION_CHECKS
 from governance_assets.assets.monitoring import batch_monitoring, batch_partitions, scored_batch
 from governance_assets.checks import GATE_CHECKS
-from governance_assets.core import batches, decision_log, registry, training
+from governance_assets.core import (
+    audit,
+    batches,
+    decision_log,
+    registry,
+    rollback,
+    signoff,
+    training,
+)
 from governance_assets.core.decisions import trigger_from_tags
 from governance_assets.core.files import read_json, sha256_of_file
 from governance_assets.core.layout import Layout
@@ -94,7 +102,8 @@ def production(passing, tmp_path_factory):
     stored = registry.manifest(layout.registry, production)["files"]
     evidence = {name: layout.registry / "versions" / production / name
                 for name in stored if name != registry.MODEL_FILE}
-    shadow = registry.register(layout.registry, model_path, evidence, {"test": "challenger"})
+    shadow = registry.register(layout.registry, model_path, evidence,
+                               {"test": "challenger", "decision": "promote"})
     registry.set_alias(layout.registry, "staging", shadow["version"], "test: challenger")
     return root, production, shadow["version"]
 
@@ -327,27 +336,33 @@ def _unfair_batch(root: Path, production_version: str) -> pd.DataFrame:
     return pd.concat([refused_young, mixed_young, accepted_old], ignore_index=True)
 
 
-def test_fairness_breach_asks_for_rollback_only_when_params_allow(production, project, instance):
+def test_fairness_breach_rolls_production_back_only_when_params_allow(production, project,
+                                                                      instance):
     _, production_version, shadow_version = production
     root = project / "registry"
-    registry.set_alias(root, "production", shadow_version, "test: a newer production")
-    registry.set_alias(root, "production", production_version, "test: back to the promoted one")
+    spec = load_params(project).signoff
+    for version in (shadow_version, production_version):   # both reviewed and approved
+        signoff.approve(root, version, "model-risk-officer", "test: reviewed", spec)
+    for version in (shadow_version, production_version):   # the challenger was production first
+        signoff.promote_to_production(root, version, spec, by="release-manager")
     drop_batch(project, "unfair", _unfair_batch(project, production_version))
     result = monitor(project, instance, "unfair")
     dir_check = checks(result)["batch_disparate_impact"]
     assert not dir_check.passed and dir_check.severity == AssetCheckSeverity.ERROR
-    requests_file = root / "monitoring/rollback_requests.jsonl"
 
     held = tick(fairness_rollback_sensor, instance, project)
     assert "rollback_on_fairness_breach is false" in held.skip_message
-    assert not requests_file.exists()
+    assert registry.get_alias(root, "production") == production_version
 
     set_params(project, monitoring={"rollback_on_fairness_breach": True})
-    wanted = tick(fairness_rollback_sensor, instance, project)
-    assert "rollback requested" in wanted.skip_message
-    entry = json.loads(requests_file.read_text().splitlines()[-1])
-    assert entry["from_version"] == production_version
-    assert entry["to_version"] == shadow_version and entry["batch"] == "unfair"
+    rolled = tick(fairness_rollback_sensor, instance, project)
+    assert f"rolled back to {shadow_version}" in rolled.skip_message
+    assert registry.get_alias(root, "production") == shadow_version
+    move = registry.alias_entry(root, "production")
+    assert move["data"]["move"] == "rollback" and move["data"]["rolled_back"] == production_version
+    assert move["data"]["by"] == rollback.MONITORING_IDENTITY
+    assert "fairness breach" in move["data"]["reason"] and "batch unfair" in move["data"]["reason"]
+    assert not audit.verify(root).problems
 
 
 def test_undelivered_alert_is_retried_logged_and_never_fails_the_run(project, instance):

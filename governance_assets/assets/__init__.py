@@ -14,6 +14,7 @@ from .evaluation import (
     performance_report,
     proxy_report,
 )
+from .production import production_approval, production_model
 from .promotion import every_blocking_gate_passed, promotion_decision, staging_model
 from .training import candidate_model, model_search
 
@@ -24,5 +25,6 @@ GRAPH_ASSETS = [
     robustness_report, reference_agreement_report,
     model_card, compliance_report,
     promotion_decision, staging_model,
+    production_model,
 ]
-PROMOTION_CHECKS = [every_blocking_gate_passed]
+PROMOTION_CHECKS = [every_blocking_gate_passed, production_approval]

@@ -7,7 +7,7 @@ give the same bytes and DVC's lock does not move when nothing changed.
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from ..core import assurance_card, compliance
+from ..core import assurance_card, compliance, compliance_html
 from ..core import card as card_core
 from ..core.dataset_description import datasheet_status
 from ..core.decisions import trigger_from_tags
@@ -117,13 +117,16 @@ def model_card(context: AssetExecutionContext, project: GovernanceProject) -> Ma
 @asset(group_name="documentation", deps=[model_card], kinds={"markdown"},
        code_version=CODE_VERSION)
 def compliance_report(project: GovernanceProject) -> MaterializeResult:
-    """Each EU AI Act item answered from the card's evidence, with links to it."""
+    """Each EU AI Act item answered from the card's evidence, with links to it and to the
+    ledger verdicts it rests on: JSON, Markdown, and a self-contained HTML page."""
     layout = project.layout
     card = read_json(layout.report("model_card.json"))
-    items = compliance.checklist(card)
+    report = compliance.report(card)
     markdown = write_text_atomic(layout.report("compliance.md"),
-                                 compliance.render_markdown(items, card["model_name"]))
-    counts = {status: sum(i["status"] == status for i in items)
-              for status in (compliance.MET, compliance.PARTIAL, compliance.NOT_MET)}
-    return publish(layout, "compliance", {"model_name": card["model_name"], "items": items},
-                   counts, extra_files=(markdown,))
+                                 compliance.render_markdown(report["items"], card["model_name"]))
+    html = write_text_atomic(layout.report("compliance.html"), compliance_html.render_html(report))
+    counts = {status: sum(i["status"] == status for i in report["items"])
+              for status in compliance.STATUSES}
+    return publish(layout, "compliance", report, counts, extra_files=(markdown, html),
+                   extra_metadata={"not_met": "; ".join(report["not_met"]) or "none",
+                                   "needs_human": "; ".join(report["needs_human"]) or "none"})

@@ -19,12 +19,14 @@ from ..core import decisions, registry
 from ..core.environment import git_commit
 from ..core.files import write_json_atomic
 from ..core.layout import Layout
+from ..core.ledger import LedgerError
 from ..core.verdicts import Standing, refusals, standings
 from ..resources import GovernanceProject
 from .documentation import compliance_report, model_card
 from .publishing import CODE_VERSION
 
-REGISTERED_EVIDENCE = ("model_card.json", "model_card.md", "compliance.md", "validation.json",
+REGISTERED_EVIDENCE = ("model_card.json", "model_card.md", "compliance.md", "compliance.html",
+                       "compliance.json", "validation.json",
                        "splits.json", "search.json", "performance.json", "fairness.json",
                        "fairness_rates.png", "proxies.json", "explanation.json", "drift.json",
                        "drift.html", "decision.json", "robustness.json",
@@ -102,18 +104,25 @@ def _judged_hashes(items: list[Standing]) -> dict[str, str]:
 
 def _register(layout: Layout, items: list[Standing], run_id: str, dataset: str,
               policy_hash: str) -> dict:
+    """Register the judged bytes, then move `staging` on a ledger entry naming the run, the
+    decision record and every verdict record it rests on."""
     manifest = registry.register(
         layout.registry, layout.model,
         {name: layout.report(name) for name in REGISTERED_EVIDENCE},
         {"dataset": dataset, "policy_hash": policy_hash, "dagster_run_id": run_id,
-         "gates": [item.to_dict() for item in items]},
+         "decision": decisions.PROMOTE, "gates": [item.to_dict() for item in items]},
         expected=_judged_hashes(items))
-    entry = registry.set_alias(layout.registry, "staging", manifest["version"],
-                               reason=f"all blocking gates passed (run {run_id})")
+    entry = registry.set_alias(
+        layout.registry, "staging", manifest["version"],
+        reason=f"all blocking gates passed (run {run_id})", move="promotion", run_id=run_id,
+        decision_sha256=manifest["files"]["decision.json"],
+        verdicts=[{"gate": item.gate.name, "fingerprint": item.fingerprint.key}
+                  for item in items if item.fingerprint is not None])
     return {"version": manifest["version"], "alias": "staging",
             "model_sha256": manifest["model_sha256"],
             "registry": layout.relative(layout.registry / "versions" / manifest["version"]),
-            "previous": entry["previous"], "run_id": run_id}
+            "previous": entry["data"]["previous"], "run_id": run_id,
+            "ledger_seq": entry["seq"], "ledger_hash": entry["hash"]}
 
 
 @asset(group_name="promotion", deps=[promotion_decision], kinds={"registry"},
@@ -138,7 +147,7 @@ def staging_model(context: AssetExecutionContext, project: GovernanceProject
                           "gates": MetadataValue.md(gate_table_markdown(items))})
     try:
         record = _register(layout, items, context.run_id, params.dataset, params.policy_hash)
-    except registry.RegistryError as error:
+    except (registry.RegistryError, LedgerError) as error:
         raise Failure(description=f"staging promotion refused: {error}") from error
     write_json_atomic(layout.report("staging.json"), record)
     return MaterializeResult(metadata={

@@ -5,7 +5,8 @@ from __future__ import annotations
 from .card import link_from_reports
 from .gates import PASS
 
-MET, PARTIAL, NOT_MET = "met", "partial", "not_met"
+MET, PARTIAL, NOT_MET, NEEDS_HUMAN = "met", "partial", "not_met", "needs_human"
+STATUSES = (MET, PARTIAL, NOT_MET, NEEDS_HUMAN)
 DATA_GATES = ("sensitive_groups", "personal_data", "retention")
 ROBUSTNESS_GATES = ("perturbation_flips", "perturbation_auc_drop", "slice_performance",
                     "reference_agreement")
@@ -66,6 +67,18 @@ def robustness_finding(card: dict) -> str:
             f"slices significantly below accuracy {scan['floor']}; {agreed}")
 
 
+ACCURACY_GATES = ("golden_test_disjoint", "performance_floor")
+
+
+def _accuracy_status(card: dict) -> str:
+    """Not met when the golden test leaked or the floor failed; partial when only a
+    robustness or drift screen did not pass."""
+    if not all(_gate_passed(card, g) for g in ACCURACY_GATES):
+        return NOT_MET
+    return MET if all(_gate_passed(card, g) for g in ("drift_psi", *ROBUSTNESS_GATES)) \
+        else PARTIAL
+
+
 def checklist(card: dict) -> list[dict]:
     evidence = card["evidence"]
     insufficient = [f"{f}={g}" for f, r in card["fairness"]["features"].items()
@@ -87,22 +100,24 @@ def checklist(card: dict) -> list[dict]:
          "and mitigate them", _bias_status(card), _bias_finding(card),
          [evidence["fairness"], evidence["fairness_chart"], evidence["proxies"]]),
         ("Art. 12", "Record keeping: every trial and decision logged",
-         PARTIAL,
+         MET,
          f"{len(card['search']['trials'])} trials and {len(card['gates'])} gate verdicts, each "
-         "bound to the policy, data, candidate and code it judged; every promotion decision, "
-         "promoted or blocked, is kept in registry/decisions/. A tamper-evident (hash-chained) "
-         "ledger is not yet part of this pipeline",
-         [evidence["search"], evidence["decision"]]),
+         "bound to the policy, data, candidate and code it judged and entered in the "
+         "hash-chained ledger (registry/ledger.jsonl); every decision, promotion, approval, "
+         "rejection, rollback and policy change is a ledger entry, and `governance verify` "
+         "detects any edited, removed or reordered one",
+         [evidence["search"], evidence["decision"], "registry/ledger.jsonl"]),
         ("Art. 13", "Transparency: explanations available",
          MET, f"global and local SHAP explanations of {card['explanation']['rows_explained']} "
          "golden-test decisions", [evidence["explanation"], evidence["shap_plot"]]),
         ("Art. 14", "Human oversight: sign-off before production",
-         NOT_MET, "only staging promotion is automated; production sign-off is not implemented "
-         "yet, so no model reaches production from this pipeline", [evidence["model_card_md"]]),
+         NEEDS_HUMAN, "staging is automated; production moves only on an unexpired approval, "
+         "by a named reviewer with the approver role (not the run's trigger), of this exact "
+         "evidence (model, card, verdicts): a reviewer runs `governance show staging` then "
+         "`governance approve VERSION --by NAME --reason ...`",
+         [evidence["model_card_md"]]),
         ("Art. 15", "Accuracy and robustness",
-         MET if all(_gate_passed(card, g) for g in
-                    ("golden_test_disjoint", "performance_floor", "drift_psi",
-                     *ROBUSTNESS_GATES)) else PARTIAL,
+         _accuracy_status(card),
          f"golden-test AUC {card['champion']['metrics']['auc']:.3f} on rows never seen by "
          "training or selection; outlier/poisoning screen and drift report ran; "
          + robustness_finding(card),
@@ -114,6 +129,37 @@ def checklist(card: dict) -> list[dict]:
     ]
     return [{"article": a, "requirement": r, "status": s, "finding": f, "evidence": e}
             for a, r, s, f, e in items]
+
+
+def ledger_references(card: dict, articles: dict[str, tuple[str, ...]]) -> dict[str, list]:
+    """Per article, the ledger verdict entries it rests on, named by gate and fingerprint
+    (deterministic, so the report is the same on the same inputs; `governance history`
+    finds them)."""
+    from .verdicts import Fingerprint
+
+    keys = {g["gate"]: Fingerprint(**g["fingerprint"]).key for g in card["gates"]
+            if g.get("fingerprint")}
+    return {article: [{"gate": gate, "fingerprint": keys[gate]} for gate in gates
+                      if gate in keys] for article, gates in articles.items()}
+
+
+ARTICLE_GATES = {
+    "Art. 10": DATA_GATES, "Art. 10(2)(f)-(g)": BIAS_GATES,
+    "Art. 15": (*ACCURACY_GATES, "drift_psi", *ROBUSTNESS_GATES),
+}
+
+
+def report(card: dict) -> dict:
+    """The checklist with its ledger references and the items not met, named."""
+    items = checklist(card)
+    references = ledger_references(card, ARTICLE_GATES)
+    for item in items:
+        item["ledger_entries"] = references.get(item["article"], [])
+    return {"model_name": card["model_name"], "items": items,
+            "not_met": [f"{i['article']}: {i['requirement']}" for i in items
+                        if i["status"] == NOT_MET],
+            "needs_human": [f"{i['article']}: {i['requirement']}" for i in items
+                            if i["status"] == NEEDS_HUMAN]}
 
 
 def render_markdown(items: list[dict], model_name: str) -> str:

@@ -11,6 +11,7 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import ledger
 from .card import validate_card
 from .files import read_json, write_json_atomic
 from .layout import Layout
@@ -58,7 +59,8 @@ def decide(params: Params, layout: Layout, items: list[Standing], run_id: str | 
         "schema_version": "1.0",
         "decision": BLOCKED if refused or candidate is None else PROMOTE,
         "decided_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "run_id": run_id, "trigger": trigger, "dataset": params.dataset,
+        "run_id": run_id, "trigger": trigger, "triggered_by": ledger.identity(),
+        "dataset": params.dataset, "policy": params.policy.model_dump(mode="json"),
         "data_version": data_version(params, layout), "candidate_sha256": candidate,
         "candidate_problem": problem, "policy_hash": params.policy_hash,
         "code_version": code_version(), "git_commit": git_commit,
@@ -78,7 +80,28 @@ def write_decision(layout: Layout, record: dict) -> Path:
     name = "-".join([stamp, (record["candidate_sha256"] or "none")[:12],
                      (record["run_id"] or "cli")[:8], record["decision"]])
     write_json_atomic(layout.registry / "decisions" / f"{name}.json", record)
+    _ledger_decision(layout.registry, record, f"decisions/{name}.json")
     return write_json_atomic(layout.report("decision.json"), record)
+
+
+def _ledger_decision(registry: Path, record: dict, where: str) -> None:
+    """The decision, and before it a policy entry when the policy differs from the last one."""
+    with ledger.registry_lock(registry):
+        last = ledger.last_entry(registry, "policy")
+        if last is None or last["data"]["policy_hash"] != record["policy_hash"]:
+            before = last["data"]["policy"] if last else {}
+            policy = record.get("policy", {})
+            changed = sorted(k for k in before.keys() | policy.keys()
+                             if before.get(k) != policy.get(k))
+            ledger.append_locked(registry, "policy", {
+                "policy_hash": record["policy_hash"], "policy": policy,
+                "changed_keys": changed,
+                "previous_hash": last["data"]["policy_hash"] if last else None})
+        ledger.append_locked(registry, "decision", {
+            "decision": record["decision"], "run_id": record["run_id"],
+            "trigger": record["trigger"], "candidate_sha256": record["candidate_sha256"],
+            "policy_hash": record["policy_hash"], "refused_by": record["refused_by"],
+            "record": where})
 
 
 def latest_decision(layout: Layout) -> dict | None:

@@ -14,7 +14,10 @@ from .params import ACTIVE_DATASET
 
 STAGES = ("prepare", "train", "evaluate", "document", "promote")
 STAGE_GROUPS = {"prepare": "data", "train": "training", "evaluate": "evaluation",
-                "document": "documentation", "promote": "promotion"}
+                "document": "documentation", "promote": "promotion",
+                "promote_production": "production"}
+# Approval-gated: a DVC stage of its own that `governance run` (dvc repro promote) never runs.
+PRODUCTION_STAGE = "promote_production"
 
 # Every verdict depends on which dataset block is active and how it was split.
 COMMON_KEYS = ("dataset", ACTIVE_DATASET, "split")

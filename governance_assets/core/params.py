@@ -549,6 +549,15 @@ class RobustnessSpec(_Strict):
     slice_alpha: float = Field(default=0.05, gt=0, lt=1)
 
 
+class SignoffSpec(_Strict):
+    """Human sign-off before production: roles, expiry, separation of duties."""
+
+    approvers: list[str] = []
+    promoters: list[str] = Field(default=[], description="empty: anyone may promote")
+    approval_expiry_days: int = Field(default=30, ge=1, le=3650)
+    separation_of_duties: bool = True
+
+
 class Params(_Strict):
     dataset: str
     datasets: dict[str, DatasetSpec]
@@ -561,6 +570,7 @@ class Params(_Strict):
     robustness: RobustnessSpec = RobustnessSpec()
     # Production monitoring (issue 11): batches, WARN/ERROR levels, alerts, rollback.
     monitoring: MonitoringSpec = MonitoringSpec()
+    signoff: SignoffSpec = SignoffSpec()
 
     @model_validator(mode="after")
     def _dataset_declared(self) -> Params:

@@ -1,21 +1,22 @@
-"""A content-addressed model registry: immutable versions, aliases moved atomically under a lock.
+"""A content-addressed model registry: immutable versions, aliases moved under a lock.
 
 A version is the model file plus its evidence, named by the hash of all of them, and never
-rewritten. A model whose sha256 no longer matches its manifest is refused, never loaded.
+rewritten. The ledger is the source of truth: a version exists once its `register` entry is
+committed there (with the sha256 of every file), and an alias points where its last `alias`
+entry says. `aliases/<alias>.json` is a copy for people and DVC, rewritten after each move. A
+model whose bytes do not match the ledger's sha256 is never loaded, whatever its manifest says.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
+import io
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 
+from . import ledger
 from .files import read_json, sha256_of_file, write_json_atomic
 
 MODEL_FILE = "model.joblib"
@@ -28,21 +29,6 @@ class RegistryError(RuntimeError):
 def _version_id(hashes: dict[str, str]) -> str:
     digest = hashlib.sha256(json.dumps(hashes, sort_keys=True).encode())
     return digest.hexdigest()[:16]
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-@contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _copy_verified(files: dict[str, Path], expected: dict[str, str], into: Path
@@ -59,33 +45,73 @@ def _copy_verified(files: dict[str, Path], expected: dict[str, str], into: Path
     return hashes
 
 
+def registration(root: Path, version: str) -> dict | None:
+    """The ledger's register entry of a version: the only record its files are checked against."""
+    return ledger.last_entry(root, "register", version=version)
+
+
+def _ledgered(root: Path, version: str) -> dict:
+    entry = registration(root, version)
+    if entry is None:
+        known = (root / "versions" / version).is_dir()
+        raise RegistryError(
+            f"unknown version {version}: not in the registry's ledger"
+            + (" (its folder exists but was never registered: it is never loaded or promoted)"
+               if known else "; `governance list` shows the registered versions"))
+    return entry
+
+
 def register(root: Path, model: Path, evidence: dict[str, Path], metadata: dict,
              expected: dict[str, str] | None = None) -> dict:
     """Store model + evidence as a new version, or return the identical one already stored.
 
     `expected` maps stored file names to the sha256 their verdicts were bound to; any copy whose
-    bytes differ is refused and nothing is stored.
+    bytes differ is refused and nothing is stored. The version counts once its ledger entry is
+    committed; a folder left by a killed writer is completed (or refused) on the next call.
     """
     files = {MODEL_FILE: model, **evidence}
-    with _locked(root):
+    with ledger.registry_lock(root):
+        for abandoned in root.glob(".incoming-*"):  # left by a writer killed mid-copy
+            shutil.rmtree(abandoned, ignore_errors=True)
         incoming = Path(tempfile.mkdtemp(dir=root, prefix=".incoming-"))
         try:
             hashes = _copy_verified(files, expected or {}, incoming)
             version = _version_id(hashes)
             target = root / "versions" / version
             if target.exists():
-                stored = read_json(target / "manifest.json")
-                if stored["files"] != hashes:
-                    raise RegistryError(f"version {version} exists with different content")
-                return stored
-            manifest = {"version": version, "created": _now(), "files": hashes,
+                return _existing(root, version, hashes, metadata)
+            manifest = {"version": version, "created": ledger.now(), "files": hashes,
                         "model_sha256": hashes[MODEL_FILE], "metadata": metadata}
             write_json_atomic(incoming / "manifest.json", manifest)
             target.parent.mkdir(parents=True, exist_ok=True)
+            ledger.crash_point("register:before-rename")
             incoming.rename(target)
+            ledger.crash_point("register:before-ledger")
+            _ledger_registration(root, manifest)
             return manifest
         finally:
             shutil.rmtree(incoming, ignore_errors=True)
+
+
+def _existing(root: Path, version: str, hashes: dict[str, str], metadata: dict) -> dict:
+    """Same bytes again: idempotent. A folder without its ledger entry is checked, then entered."""
+    stored = read_json(root / "versions" / version / "manifest.json")
+    on_disk = {name: sha256_of_file(root / "versions" / version / name) for name in hashes}
+    if stored["files"] != hashes or on_disk != hashes:
+        raise RegistryError(f"version {version} exists with different content; a version is "
+                            "never overwritten")
+    if registration(root, version) is None:
+        _ledger_registration(root, {**stored, "metadata": metadata})
+    return stored
+
+
+def _ledger_registration(root: Path, manifest: dict) -> dict:
+    meta = manifest["metadata"]
+    return ledger.append_locked(root, "register", {
+        "version": manifest["version"], "files": manifest["files"],
+        "model_sha256": manifest["model_sha256"], "run_id": meta.get("dagster_run_id"),
+        "decision": meta.get("decision"), "policy_hash": meta.get("policy_hash"),
+        "dataset": meta.get("dataset")})
 
 
 def _alias_file(root: Path, alias: str) -> Path:
@@ -99,31 +125,49 @@ def init_registry(root: Path) -> None:
         write_json_atomic(pointer, {"alias": "production", "version": None})
 
 
+def alias_entry(root: Path, alias: str) -> dict | None:
+    """The ledger entry the alias rests on (who moved it, from which run, on which verdicts)."""
+    return ledger.last_entry(root, "alias", alias=alias)
+
+
 def get_alias(root: Path, alias: str) -> str | None:
-    path = _alias_file(root, alias)
-    return read_json(path)["version"] if path.exists() else None
+    """The version an alias points at, as the ledger records it."""
+    entry = alias_entry(root, alias)
+    return entry["data"]["version"] if entry else None
 
 
-def alias_history(root: Path) -> list[dict]:
-    path = root / "aliases" / "history.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def alias_history(root: Path, alias: str | None = None) -> list[dict]:
+    """Every alias move, oldest first, as ledger entries."""
+    moves = ledger.entries(root, ("alias",))
+    return [m for m in moves if alias is None or m["data"]["alias"] == alias]
 
 
-def set_alias(root: Path, alias: str, version: str, reason: str) -> dict:
-    """Point alias at version; each move is appended to the alias history."""
-    if not (root / "versions" / version / "manifest.json").exists():
-        raise RegistryError(f"cannot point {alias!r} at unknown version {version}")
-    with _locked(root):
-        previous = get_alias(root, alias)
-        entry = {"alias": alias, "version": version, "previous": previous, "at": _now(),
-                 "reason": reason}
-        if previous != version:
-            write_json_atomic(_alias_file(root, alias), {"alias": alias, "version": version})
-        with (root / "aliases" / "history.jsonl").open("a") as history:
-            history.write(json.dumps(entry) + "\n")
+def set_alias(root: Path, alias: str, version: str, reason: str, **grounds: object) -> dict:
+    """Point alias at a registered version: one ledger entry (the commit), then the alias file.
+
+    `grounds` (run id, decision record, approval, ...) go into the entry, so every move names
+    what it rests on.
+    """
+    with ledger.registry_lock(root):
+        return set_alias_locked(root, alias, version, reason, **grounds)
+
+
+def set_alias_locked(root: Path, alias: str, version: str, reason: str,
+                     **grounds: object) -> dict:
+    _ledgered(root, version)
+    previous = get_alias(root, alias)
+    entry = ledger.append_locked(root, "alias", {"alias": alias, "version": version,
+                                                 "previous": previous, "reason": reason,
+                                                 **grounds})
+    ledger.crash_point("alias:before-file")
+    _write_alias_file(root, alias, entry)
     return entry
+
+
+def _write_alias_file(root: Path, alias: str, entry: dict) -> None:
+    write_json_atomic(_alias_file(root, alias), {
+        "alias": alias, "version": entry["data"]["version"], "ledger_seq": entry["seq"],
+        "ledger_hash": entry["hash"]})
 
 
 def manifest(root: Path, version: str) -> dict:
@@ -133,18 +177,37 @@ def manifest(root: Path, version: str) -> dict:
     return read_json(path)
 
 
-def verified_model_path(root: Path, version: str) -> Path:
-    """The model file of a version, only if its bytes still match the recorded sha256."""
-    expected = manifest(root, version)["model_sha256"]
+def versions(root: Path) -> list[dict]:
+    """Registered versions (ledger register entries), oldest first."""
+    return ledger.entries(root, ("register",))
+
+
+def _verified_model_bytes(root: Path, version: str) -> bytes:
+    """The model bytes, read once, only if their sha256 is the one the ledger recorded."""
+    expected = _ledgered(root, version)["data"]["model_sha256"]
     path = root / "versions" / version / MODEL_FILE
-    actual = sha256_of_file(path)
+    if not path.is_file():
+        raise RegistryError(f"version {version}: {MODEL_FILE} is missing")
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
         raise RegistryError(f"version {version}: {MODEL_FILE} sha256 {actual[:12]} does not "
-                            f"match the registry's {expected[:12]}; refusing to load it")
-    return path
+                            f"match the registry's {expected[:12]} (ledger); refusing to load it")
+    return data
+
+
+def verified_model_path(root: Path, version: str) -> Path:
+    """The model file of a version, only if its bytes match the sha256 the ledger recorded."""
+    _verified_model_bytes(root, version)
+    return root / "versions" / version / MODEL_FILE
 
 
 def load_model(root: Path, version: str):
+    """Unpickles only bytes whose sha256 the ledger recorded when the gates passed them.
+
+    They are loaded from memory after the check: a file swapped between check and load is
+    never what gets unpickled.
+    """
     import joblib
 
-    return joblib.load(verified_model_path(root, version))
+    return joblib.load(io.BytesIO(_verified_model_bytes(root, version)))

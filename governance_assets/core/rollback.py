@@ -1,26 +1,22 @@
-"""Automatic rollback on a fairness breach in production: when it is wanted, and the request.
+"""Automatic rollback on a fairness breach in production: when it is wanted, and doing it.
 
-The decision is here (pure); moving the `production` alias belongs to the registry's rollback
-(issue 10), called from `request_rollback` only. Until that is wired, the request is recorded
-in registry/monitoring/rollback_requests.jsonl with status `requested` for a human to act on.
+The decision is pure; the move is the registry's rollback (core/signoff.rollback), which goes
+to the newest earlier production version that passed its gates and stays approved, and writes
+the ledger entry naming who asked and why.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timezone
 from pathlib import Path
 
-from .registry import alias_history
+from . import signoff
 
-REQUESTS = Path("monitoring") / "rollback_requests.jsonl"
+MONITORING_IDENTITY = "monitoring (fairness_rollback_sensor)"
 
 
-def previous_production(registry_root: Path, current: str | None) -> str | None:
-    """The last version `production` pointed at before the current one (approved back then)."""
-    earlier = [entry["version"] for entry in alias_history(registry_root)
-               if entry["alias"] == "production" and entry["version"] != current]
-    return earlier[-1] if earlier else None
+def previous_production(registry_root: Path) -> str | None:
+    """Where a rollback of `production` would go: an earlier, approved, gate-passing holder."""
+    return signoff.rollback_target(registry_root, signoff.PRODUCTION)
 
 
 def rollback_wanted(fairness_breach: bool, allowed: bool, current: str | None,
@@ -34,23 +30,12 @@ def rollback_wanted(fairness_breach: bool, allowed: bool, current: str | None,
     if current is None:
         return False, "fairness breach, but no production version is set"
     if previous is None:
-        return False, f"fairness breach on {current}, but no previous production version exists"
+        return False, (f"fairness breach on {current}, but no earlier production version "
+                       "passed its gates and stays approved")
     return True, f"fairness breach on production {current}; previous version {previous}"
 
 
-def request_rollback(registry_root: Path, current: str, target: str, reason: str,
-                     batch: str, evidence: str) -> dict:
-    """The one place production is rolled back from monitoring.
-
-    Wire issue 10's registry rollback here (it moves the alias and writes the ledger entry);
-    until then the request is appended to registry/monitoring/rollback_requests.jsonl.
-    """
-    entry = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-             "action": "rollback_production", "from_version": current, "to_version": target,
-             "reason": reason, "batch": batch, "evidence": evidence,
-             "status": "requested: registry rollback not wired (see core/rollback.py)"}
-    path = registry_root / REQUESTS
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as requests:
-        requests.write(json.dumps(entry) + "\n")
-    return entry
+def roll_back_production(registry_root: Path, reason: str, batch: str, evidence: str) -> dict:
+    """The one place monitoring moves production: the ledger entry says why and on what."""
+    return signoff.rollback(registry_root, signoff.PRODUCTION, by=MONITORING_IDENTITY,
+                            reason=f"{reason} (batch {batch}; evidence {evidence})")

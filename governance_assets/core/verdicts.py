@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 
+from . import ledger
 from .files import md5_of_file, read_json, sha256_of_file, write_json_atomic
 from .gate_catalog import GATES, GateSpec
 from .gates import INSUFFICIENT, NOT_APPLICABLE, PASS
@@ -156,6 +157,10 @@ class VerdictStore:
                  "judged_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         write_json_atomic(self.root / gate / f"{fingerprint.key}.json", entry)
         write_json_atomic(self.root / gate / "latest.json", entry)
+        ledger.append(self.root.parent, "verdict", {
+            "gate": gate, "outcome": verdict.get("outcome"), "value": verdict.get("value"),
+            "threshold": verdict.get("threshold"), "fingerprint": fingerprint.key,
+            "run_id": run_id})
         return entry
 
     def lookup(self, gate: str, fingerprint: Fingerprint) -> dict | None:

@@ -1,0 +1,68 @@
+"""`governance verify`: the whole ledger, every registered file and every alias file.
+
+Problems are tampering (or damage) and make verify fail, the first one named; notices are
+states a killed writer leaves that the next write completes (a version folder without its
+ledger entry is never loaded or promoted; an alias file one move behind its ledger entry).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import ledger
+from .files import read_json
+from .signoff import tampered_files
+
+
+def _check_versions(root: Path, registered: list[dict], report: ledger.ChainReport) -> None:
+    known = {entry["data"]["version"] for entry in registered}
+    for entry in registered:
+        version = entry["data"]["version"]
+        bad = tampered_files(root, entry)
+        manifest = root / "versions" / version / "manifest.json"
+        if not bad and (not manifest.is_file()
+                        or read_json(manifest).get("files") != entry["data"]["files"]):
+            bad = ["manifest.json differs from the ledger"]
+        if bad:
+            report.problems.append(f"registry version {version} (ledger #{entry['seq']}): "
+                                   + "; ".join(bad))
+    folder = root / "versions"
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if path.name not in known:
+            report.notices.append(f"versions/{path.name} has no ledger entry: never loaded or "
+                                  "promoted")
+
+
+def _check_alias_files(root: Path, moves: list[dict], report: ledger.ChainReport) -> None:
+    by_seq = {move["seq"]: move for move in moves}
+    latest = {move["data"]["alias"]: move for move in moves}
+    for path in sorted((root / "aliases").glob("*.json")):
+        pointer = read_json(path)
+        alias, seq = pointer.get("alias", path.stem), pointer.get("ledger_seq")
+        if seq is None:
+            if pointer.get("version") is not None:
+                report.problems.append(f"aliases/{path.name} points at {pointer.get('version')} "
+                                       "without naming the ledger entry it rests on")
+            elif alias in latest:
+                report.notices.append(f"aliases/{path.name} still empty although ledger "
+                                      f"#{latest[alias]['seq']} moved it")
+            continue
+        move = by_seq.get(seq)
+        if (move is None or move["hash"] != pointer.get("ledger_hash")
+                or move["data"]["version"] != pointer.get("version")):
+            report.problems.append(f"aliases/{path.name} points at {pointer.get('version')} "
+                                   f"citing ledger #{seq}, which records no such move")
+        elif latest[alias]["seq"] != seq:
+            report.notices.append(f"aliases/{path.name} is one move behind ledger "
+                                  f"#{latest[alias]['seq']} (rewritten on the next move)")
+
+
+def verify(root: Path, anchor: str | None = None) -> ledger.ChainReport:
+    """Chain first (nothing is trusted past a break), then files and aliases against it."""
+    report = ledger.verify_chain(root, anchor)
+    if report.problems:
+        return report
+    everything = report.parsed
+    _check_versions(root, [e for e in everything if e["kind"] == "register"], report)
+    _check_alias_files(root, [e for e in everything if e["kind"] == "alias"], report)
+    return report

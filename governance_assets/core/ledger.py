@@ -1,0 +1,351 @@
+"""The ledger: append-only JSON lines, each entry carrying the hash of the one before it.
+
+Each entry is hashed over its canonical serialization (sorted keys, no spaces), which includes
+the previous entry's hash, so editing, removing or reordering any entry breaks the chain at
+that entry. What the chain alone cannot catch is an attacker who edits an entry and recomputes
+every later hash; two anchors cover that:
+
+- `GOVERNANCE_LEDGER_KEY` set: entries are HMAC-SHA256'd with it, so nobody without the key
+  can produce a valid entry (re-hashing is caught);
+- the head (sequence number + hash of the last entry) is printed by `governance verify`; pinned
+  elsewhere (git, a ticket, an object store with retention) and passed back as `--anchor`, any
+  rewrite of the entries up to it is caught.
+
+Writers take the registry lock, so concurrent processes never interleave or lose an entry; a
+line torn by a killed writer was never committed and is cut off by the next writer.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import hmac
+import json
+import os
+import re
+import signal
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from .files import read_json, write_json_atomic
+
+LEDGER_FILE, HEAD_FILE, LOCK_FILE = "ledger.jsonl", "ledger.head", ".lock"
+KEY_ENV, ANCHOR_ENV, USER_ENV = "GOVERNANCE_LEDGER_KEY", "GOVERNANCE_LEDGER_ANCHOR", \
+    "GOVERNANCE_USER"
+LOCK_TIMEOUT_ENV = "GOVERNANCE_LOCK_TIMEOUT"
+GENESIS = "0" * 64
+
+
+class LedgerError(RuntimeError):
+    """The ledger could not be written or read; the message names the entry."""
+
+
+class RegistryLocked(LedgerError):
+    """Another process holds the registry lock longer than the timeout."""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def canonical(data: object) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+
+
+def crash_point(name: str) -> None:
+    """Fault injection for the kill -9 tests: die here when GOVERNANCE_CRASH_AT names this point."""
+    if os.environ.get("GOVERNANCE_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@lru_cache(maxsize=1)
+def _git_user() -> str | None:
+    try:
+        found = subprocess.run(["git", "config", "user.name"], capture_output=True, text=True,
+                               timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return found.stdout.strip() or None
+
+
+def identity() -> dict:
+    """Who acts: the GOVERNANCE_USER name (else the OS user), with OS and git user recorded."""
+    os_user = getpass.getuser()
+    return {"name": os.environ.get(USER_ENV) or os_user, "os_user": os_user,
+            "git_user": _git_user()}
+
+
+@contextmanager
+def registry_lock(root: Path) -> Iterator[None]:
+    """The one registry lock. filelock opens it with O_NOFOLLOW and without O_TRUNC, so a
+    planted symlink is refused instead of followed (and its target is never truncated)."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / LOCK_FILE
+    if path.is_symlink():
+        raise LedgerError(f"{path} is a symlink; the registry lock is never followed through "
+                          "one. Remove it and run again.")
+    timeout = float(os.environ.get(LOCK_TIMEOUT_ENV, "60"))
+    lock = FileLock(path, timeout=timeout)
+    try:
+        with lock:
+            yield
+    except Timeout as error:
+        raise RegistryLocked(f"registry {root} is locked by another process (waited "
+                             f"{timeout:g} s for {path}); try again when it finishes") from error
+
+
+def _key() -> bytes | None:
+    key = os.environ.get(KEY_ENV)
+    return key.encode() if key else None
+
+
+def entry_hash(body: dict, key: bytes | None) -> str:
+    """sha256 (or HMAC-SHA256 under the key) of the entry without its own hash."""
+    text = canonical(body).encode()
+    if body.get("alg") == "hmac-sha256":
+        if key is None:
+            raise LedgerError("entry is HMAC-signed but GOVERNANCE_LEDGER_KEY is not set")
+        return hmac.new(key, text, hashlib.sha256).hexdigest()
+    return hashlib.sha256(text).hexdigest()
+
+
+def _last_line(path: Path) -> bytes | None:
+    """The last complete line, read from the end (the ledger may hold 100,000 entries)."""
+    with path.open("rb") as source:
+        end = source.seek(0, os.SEEK_END)
+        block, data = 4096, b""
+        while end > 0:
+            start = max(0, end - block)
+            source.seek(start)
+            data = source.read(end - start) + data
+            end = start
+            if data.count(b"\n") >= 2 or start == 0:
+                break
+            block *= 2
+    lines = data.rstrip(b"\n").split(b"\n")
+    return lines[-1] if lines and lines[-1] else None
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """A line without its newline was being written when its writer died: never committed."""
+    with path.open("rb+") as ledger:
+        size = ledger.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        ledger.seek(size - 1)
+        if ledger.read(1) == b"\n":
+            return
+        ledger.seek(0)
+        data = ledger.read()
+        ledger.truncate(data.rfind(b"\n") + 1)
+
+
+def append_locked(root: Path, kind: str, data: dict) -> dict:
+    """Append one entry; the caller holds registry_lock. Returns the entry as written."""
+    path = root / LEDGER_FILE
+    path.touch(exist_ok=True)
+    _cut_torn_tail(path)
+    last = _last_line(path)
+    previous = json.loads(last) if last else None
+    key = _key()
+    body = {"seq": previous["seq"] + 1 if previous else 0, "at": now(), "kind": kind,
+            "actor": identity(), "data": data,
+            "prev": previous["hash"] if previous else GENESIS,
+            "alg": "hmac-sha256" if key else "sha256"}
+    entry = {**body, "hash": entry_hash(body, key)}
+    line = (canonical(entry) + "\n").encode()
+    with path.open("ab") as ledger:
+        crash_point("ledger:before-write")
+        if os.environ.get("GOVERNANCE_CRASH_AT") == "ledger:torn-line":
+            ledger.write(line[: len(line) // 2])
+            ledger.flush()
+            crash_point("ledger:torn-line")
+        ledger.write(line)
+        ledger.flush()
+        os.fsync(ledger.fileno())
+    crash_point("ledger:before-head")
+    write_json_atomic(root / HEAD_FILE, {"seq": entry["seq"], "hash": entry["hash"]})
+    return entry
+
+
+def append(root: Path, kind: str, data: dict) -> dict:
+    with registry_lock(root):
+        return append_locked(root, kind, data)
+
+
+_INDEX_CACHE: dict[Path, tuple[tuple[int, int, int], dict[str, list[bytes]]]] = {}
+# Canonical keys are sorted, so an entry's top-level "kind" comes after "data" and is its
+# line's last `"kind":"` (greedy `.*`); a quote inside a string value is escaped, so text
+# cannot forge one. Reading the kind this way spares parsing 100,000 entries to find a few.
+KIND_LINE = re.compile(rb'^.*"kind":"([a-z_]+)".*$', re.MULTILINE)
+
+
+def _by_kind(path: Path) -> dict[str, list[bytes]]:
+    """The ledger's lines grouped by kind, built once per state of the file: a command asks
+    several questions of it. Any write changes size or mtime, so the index is never stale."""
+    stat = path.stat()
+    state = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    cached = _INDEX_CACHE.get(path)
+    if cached is None or cached[0] != state:
+        index: dict[str, list[bytes]] = {}
+        for found in KIND_LINE.finditer(path.read_bytes()):
+            index.setdefault(found.group(1).decode(), []).append(found.group(0))
+        _INDEX_CACHE.clear()
+        cached = _INDEX_CACHE[path] = (state, index)
+    return cached[1]
+
+
+def _parsed(lines: list[bytes]) -> list[dict]:
+    found = []
+    for line in lines:
+        try:
+            found.append(json.loads(line))
+        except json.JSONDecodeError:  # a torn last line: never committed
+            continue
+    return found
+
+
+def entries(root: Path, kinds: tuple[str, ...] = ()) -> list[dict]:
+    """Every committed entry of these kinds (all without kinds), oldest first."""
+    path = root / LEDGER_FILE
+    if not path.is_file():
+        return []
+    if not kinds:
+        return _parsed([line for line in path.read_bytes().split(b"\n") if line])
+    index = _by_kind(path)
+    chosen = _parsed([line for kind in kinds for line in index.get(kind, [])])
+    return sorted(chosen, key=lambda entry: entry["seq"]) if len(kinds) > 1 else chosen
+
+
+def last_entry(root: Path, kind: str, **match: object) -> dict | None:
+    """The newest entry of a kind whose data has the given values (searched from the end)."""
+    path = root / LEDGER_FILE
+    if not path.is_file():
+        return None
+    for line in reversed(_by_kind(path).get(kind, [])):
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if all(entry["data"].get(k) == v for k, v in match.items()):
+            return entry
+    return None
+
+
+def head(root: Path) -> dict | None:
+    last = _last_line(root / LEDGER_FILE) if (root / LEDGER_FILE).is_file() else None
+    if not last:
+        return None
+    entry = json.loads(last)
+    return {"seq": entry["seq"], "hash": entry["hash"]}
+
+
+@dataclass
+class ChainReport:
+    """What verify_chain found: the first problem ends the walk (nothing after it is trusted)."""
+
+    entries: int = 0
+    head: dict | None = None
+    problems: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    parsed: list[dict] = field(default_factory=list, repr=False)
+
+
+def _check_line(number: int, raw: bytes, previous: str, key: bytes | None) -> tuple[dict, str]:
+    """The parsed entry, or the reason line `number` breaks the chain."""
+    try:
+        entry = json.loads(raw)
+    except json.JSONDecodeError:
+        return {}, f"ledger line {number + 1}: not valid JSON (edited or truncated)"
+    if entry.get("seq") != number:
+        return entry, (f"ledger line {number + 1}: sequence number {entry.get('seq')} where "
+                       f"{number} belongs (an entry was removed, inserted or reordered)")
+    if entry.get("prev") != previous:
+        return entry, (f"ledger entry #{number}: its prev hash does not match entry "
+                       f"#{number - 1} (an entry before it was removed, edited or reordered)")
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    if body.get("alg") == "hmac-sha256" and key is None:
+        return entry, ""
+    if key is not None and body.get("alg") != "hmac-sha256":
+        return entry, (f"ledger entry #{number}: not HMAC-signed although "
+                       f"{KEY_ENV} is set (written or re-hashed without the key)")
+    if not hmac.compare_digest(entry_hash(body, key), str(entry.get("hash"))):
+        return entry, (f"ledger entry #{number} ({entry.get('kind')}): its hash does not match "
+                       f"its content (the entry was edited)")
+    return entry, ""
+
+
+def verify_chain(root: Path, anchor: str | None = None) -> ChainReport:
+    """Walk the whole chain; compare with the head file and an external anchor 'SEQ:HASH'."""
+    report, key = ChainReport(), _key()
+    path = root / LEDGER_FILE
+    if not path.is_file():
+        report.notices.append(f"no ledger yet at {path}")
+        return report
+    lines = path.read_bytes().split(b"\n")
+    if lines[-1]:
+        report.notices.append(f"ledger line {len(lines)} is incomplete: a writer died before "
+                              "committing it (the next writer cuts it off)")
+        lines[-1] = b""
+    previous, hashes, unsigned = GENESIS, [], 0
+    for number, raw in enumerate(lines[:-1]):
+        entry, problem = _check_line(number, raw, previous, key)
+        if problem:
+            report.problems.append(problem)
+            return report
+        unsigned += entry.get("alg") == "hmac-sha256" and key is None
+        previous = entry["hash"]
+        hashes.append(previous)
+        report.parsed.append(entry)
+    report.entries = len(hashes)
+    report.head = {"seq": len(hashes) - 1, "hash": previous} if hashes else None
+    if unsigned:
+        report.notices.append(f"{unsigned} HMAC-signed entries checked for linkage only: set "
+                              f"{KEY_ENV} to check their signatures")
+    _check_head_file(root, hashes, report)
+    anchor = anchor or os.environ.get(ANCHOR_ENV)
+    if anchor:
+        _check_anchor(anchor, hashes, report)
+    return report
+
+
+def _check_head_file(root: Path, hashes: list[str], report: ChainReport) -> None:
+    path = root / HEAD_FILE
+    if not path.is_file():
+        if hashes:
+            report.notices.append(f"{HEAD_FILE} missing")
+        return
+    recorded = read_json(path)
+    seq = recorded.get("seq", -1)
+    if seq >= len(hashes):
+        report.problems.append(f"{HEAD_FILE} records entry #{seq} but the ledger ends at "
+                               f"#{len(hashes) - 1}: entries were removed from its end")
+    elif hashes[seq] != recorded.get("hash"):
+        report.problems.append(f"ledger entry #{seq} differs from the hash {HEAD_FILE} recorded "
+                               "for it (the ledger was rewritten)")
+    elif seq < len(hashes) - 1:
+        report.notices.append(f"{HEAD_FILE} lags at #{seq} (a writer stopped after committing "
+                              "its entry; the next write updates it)")
+
+
+def _check_anchor(anchor: str, hashes: list[str], report: ChainReport) -> None:
+    seq_text, _, expected = anchor.partition(":")
+    if not seq_text.isdigit() or not expected:
+        report.problems.append(f"anchor {anchor!r} is not SEQ:HASH (as `governance verify` "
+                               "prints it)")
+        return
+    seq = int(seq_text)
+    if seq >= len(hashes):
+        report.problems.append(f"the anchor pins entry #{seq} but the ledger ends at "
+                               f"#{len(hashes) - 1}: entries were removed")
+    elif hashes[seq] != expected:
+        report.problems.append(f"ledger entry #{seq} is not the anchored {expected[:12]}…: the "
+                               "ledger up to it was rewritten (re-hashed)")
