@@ -330,7 +330,9 @@ def _unfair_batch(root: Path, production_version: str) -> pd.DataFrame:
     model = registry.load_model(root / "registry", production_version)
     score = model.predict_proba(frame[params.active.model_features])[:, 1]
     young = frame["age_band"] == "under_25"
-    refused_young = raw[(young & (score < 0.5)).to_numpy()]
+    # however few young applicants the model refuses, the batch holds 100 of them (resampled)
+    refused_young = raw[(young & (score < 0.5)).to_numpy()].sample(100, replace=True,
+                                                                   random_state=0)
     accepted_old = raw[(~young & (score >= 0.5)).to_numpy()].head(200)
     mixed_young = raw[(young & (score >= 0.5)).to_numpy()].head(10)
     return pd.concat([refused_young, mixed_young, accepted_old], ignore_index=True)

@@ -202,7 +202,8 @@ def test_a_run_killed_in_a_stage_is_recovered_by_the_plain_command(project, stag
     assert all(g["verdict"] != "STALE" for g in gates)
     # the same data and seed give the same candidate, so staging holds the same version
     assert registry.get_alias(project / "registry", "staging") == staged
-    status = subprocess.run([str(DVC), "status"], cwd=project, capture_output=True, text=True)
+    status = subprocess.run([str(DVC), "status", "dvc.yaml"], cwd=project, capture_output=True,
+                            text=True)   # production/dvc.yaml's stage is always changed
     assert "changed" not in status.stdout, status.stdout
 
 

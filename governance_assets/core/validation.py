@@ -213,9 +213,9 @@ def validate(raw: pd.DataFrame, spec: DatasetSpec, policy: Policy, file: str
     for column in spec.categorical_columns:
         if column in present:
             typed[column] = _check_categorical(kept[column], column, spec, report)
-    for column in spec.model_features:
+    for column in spec.model_features:   # in the file: a row filter may pin a column on purpose
         if column in present:
-            _check_not_constant(kept[column], column, report)
+            _check_not_constant(raw[column], column, report)
     typed = _handle_missing_numeric(typed, missing_numeric, spec, report)
     if spec.target in present:
         _check_labels(typed[spec.target], spec, report)
