@@ -25,6 +25,7 @@ from dagster import AssetKey, DagsterInstance
 from governance_assets.core import registry
 from governance_assets.core.files import md5_of_file, sha256_of_file
 from governance_assets.core.gate_catalog import GATES
+from governance_assets.core.gate_table import short_fingerprint
 from governance_assets.core.params import load_params
 
 from .conftest import REPO, set_params
@@ -447,6 +448,8 @@ def test_governance_ci_writes_one_junit_case_per_gate_and_fails_the_build_on_a_r
     assert f"FAIL: value {ratio:.4g}, threshold >= 0.95" in failure.get("message")
     summary = (root / "reports/ci/summary.md").read_text()
     assert "- `four_fifths_rule`: FAIL" in summary
+    judged = short_fingerprint(_gate(root, "four_fifths_rule")["fingerprint"])
+    assert "| four_fifths_rule | FAIL |" in summary and f"| {judged} |" in summary
     assert "policy.min_disparate_impact" in summary and "0.95" in summary   # dvc params diff
     assert summary_file.read_text().count("## Governance gates") == 2
 

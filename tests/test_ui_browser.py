@@ -136,6 +136,9 @@ def test_a_reviewer_walks_lineage_an_assets_checks_and_the_gate_summary(ui):
             text = dialog.inner_text()
             missing = [gate.name for gate in GATES if gate.name not in text]
             assert not missing
+            # each row says what its verdict judged: the parts of its fingerprint
+            judged = re.findall(r"policy [0-9a-f]{8} data [0-9a-f]{8}", text)
+            assert len(judged) >= len(GATES) - 2   # no current verdict: '-'; none here
             page.screenshot(path=str(SCREENSHOTS / "gate_summary.png"))
         finally:
             browser.close()

@@ -15,7 +15,7 @@ from dagster import (
     asset_check,
 )
 
-from ..core import decisions, registry
+from ..core import decisions, gate_table, registry
 from ..core.environment import git_commit
 from ..core.files import write_json_atomic
 from ..core.layout import Layout
@@ -35,15 +35,7 @@ REGISTERED_EVIDENCE = ("model_card.json", "model_card.md", "compliance.md", "com
 
 def gate_table_markdown(items: list[Standing]) -> str:
     """The gate table as the UI shows it on the promotion assets."""
-    rows = ["| gate | verdict | value | threshold | blocks | why |", "|---|---|---|---|---|---|"]
-    for item in items:
-        row = item.to_dict()
-        value = "-" if row["value"] is None else f"{row['value']:.4g}"
-        threshold = "-" if row["threshold"] is None else f"{row['comparison']} {row['threshold']}"
-        why = (row["message"] or "").replace("|", "/")
-        rows.append(f"| {row['name']} | {row['verdict']} | {value} | {threshold} | "
-                    f"{'**yes**' if row['blocks_promotion'] else 'no'} | {why} |")
-    return "\n".join(rows)
+    return gate_table.gate_table_markdown([item.to_dict() for item in items])
 
 
 def _record_decision(context: AssetExecutionContext, project: GovernanceProject,

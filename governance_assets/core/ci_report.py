@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from .gate_table import gate_table_markdown
 from .gates import NOT_APPLICABLE
 
 SUITE = "governance gates"
@@ -72,14 +73,7 @@ def summary_markdown(rows: list[dict], decision: str, diffs: dict[str, str]) -> 
         lines += [f"- `{row['name']}`: {row['verdict']}, {_figure(row)}; {row['message']}"
                   for row in refused]
         lines.append("")
-    lines += ["| gate | verdict | value | threshold | blocks | why |", "|---|---|---|---|---|---|"]
-    for row in rows:
-        value = "-" if row["value"] is None else f"{row['value']:.4g}"
-        threshold = ("-" if row["threshold"] is None
-                     else f"{row['comparison']} {row['threshold']:g}")
-        why = (row["message"] or "").replace("|", "/")
-        lines.append(f"| {row['name']} | {row['verdict']} | {value} | {threshold} | "
-                     f"{'**yes**' if row['blocks_promotion'] else 'no'} | {why} |")
+    lines.append(gate_table_markdown(rows))
     for title, text in diffs.items():
         lines += ["", f"### {title}", "", text.strip() or "no differences"]
     return "\n".join(lines) + "\n"
