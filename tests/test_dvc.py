@@ -11,7 +11,6 @@ concurrent runs are in tests/test_reliability.py.
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -29,6 +28,7 @@ from governance_assets.core.gate_table import short_fingerprint
 from governance_assets.core.params import load_params
 
 from .conftest import REPO, set_params
+from .servers import free_port, graphql
 from .worktree import commit_all, git_copy_of_working_tree
 
 pytestmark = pytest.mark.slow
@@ -330,25 +330,11 @@ def test_each_stage_reports_a_crash_as_exit_3_and_bad_params_as_exit_2(repo_copy
     assert governance(root, "check").returncode == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql",
-                                     data=json.dumps({"query": query}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())["data"]
-
-
 @pytest.fixture
 def dagster_dev(repo_copy):
     """`dagster dev` on the copy's instance, in its own process group (it ignores SIGTERM)."""
     root, _ = repo_copy
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [str(root / ".venv/bin/dagster"), "dev", "-w", "workspace.yaml", "-p", str(port)],
         cwd=root, env=_env(root), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -380,7 +366,7 @@ def test_dagster_dev_shows_the_dvc_runs_lineage_gates_and_the_decision(repo_copy
             expected_runs = {run.run_id for run in instance.get_runs()}
     finally:
         del os.environ["DAGSTER_HOME"]
-    runs = _graphql(dagster_dev, "{ runsOrError { ... on Runs { results { runId tags { key "
+    runs = graphql(dagster_dev, "{ runsOrError { ... on Runs { results { runId tags { key "
                                  "value } } } } }")["runsOrError"]["results"]
     assert {r["runId"] for r in runs} == expected_runs
     assert len(expected_runs) >= 5
@@ -394,7 +380,7 @@ def test_dagster_dev_shows_the_dvc_runs_lineage_gates_and_the_decision(repo_copy
     assert (trigger, "german_credit", policy) in {
         (t["governance/trigger"], t["governance/dataset"], t["governance/policy_hash"])
         for t in staged}
-    nodes = _graphql(dagster_dev, """{ assetNodes { assetKey { path } groupName
+    nodes = graphql(dagster_dev, """{ assetNodes { assetKey { path } groupName
         dependencyKeys { path } assetChecksOrError { ... on AssetChecks { checks { name blocking
         executionForLatestMaterialization { evaluation { success description } } } } } } }""")
     by_name = {n["assetKey"]["path"][0]: n for n in nodes["assetNodes"]}
@@ -410,7 +396,7 @@ def test_dagster_dev_shows_the_dvc_runs_lineage_gates_and_the_decision(repo_copy
     [decision] = by_name["promotion_decision"]["assetChecksOrError"]["checks"]
     assert decision["name"] == "every_blocking_gate_passed" and decision["blocking"] is True
     # a reviewer reads group rates, intervals and the chart on the asset's page, not a path
-    fairness = _graphql(dagster_dev, """{ assetOrError(assetKey: {path: ["fairness_report"]}) {
+    fairness = graphql(dagster_dev, """{ assetOrError(assetKey: {path: ["fairness_report"]}) {
         ... on Asset { assetMaterializations(limit: 1) { metadataEntries { label
         ... on MarkdownMetadataEntry { mdStr } } } } } }""")
     [latest] = fairness["assetOrError"]["assetMaterializations"]

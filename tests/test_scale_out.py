@@ -23,6 +23,7 @@ from governance_assets.core.params import load_params
 from governance_assets.core.verdicts import standings
 
 from .conftest import REPO, make_project, run_graph
+from .servers import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.scale_out]
 BIN = REPO / ".venv" / "bin"
@@ -43,12 +44,6 @@ def _servers_or_skip() -> Path:
     if _postgres_bin() is None or shutil.which("redis-server") is None:
         pytest.skip("PostgreSQL or Redis is not installed and apt-get could not install them")
     return _postgres_bin()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _as_postgres_user(command: list[str]) -> list[str]:
@@ -84,7 +79,7 @@ def engines():
             shutil.chown(folder, "postgres")
     subprocess.run(_as_postgres_user([str(postgres / "initdb"), "-D", str(data), "-A", "trust",
                                       "-U", "governance"]), check=True, capture_output=True)
-    pg_port, redis_port = _free_port(), _free_port()
+    pg_port, redis_port = free_port(), free_port()
     started = [
         subprocess.Popen(_as_postgres_user([str(postgres / "postgres"), "-D", str(data),
                                             "-p", str(pg_port), "-k", str(sockets),

@@ -3,11 +3,9 @@ instance with a finished run, read over GraphQL, then driven in headless Debian 
 the lineage graph, one asset's check results and the gate summary. Screenshots go to
 reports/ui/ in the repository; every process started is stopped."""
 
-import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -21,6 +19,7 @@ from governance_assets.definitions import defs
 from governance_assets.ui_server import stop_group
 
 from .conftest import REPO, make_project, run_graph
+from .servers import free_port, graphql
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 SCREENSHOTS = REPO / "reports" / "ui"
@@ -44,20 +43,6 @@ def _dismiss_newsletter(page) -> None:
         skip.click()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql",
-                                     data=json.dumps({"query": query}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())["data"]
-
-
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory):
     """A project with one finished run of the whole graph, served by `dagster dev`."""
@@ -67,7 +52,7 @@ def ui(tmp_path_factory):
     home.mkdir()
     with DagsterInstance.local_temp(str(home)) as instance:
         assert run_graph(root, instance).success
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [str(REPO / ".venv/bin/dagster"), "dev", "-w", "workspace.yaml", "-p", str(port)],
         cwd=root, env={**os.environ, "DAGSTER_HOME": str(home)}, stdout=subprocess.DEVNULL,
@@ -88,7 +73,7 @@ def ui(tmp_path_factory):
 
 
 def test_every_asset_and_check_is_loaded_with_its_latest_verdict(ui):
-    nodes = _graphql(ui, """{ assetNodes { assetKey { path } assetChecksOrError {
+    nodes = graphql(ui, """{ assetNodes { assetKey { path } assetChecksOrError {
         ... on AssetChecks { checks { name executionForLatestMaterialization {
         evaluation { success } } } } } } }""")["assetNodes"]
     assert {n["assetKey"]["path"][0] for n in nodes} == {

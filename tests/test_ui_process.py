@@ -9,7 +9,6 @@ so there it ignored SIGTERM and left its webserver, daemon and code servers runn
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -18,14 +17,9 @@ from pathlib import Path
 import pytest
 
 from .conftest import REPO
+from .servers import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _children() -> dict[int, list[int]]:
@@ -80,7 +74,7 @@ def _wait_for_ui(port: int, make: subprocess.Popen) -> None:
 @pytest.mark.parametrize("how", ["ctrl_c", "sighup_to_group", "sigterm_to_make",
                                  "sigterm_to_server"])
 def test_make_ui_stops_every_process_it_started(tmp_path, how):
-    port = _free_port()
+    port = free_port()
     from_script = how.startswith("sigterm")
     make = subprocess.Popen(["make", "-s", "ui", f"UI_PORT={port}",
                              f"DAGSTER_HOME={tmp_path}"],
