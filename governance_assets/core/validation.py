@@ -219,11 +219,7 @@ def validate(raw: pd.DataFrame, spec: DatasetSpec, policy: Policy, file: str
     typed = _handle_missing_numeric(typed, missing_numeric, spec, report)
     if spec.target in present:
         _check_labels(typed[spec.target], spec, report)
-    for name, rule in spec.derived.items():
-        if rule.source in present:
-            derived = _derive(typed[rule.source], name, rule, file, report)
-            if derived is not None:
-                typed[name] = derived
+    _add_derived(typed, spec, present, file, report)
     _check_groups(typed, spec, policy, file, report)
     if spec.time is not None and spec.time.column in present:
         periods = _check_periods(typed[spec.time.column], spec.time, report)
@@ -466,6 +462,16 @@ def _check_labels(labels: pd.Series, spec: DatasetSpec, report: ValidationReport
                    f"label ({spec.favourable_values if outcome == 'favourable' else 'others'})"
                    " occurs")
         report.add("labels", "both_classes", spec.target, ok, message, float(count))
+
+
+def _add_derived(typed: pd.DataFrame, spec: DatasetSpec, present: set[str], file: str,
+                 report: ValidationReport) -> None:
+    """Decode or band each derived attribute whose source column the file has (in place)."""
+    for name, rule in spec.derived.items():
+        if rule.source in present:
+            derived = _derive(typed[rule.source], name, rule, file, report)
+            if derived is not None:
+                typed[name] = derived
 
 
 def _derive(source: pd.Series, name: str, rule: DerivedFeature, file: str,
@@ -739,11 +745,7 @@ def validate_batch(raw: pd.DataFrame, spec: DatasetSpec, file: str
     typed = _handle_missing_numeric(typed, missing, spec, report)
     if spec.target in present:
         _check_batch_labels(typed[spec.target], spec, report)
-    for name, rule in spec.derived.items():
-        if rule.source in present:
-            derived = _derive(typed[rule.source], name, rule, file, report)
-            if derived is not None:
-                typed[name] = derived
+    _add_derived(typed, spec, present, file, report)
     report.rows_used = len(typed)
     if not report.valid:
         return None, report
