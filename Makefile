@@ -31,7 +31,7 @@ $(DVC_STAMP): requirements-dvc.lock $(ENV_STAMP)
 run: setup
 	$(VENV)/bin/governance run
 
-## The tests (unit, graph, gates both ways, bad input, DVC, selection parsing); under 10 min.
+## The tests (unit, graph, gates both ways, bad input, DVC, selection parsing).
 ## The heavy end-to-end ones (browser, PostgreSQL + Celery, kills and concurrency) carry
 ## markers: `make test-all`.
 HEAVY := browser or scale_out or reliability
