@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import cli_registry
+from . import cli_registry, stage_server
 from .core.files import write_json_atomic
 from .core.gate_catalog import PRODUCTION_STAGE, STAGE_GROUPS, STAGES
 from .core.layout import Layout
@@ -228,10 +228,10 @@ RUNNING = re.compile(r"Running stage '(\w+)'")
 STAGE_LINE = re.compile(r"stage (\w+): .*exit (\d)")
 
 
-def _repro(root: Path, arguments: list[str], log: Path, codes: dict[str, int]) -> int:
+def _repro(root: Path, arguments: list[str], log: Path, codes: dict[str, int],
+           env: dict[str, str]) -> int:
     """Run `dvc repro`; everything goes to the log, one progress line per stage to the console."""
     command = [_dvc_binary(root), "repro", *arguments]
-    env = {**os.environ, "GOVERNANCE_STAGE": "1", "PYTHONWARNINGS": "ignore"}
     with log.open("a") as sink:
         sink.write(f"$ {' '.join(command)}\n")
         sink.flush()
@@ -323,12 +323,14 @@ def _repro_and_report(root: Path, force: bool) -> int:
     log = _open_log(layout)
     print(f"dvc repro of {', '.join(STAGES)} (full log: {layout.relative(log)})", flush=True)
     codes: dict[str, int] = {}
-    returned = _repro(root, ["--force"] if force else [], log, codes)
-    unjudged = _unjudged_stage(root) if returned == 0 else None
-    if unjudged:
-        stage, why = unjudged
-        print(f"  {stage:<9} {why}", flush=True)
-        returned = _repro(root, ["--force", "--downstream", stage], log, codes)
+    env = {**os.environ, "GOVERNANCE_STAGE": "1", "PYTHONWARNINGS": "ignore"}
+    with stage_server.running(env, log) as env:
+        returned = _repro(root, ["--force"] if force else [], log, codes, env)
+        unjudged = _unjudged_stage(root) if returned == 0 else None
+        if unjudged:
+            stage, why = unjudged
+            print(f"  {stage:<9} {why}", flush=True)
+            returned = _repro(root, ["--force", "--downstream", stage], log, codes, env)
     return _conclude(root, returned, codes, log)
 
 

@@ -90,3 +90,19 @@ def test_paired_regression_sign_and_golden_metric_intervals():
     metrics = performance.golden_metrics(y, good, 0.5, rounds=100, seed=0)
     low, high = metrics["auc"]["ci95"]
     assert low <= metrics["auc"]["value"] <= high and metrics["auc"]["value"] > 0.9
+
+
+def test_bootstrap_without_per_call_validation_gives_scikit_learns_own_figures():
+    """golden_metrics skips scikit-learn's per-call validation for speed; every value and
+    interval must equal the plainly validated computation on the same resamples."""
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 150)
+    probability = np.clip(y * 0.3 + rng.uniform(0, 0.7, 150), 0, 1)
+    predicted = (probability >= 0.5).astype(int)
+    fast = performance.golden_metrics(y, probability, 0.5, rounds=60, seed=1)
+    draws = performance._bootstrap_indices(len(y), 60, 1, y)
+    for name, metric in performance.METRICS.items():
+        samples = [metric(y[i], probability[i], predicted[i]) for i in draws]
+        expected = [round(float(v), 6) for v in np.percentile(samples, [2.5, 97.5])]
+        assert fast[name]["ci95"] == expected, name
+        assert fast[name]["value"] == round(float(metric(y, probability, predicted)), 6), name

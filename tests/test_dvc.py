@@ -8,8 +8,10 @@ by params alone, a model swapped between evaluation and promotion, `governance c
 concurrent runs are in tests/test_reliability.py.
 """
 
+import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -21,6 +23,7 @@ import pytest
 import yaml
 from dagster import AssetKey, DagsterInstance
 
+from governance_assets import stage_server
 from governance_assets.core import registry
 from governance_assets.core.files import md5_of_file, sha256_of_file
 from governance_assets.core.gate_catalog import GATES
@@ -96,6 +99,11 @@ def test_main_command_promotes_quietly_with_one_line_per_stage(repo_copy):
     assert len(first.stdout.splitlines()) < 80
     log = (root / "logs/latest.log").read_text()
     assert "DEBUG" in log and "Running stage 'evaluate'" in log
+    served = re.findall(r"stage server (\d+): `governance stage (\w+)` ran in child \d+, exit 0",
+                        log)
+    assert [stage for _, stage in served] == list(STAGES), "each stage ran in the warm server"
+    with pytest.raises(ProcessLookupError):      # and the server left with the run
+        os.kill(int(served[0][0]), 0)
     gates = _json(root, "reports/gates.json")
     assert gates["promotable"] is True and len(gates["gates"]) == len(GATES)
     decision = _json(root, "reports/decision.json")
@@ -126,11 +134,14 @@ def test_second_run_changes_nothing(repo_copy):
 
 
 def test_a_forced_rerun_reproduces_every_output_byte_for_byte(repo_copy):
+    """The first run's stages ran in the warm stage server; this one gives every stage its
+    own interpreter, as a plain `dvc repro` does: the outputs must not tell them apart."""
     root, _ = repo_copy
     lock_before = (root / "dvc.lock").read_text()
-    forced = governance(root, "run", "--force")
+    forced = _run_with(root, ["run", "--force"], {stage_server.ENV: "0"})
     assert forced.returncode == 0, forced.stdout[-2000:]
     assert (root / "dvc.lock").read_text() == lock_before
+    assert "stage server" not in (root / "logs/latest.log").read_text()
 
 
 def test_policy_flip_flop_gives_the_verdict_of_the_current_policy_without_force(repo_copy):
@@ -312,21 +323,32 @@ def test_a_model_swapped_before_the_promote_stage_is_refused(repo_copy):
         model.write_bytes(original)
 
 
-def test_each_stage_reports_a_crash_as_exit_3_and_bad_params_as_exit_2(repo_copy):
+@pytest.mark.parametrize("through_server", [False, True], ids=["own process", "stage server"])
+def test_each_stage_reports_a_crash_as_exit_3_and_bad_params_as_exit_2(repo_copy, tmp_path,
+                                                                        through_server):
+    """Both ways a stage command runs: in its own process (a plain `dvc repro`) and handed to
+    the warm stage server (inside `governance run`), which must pass on output and exit code."""
     root, _ = repo_copy
-    splits = root / "reports/splits.json"
-    original = splits.read_text()
-    splits.write_text("{not json")
-    try:
-        assert governance(root, "stage", "train").returncode == 3
-    finally:
-        splits.write_text(original)
-    set_params(root, policy__min_auc=2)
-    try:
-        bad = governance(root, "stage", "evaluate")
-        assert bad.returncode == 2 and "policy.min_auc" in bad.stdout
-    finally:
-        set_params(root, policy__min_auc=0.7)
+    log = tmp_path / "server.log"
+    with contextlib.ExitStack() as stack:
+        env = (stack.enter_context(stage_server.running(_env(root), log)) if through_server
+               else {stage_server.ENV: "0"})
+        splits = root / "reports/splits.json"
+        original = splits.read_text()
+        splits.write_text("{not json")
+        try:
+            assert _run_with(root, ["stage", "train"], env).returncode == 3
+        finally:
+            splits.write_text(original)
+        set_params(root, policy__min_auc=2)
+        try:
+            bad = _run_with(root, ["stage", "evaluate"], env)
+            assert bad.returncode == 2 and "policy.min_auc" in bad.stdout
+        finally:
+            set_params(root, policy__min_auc=0.7)
+    served = re.findall(r"`governance --root \S+ stage (\w+)` ran in child \d+, exit (\d)",
+                        log.read_text() if log.exists() else "")
+    assert served == ([("train", "3"), ("evaluate", "2")] if through_server else [])
     assert governance(root, "check").returncode == 0
 
 

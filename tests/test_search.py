@@ -132,6 +132,20 @@ def test_a_bad_search_block_is_named_before_anything_runs(tmp_path, change, expe
     assert expected in str(error.value)
 
 
+def test_the_hyperparameter_table_is_what_the_installed_estimators_accept(params):
+    """params checks search spaces against a table, not an import: it must not drift from the
+    estimators the search really builds."""
+    from typing import get_args
+
+    from governance_assets.core.params import HYPERPARAMETERS, Family
+    from governance_assets.core.training import build_pipeline
+
+    assert set(HYPERPARAMETERS) == set(get_args(Family))
+    for family in HYPERPARAMETERS:
+        built = build_pipeline(family, params.active, params.model, 0).named_steps["est"]
+        assert HYPERPARAMETERS[family] == set(built.get_params()), family
+
+
 def test_pareto_front_keeps_only_undominated_trials():
     points = [(0.9, 0.78, 0), (0.7, 0.81, 1), (0.8, 0.77, 2), (0.95, 0.70, 3)]
     assert pareto_front(points) == [(0.7, 0.81, 1), (0.9, 0.78, 0), (0.95, 0.70, 3)]

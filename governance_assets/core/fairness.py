@@ -28,6 +28,7 @@ from fairlearn.metrics import (
 from sklearn.metrics import precision_score
 
 from .dataset_description import ORIENTATION
+from .sklearn_speed import validated_once
 
 GROUP_METRICS = {
     "count": count,
@@ -84,8 +85,9 @@ def group_rates(y: pd.Series, predicted: pd.Series, groups: pd.Series,
     """Per group: counts, each rate or null, and why a null rate is undefined."""
     y, predicted = y.reset_index(drop=True), predicted.reset_index(drop=True)
     labels = groups.astype(str).reset_index(drop=True)
-    frame = MetricFrame(metrics=GROUP_METRICS, y_true=y, y_pred=predicted,
-                        sensitive_features=labels)
+    with validated_once():
+        frame = MetricFrame(metrics=GROUP_METRICS, y_true=y, y_pred=predicted,
+                            sensitive_features=labels)
     positives = y.groupby(labels).sum()
     favourable = predicted.groupby(labels).sum()
     minimum = _minimums(settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import re
@@ -412,16 +413,25 @@ class SearchSpec(_Strict):
     carbon_country: str = Field(default="DEU", pattern=r"^[A-Z]{3}$")
 
 
-def _hyperparameter_names(family: str) -> set[str]:
-    """What the family's scikit-learn estimator accepts (imported only to check a search
-    space, so a typo stops at params, not mid-search)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-
-    estimator = {"logistic_regression": LogisticRegression,
-                 "hist_gradient_boosting": HistGradientBoostingClassifier,
-                 "random_forest": RandomForestClassifier}[family]
-    return set(estimator().get_params())
+# What each family's scikit-learn estimator accepts (its get_params()), so a typo in a search
+# space stops at params without importing scikit-learn, which costs every command a second.
+# tests/test_search.py holds this table against the installed scikit-learn.
+HYPERPARAMETERS: dict[str, frozenset[str]] = {
+    "logistic_regression": frozenset({
+        "C", "class_weight", "dual", "fit_intercept", "intercept_scaling", "l1_ratio",
+        "max_iter", "n_jobs", "penalty", "random_state", "solver", "tol", "verbose",
+        "warm_start"}),
+    "hist_gradient_boosting": frozenset({
+        "categorical_features", "class_weight", "early_stopping", "interaction_cst",
+        "l2_regularization", "learning_rate", "loss", "max_bins", "max_depth", "max_features",
+        "max_iter", "max_leaf_nodes", "min_samples_leaf", "monotonic_cst", "n_iter_no_change",
+        "random_state", "scoring", "tol", "validation_fraction", "verbose", "warm_start"}),
+    "random_forest": frozenset({
+        "bootstrap", "ccp_alpha", "class_weight", "criterion", "max_depth", "max_features",
+        "max_leaf_nodes", "max_samples", "min_impurity_decrease", "min_samples_leaf",
+        "min_samples_split", "min_weight_fraction_leaf", "monotonic_cst", "n_estimators",
+        "n_jobs", "oob_score", "random_state", "verbose", "warm_start"}),
+}
 
 
 class ModelSpec(_Strict):
@@ -437,7 +447,7 @@ class ModelSpec(_Strict):
             raise ValueError(f"model.search.banned {self.search.banned} bans every family in "
                              f"model.candidates {self.candidates}: nothing can be searched")
         for family, ranges in self.search.space.items():
-            accepted = _hyperparameter_names(family)
+            accepted = HYPERPARAMETERS[family]
             unknown = sorted(set(ranges) - accepted)
             if unknown:
                 raise ValueError(f"model.search.space.{family}: unknown hyperparameter(s) "
@@ -655,7 +665,7 @@ def _describe(error: ValidationError, source: Path) -> str:
     return "; ".join(clauses)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """PyYAML keeps the last of two equal keys; a policy must never be read that way."""
 
     def construct_mapping(self, node, deep=False):
@@ -704,17 +714,27 @@ def _check_declared_files(root: Path, params: Params, source: Path) -> None:
 
 
 def load_params(root: Path) -> Params:
-    """Read and check root/params.yaml, including that the selected dataset file exists."""
+    """Read and check root/params.yaml, including that the selected dataset file exists.
+
+    A stage reads params in every asset and gate: the same text is parsed and validated once
+    per process (keyed by its bytes, so an edit is always seen), and each caller gets its own
+    copy; the files it names are checked every time."""
     source = root / "params.yaml"
     if not source.is_file():
         raise ParamsError(f"{source}: file not found")
-    try:
-        raw = yaml.load(source.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (safe loader)
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{source.name}: not valid YAML: {exc}") from exc
-    try:
-        params = Params.model_validate(raw or {})
-    except ValidationError as exc:
-        raise ParamsError(_describe(exc, source)) from exc
+    text = source.read_text()
+    params = _validated(text, source.name).model_copy(deep=True)
     _check_data_path(root, params, source)
     return params
+
+
+@functools.lru_cache(maxsize=8)
+def _validated(text: str, name: str) -> Params:
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a safe loader)
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{name}: not valid YAML: {exc}") from exc
+    try:
+        return Params.model_validate(raw or {})
+    except ValidationError as exc:
+        raise ParamsError(_describe(exc, Path(name))) from exc

@@ -15,6 +15,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from .sklearn_speed import validated_once
+
 METRICS = {
     "auc": lambda y, p, yhat: roc_auc_score(y, p),
     "f1": lambda y, p, yhat: f1_score(y, yhat, zero_division=0),
@@ -41,11 +43,12 @@ def golden_metrics(y: np.ndarray, probability: np.ndarray, threshold: float, rou
     predicted = (probability >= threshold).astype(int)
     draws = _bootstrap_indices(len(y), rounds, seed, y)
     result = {}
-    for name, metric in METRICS.items():
-        samples = [metric(y[i], probability[i], predicted[i]) for i in draws]
-        low, high = np.percentile(samples, [2.5, 97.5])
-        result[name] = {"value": round(float(metric(y, probability, predicted)), 6),
-                        "ci95": [round(float(low), 6), round(float(high), 6)]}
+    with validated_once():
+        for name, metric in METRICS.items():
+            samples = [metric(y[i], probability[i], predicted[i]) for i in draws]
+            low, high = np.percentile(samples, [2.5, 97.5])
+            result[name] = {"value": round(float(metric(y, probability, predicted)), 6),
+                            "ci95": [round(float(low), 6), round(float(high), 6)]}
     return result
 
 
@@ -87,7 +90,9 @@ def paired_auc_regression(y: np.ndarray, candidate: np.ndarray, production: np.n
                           rounds: int, seed: int) -> dict:
     """Production AUC minus candidate AUC on the same resamples: positive = candidate worse."""
     draws = _bootstrap_indices(len(y), rounds, seed, y)
-    deltas = [roc_auc_score(y[i], production[i]) - roc_auc_score(y[i], candidate[i]) for i in draws]
+    with validated_once():
+        deltas = [roc_auc_score(y[i], production[i]) - roc_auc_score(y[i], candidate[i])
+                  for i in draws]
     low, high = np.percentile(deltas, [2.5, 97.5])
     return {"mean": round(float(np.mean(deltas)), 6),
             "ci95": [round(float(low), 6), round(float(high), 6)]}

@@ -1,0 +1,209 @@
+"""A warm process that runs DVC's stages, so one `governance run` pays for one interpreter and
+one set of heavy imports instead of one per stage.
+
+`governance run` starts the server before `dvc repro` and hands DVC its socket in
+GOVERNANCE_STAGE_SERVER. DVC still runs each stage's own command (`governance stage NAME`), so
+DVC's per-stage skipping, dvc.lock and one Dagster run per stage are unchanged. The command
+(entry.py) only passes its stdin, stdout and stderr (SCM_RIGHTS), its working directory,
+environment and arguments to the server, which forks a child that already has Dagster, the
+definitions and the scientific stack imported; the child runs the same `cli.main` the command
+would have run and its exit code goes back to DVC. While a child works, the server imports what
+later stages need, on the other core. Without the variable (a plain `dvc repro`), or when the
+server cannot be reached, the command runs the stage in its own process as before.
+
+The server and its children stay in the run's process group, so stopping or killing
+`governance run` stops them; the server also leaves when the process that started it is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ENV = "GOVERNANCE_STAGE_SERVER"
+FAILURE = 3
+MESSAGE_BYTES = 1 << 20
+
+# What the first stage needs at once, then what the later stages import lazily, in stage order.
+FIRST = ("dagster", "governance_assets.definitions")
+LATER = ("pandas", "pyarrow.parquet", "sklearn.ensemble", "sklearn.linear_model",
+         "sklearn.pipeline", "sklearn.compose", "sklearn.preprocessing", "sklearn.metrics",
+         "optuna", "codecarbon", "matplotlib.pyplot", "evidently", "evidently.presets",
+         "shap", "fairlearn.metrics", "fairlearn.postprocessing", "fairlearn.reductions",
+         "lime.lime_tabular", "scipy.stats", "scipy.spatial", "skops.io", "jsonschema", "jinja2")
+
+
+# --- the client side: what `governance stage` does when a server is running ------------------
+
+def delegate(address: str, argv: list[str]) -> int | None:
+    """Run `governance <argv>` in the server's warm child; None if no server answers."""
+    try:
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        connection.connect(address)
+    except OSError:
+        return None
+    with connection:
+        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}
+        socket.send_fds(connection, [json.dumps(request).encode()], [0, 1, 2])
+        started = _receive(connection)
+        if started is None:
+            return None
+        _forward_signals(started["pid"])
+        finished = _receive(connection)
+    if finished is None:
+        print("governance: the stage server stopped before the stage finished", file=sys.stderr)
+        return FAILURE
+    return finished["exit"]
+
+
+def _receive(connection: socket.socket) -> dict | None:
+    data = connection.recv(MESSAGE_BYTES)
+    return json.loads(data) if data else None
+
+
+def _forward_signals(child: int) -> None:
+    """Ctrl-C or a SIGTERM sent to the stage command reaches the child doing the work."""
+    def forward(number: int, _frame) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, number)
+
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, forward)
+
+
+# --- starting and stopping the server from `governance run` -----------------------------------
+
+def wanted(env: dict[str, str]) -> bool:
+    """GOVERNANCE_STAGE_SERVER=0 runs every stage in its own process (for comparison)."""
+    return env.get(ENV) != "0"
+
+
+@contextmanager
+def running(env: dict[str, str], log: Path) -> Iterator[dict[str, str]]:
+    """A server for the duration of the block, started with env; yields env plus the variable
+    that points DVC's stage commands at it. Its own output goes to the run's log."""
+    if not wanted(env):
+        yield env
+        return
+    folder = Path(tempfile.mkdtemp(prefix="governance-"))   # 0700: only this user connects
+    address = str(folder / "stages.sock")
+    with log.open("a") as sink:
+        server = subprocess.Popen([sys.executable, "-m", __name__, address, str(os.getpid())],
+                                  stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, env=env)
+    try:
+        yield {**env, ENV: address}
+    finally:
+        # After `dvc repro` every stage command has had its exit code, so no child is left;
+        # the server holds nothing to flush and may be mid-import, where SIGTERM waits.
+        server.kill()
+        server.wait()
+        Path(address).unlink(missing_ok=True)
+        folder.rmdir()
+
+
+# --- the server ---------------------------------------------------------------------------------
+
+def serve(address: str, parent: int) -> None:
+    """Accept stage requests one at a time until terminated or orphaned."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(address)
+    listener.listen(4)
+    _import(FIRST)
+    pending = list(LATER)
+    while os.getppid() == parent:
+        listener.settimeout(0 if pending else 1.0)
+        try:
+            connection, _ = listener.accept()
+        except (BlockingIOError, TimeoutError):
+            if pending:
+                _import([pending.pop(0)])
+            continue
+        with connection:
+            connection.settimeout(None)
+            _serve_one(listener, connection, pending)
+
+
+def _import(modules) -> None:
+    """Import now what a stage would import later; a module that fails stays the stage's
+    problem (it reports it in its own log), not the server's."""
+    for name in modules:
+        try:
+            if name == "matplotlib.pyplot":
+                importlib.import_module("matplotlib").use("Agg")
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 (the stage imports it again and reports the error)
+            traceback.print_exc()
+
+
+def _serve_one(listener: socket.socket, connection: socket.socket, pending: list[str]) -> None:
+    data, fds, _, _ = socket.recv_fds(connection, MESSAGE_BYTES, 3)
+    request = json.loads(data)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:
+        listener.close()
+        _become_stage_command(connection, request, fds)
+    for fd in fds:
+        os.close(fd)
+    started = time.perf_counter()
+    connection.send(json.dumps({"pid": child}).encode())
+    code = _wait_importing(child, pending)
+    print(f"stage server {os.getpid()}: `governance {' '.join(request['argv'])}` ran in child "
+          f"{child}, exit {code}, {time.perf_counter() - started:.1f} s", flush=True)
+    with contextlib.suppress(OSError):   # a stage command killed meanwhile needs no answer
+        connection.send(json.dumps({"exit": code if code >= 0 else FAILURE}).encode())
+
+
+def _wait_importing(child: int, pending: list[str]) -> int:
+    """The child's exit code; meanwhile the server imports what later stages need."""
+    while pending:
+        done, status = os.waitpid(child, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        _import([pending.pop(0)])
+    return os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+
+
+def _become_stage_command(connection: socket.socket, request: dict, fds: list[int]) -> None:
+    """In the forked child: become the stage command (its files, directory, environment and
+    arguments) and run it; never return into the server's loop."""
+    code = FAILURE
+    try:
+        connection.close()
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.argv = ["governance", *request["argv"]]
+        from .cli import main
+
+        code = main(request["argv"])
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else FAILURE
+    except BaseException:  # noqa: BLE001 (reported on the stage's stderr, exit 3)
+        traceback.print_exc()
+    finally:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], int(sys.argv[2]))
