@@ -14,6 +14,7 @@ from dagster import (
     AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSeverity,
+    AssetSelection,
     MetadataValue,
     asset_check,
 )
@@ -23,7 +24,7 @@ from .assets.publishing import read_split
 from .core import gates
 from .core.card import validate_card
 from .core.files import read_json
-from .core.gate_catalog import GATES, GateSpec
+from .core.gate_catalog import GATES, GATES_BY_NAME, STAGE_GROUPS, GateSpec
 from .core.personal_data import findings_table
 from .core.retention import retention_table
 from .core.search_view import trials_table
@@ -233,3 +234,16 @@ DETAILS: dict[str, Details] = {
 }
 
 GATE_CHECKS: list[AssetChecksDefinition] = [_gate(spec, EVALUATE[spec.name]) for spec in GATES]
+
+
+def stage_selection(stage: str) -> AssetSelection:
+    """What one DVC stage's Dagster run executes: its group's assets and checks, except the
+    gates another stage judges, plus the gates it judges on other groups' assets (gate_catalog
+    says which stage judges a gate). Dagster runs a blocking check before the assets
+    downstream of its asset, so the card is written after the gates it reports."""
+    judged_here, judged_elsewhere = [], []
+    for check in GATE_CHECKS:
+        name = next(iter(check.check_keys)).name
+        (judged_here if GATES_BY_NAME[name].stage == stage else judged_elsewhere).append(check)
+    return ((AssetSelection.groups(STAGE_GROUPS[stage]) - AssetSelection.checks(*judged_elsewhere))
+            | AssetSelection.checks(*judged_here))

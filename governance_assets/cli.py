@@ -33,7 +33,7 @@ from pathlib import Path
 
 from . import cli_registry, stage_server
 from .core.files import write_json_atomic
-from .core.gate_catalog import PRODUCTION_STAGE, STAGE_GROUPS, STAGES
+from .core.gate_catalog import PRODUCTION_STAGE, STAGES
 from .core.layout import Layout
 from .core.params import Params, ParamsError, load_params
 
@@ -163,7 +163,7 @@ def stage(root: Path, name: str) -> int:
     from dagster import DagsterInstance, materialize
 
     from .assets import GRAPH_ASSETS, PROMOTION_CHECKS
-    from .checks import GATE_CHECKS
+    from .checks import GATE_CHECKS, stage_selection
     from .core.registry import init_registry
     from .resources import GovernanceProject
 
@@ -176,7 +176,7 @@ def stage(root: Path, name: str) -> int:
     started = time.perf_counter()
     with DagsterInstance.get() as instance:
         result = materialize([*GRAPH_ASSETS, *GATE_CHECKS, *PROMOTION_CHECKS],
-                             selection=f"group:{STAGE_GROUPS[name]}", instance=instance,
+                             selection=stage_selection(name), instance=instance,
                              resources={"project": GovernanceProject(root=str(root))},
                              tags=run_tags(params, name), raise_on_error=False)
     code, message = _stage_outcome(result)

@@ -128,9 +128,21 @@ def test_dvc_stages_declare_every_key_their_gates_read():
         assert "governance_assets" in stage["deps"], f"{name} does not depend on the code"
         assert stage["cmd"].endswith(f"governance stage {name}")
         assert name in STAGE_GROUPS
-    for stage in ("evaluate", "promote"):
+    for stage in ("evaluate", "document", "promote"):
         assert "registry/aliases/production.json" in stages[stage]["deps"]
+    for gate in GATES:   # the stage that judges a gate re-runs when its evidence changes
+        stage = stages[gate.stage]
+        tracked = [path for path in gate.evidence if not path.startswith("reports/runtime/")]
+        known = stage["deps"] + _outs(stage)
+        missing = [path for path in tracked
+                   if not any(path == k or path.startswith(k + "/") for k in known)]
+        assert not missing, f"dvc.yaml stage {gate.stage} lacks {missing} judged by {gate.name}"
     assert "data/raw" in stages["prepare"]["deps"]
+
+
+def _outs(stage: dict) -> list[str]:
+    return [next(iter(out)) if isinstance(out, dict) else out
+            for out in stage.get("outs", []) + stage.get("metrics", [])]
 
 
 def test_stale_is_what_the_guard_reports_for_another_policy(judged):

@@ -164,7 +164,8 @@ def test_policy_flip_flop_gives_the_verdict_of_the_current_policy_without_force(
     set_params(root, policy__min_disparate_impact=0.8)
     reverted = governance(root, "run")
     assert reverted.returncode == 0, reverted.stdout[-3000:]
-    assert "evaluate  restored from DVC's run cache" in reverted.stdout
+    assert "evaluate  unchanged, skipped" in reverted.stdout, "a threshold re-judges only"
+    assert "document  restored from DVC's run cache" in reverted.stdout
     after = _gate(root, "four_fifths_rule")
     assert (after["verdict"], after["value"], after["blocks_promotion"]) == (
         before["verdict"], before["value"], False)
@@ -172,16 +173,23 @@ def test_policy_flip_flop_gives_the_verdict_of_the_current_policy_without_force(
     assert (root / "dvc.lock").read_text() == lock_before
 
 
-def test_policy_only_change_reruns_exactly_the_stages_that_read_it(repo_copy):
+@pytest.mark.parametrize(("key", "changed", "restored", "stages"), [
+    # max_psi is drawn into evidently's report: the evidence itself changes
+    ("max_psi", 0.3, 0.25, ("evaluate", "document", "promote")),
+    # a gate threshold only: the same evidence judged again
+    ("max_equalized_odds_difference", 0.19, 0.2, ("document", "promote")),
+])
+def test_policy_only_change_reruns_exactly_the_stages_that_read_it(repo_copy, key, changed,
+                                                                   restored, stages):
     root, _ = repo_copy
-    set_params(root, policy__max_psi=0.3)
+    evidence = sha256_of_file(root / "reports/fairness.json")
+    set_params(root, **{f"policy__{key}": changed})
     result = _run([str(DVC), "repro"], root)
-    assert "Running stage 'train'" not in result.stdout
-    assert "Running stage 'prepare'" not in result.stdout
-    for stage in ("evaluate", "document", "promote"):
-        assert f"Running stage '{stage}'" in result.stdout
-    assert _json(root, "reports/model_card.json")["constraints"]["max_psi"] == 0.3
-    set_params(root, policy__max_psi=0.25)
+    for stage in STAGES:
+        assert (f"Running stage '{stage}'" in result.stdout) == (stage in stages), stage
+    assert _json(root, "reports/model_card.json")["constraints"][key] == changed
+    assert sha256_of_file(root / "reports/fairness.json") == evidence
+    set_params(root, **{f"policy__{key}": restored})
     assert governance(root, "run").returncode == 0
 
 
@@ -299,7 +307,7 @@ def test_verdicts_lost_while_dvc_is_up_to_date_are_rebuilt_by_the_plain_command(
     subprocess.run(["rm", "-rf", str(root / "registry/verdicts/drift_psi")], check=True)
     healed = governance(root, "run")
     assert healed.returncode == 0, healed.stdout[-3000:]
-    assert "evaluate  verdicts missing for the current inputs" in healed.stdout
+    assert "document  verdicts missing for the current inputs" in healed.stdout
     assert _gate(root, "drift_psi")["verdict"] == "PASS"
 
 

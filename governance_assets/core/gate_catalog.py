@@ -31,6 +31,10 @@ CARBON_EVIDENCE = "reports/runtime/carbon.json"
 class GateSpec:
     name: str
     asset: str
+    # The DVC stage whose Dagster run judges the gate. Gates on the candidate's reports are
+    # judged in `document`, not in `evaluate` that computes the reports: a change to a threshold
+    # alone re-judges the evidence without computing it again (evaluate lists only the params
+    # its reports read).
     stage: str
     description: str
     reads: tuple[str, ...]
@@ -63,7 +67,7 @@ def _data(name: str, description: str, reads: tuple[str, ...] = (), blocking: bo
 
 
 def _robustness(name: str, description: str, threshold_key: str) -> GateSpec:
-    return GateSpec(name, "robustness_report", "evaluate", description,
+    return GateSpec(name, "robustness_report", "document", description,
                     (threshold_key, *_ROBUSTNESS_KEYS), (ROBUSTNESS_EVIDENCE,))
 
 
@@ -101,47 +105,47 @@ GATES: tuple[GateSpec, ...] = (
              "Energy of search + refit (codecarbon) <= policy.max_energy_kwh; not applicable "
              "when no budget is set.", ("policy.max_energy_kwh",), (CARBON_EVIDENCE,),
              volatile=True),
-    GateSpec("performance_floor", "performance_report", "evaluate",
+    GateSpec("performance_floor", "performance_report", "document",
              "Golden-test AUC >= policy.min_auc.",
              ("policy.min_auc", "model.decision_threshold", "evaluation.bootstrap_rounds"),
              ("reports/performance.json",)),
-    GateSpec("no_regression", "performance_report", "evaluate",
+    GateSpec("no_regression", "performance_report", "document",
              "Upper 95% bound of the paired-bootstrap AUC drop vs production <= "
              "policy.max_regression; not applicable with no production version.",
              ("policy.max_regression", "evaluation.bootstrap_rounds"),
              ("reports/performance.json",), reads_production_alias=True),
-    GateSpec("latency_budget", "performance_report", "evaluate",
+    GateSpec("latency_budget", "performance_report", "document",
              "Median over warm repeats of the p99 single-row latency <= policy.max_latency_ms.",
              ("policy.max_latency_ms", "evaluation.latency_rows", "evaluation.latency_repeats"),
              (LATENCY_EVIDENCE,), volatile=True),
-    GateSpec("four_fifths_rule", "fairness_report", "evaluate",
+    GateSpec("four_fifths_rule", "fairness_report", "document",
              "Every group's selection rate >= policy.min_disparate_impact x the highest group's, "
              "for each sensitive attribute and intersection (two-sided against the largest "
              "group when policy.max_disparate_impact is set).",
              ("policy.min_disparate_impact", *_FAIRNESS_KEYS), FAIRNESS_EVIDENCE),
-    GateSpec("equalized_odds", "fairness_report", "evaluate",
+    GateSpec("equalized_odds", "fairness_report", "document",
              "Largest TPR/FPR gap <= policy.max_equalized_odds_difference, per attribute and "
              "intersection.", ("policy.max_equalized_odds_difference", *_FAIRNESS_KEYS),
              FAIRNESS_EVIDENCE),
-    GateSpec("demographic_parity", "fairness_report", "evaluate",
+    GateSpec("demographic_parity", "fairness_report", "document",
              "Selection-rate gap <= policy.max_demographic_parity_difference; warns only.",
              ("policy.max_demographic_parity_difference", *_FAIRNESS_KEYS),
              FAIRNESS_EVIDENCE, blocking=False),
-    GateSpec("counterfactual_flip", "fairness_report", "evaluate",
+    GateSpec("counterfactual_flip", "fairness_report", "document",
              "Share of golden decisions that change when only the sensitive attribute (and, by "
              "policy.flip_test_swaps, its proxies) changes <= "
              "policy.max_counterfactual_flip_rate.",
              ("policy.max_counterfactual_flip_rate", "policy.flip_test_swaps",
               "model.decision_threshold",
               *_PROXY_KEYS), (*FAIRNESS_EVIDENCE, PROXY_EVIDENCE)),
-    GateSpec("protected_influence", "explanation_report", "evaluate",
+    GateSpec("protected_influence", "explanation_report", "document",
              "Share of mean |SHAP| on sensitive inputs, declared proxies and detected proxies "
              "<= policy.max_protected_influence.",
              ("policy.max_protected_influence", "explain", *_PROXY_KEYS),
              ("reports/explanation.json", PROXY_EVIDENCE)),
-    GateSpec("drift_psi", "drift_report", "evaluate", "No feature's PSI above policy.max_psi.",
+    GateSpec("drift_psi", "drift_report", "document", "No feature's PSI above policy.max_psi.",
              ("policy.max_psi",), ("reports/drift.json",), needs_candidate=False),
-    GateSpec("drifted_share", "drift_report", "evaluate",
+    GateSpec("drifted_share", "drift_report", "document",
              "Share of drifted features <= policy.max_drifted_share.",
              ("policy.max_psi", "policy.max_drifted_share"), ("reports/drift.json",),
              needs_candidate=False),
@@ -161,7 +165,7 @@ GATES: tuple[GateSpec, ...] = (
     _robustness("slice_performance", "No single-feature or pair slice has accuracy "
                 "significantly (Holm) below policy.min_slice_accuracy.",
                 "policy.min_slice_accuracy"),
-    GateSpec("reference_agreement", "reference_agreement_report", "evaluate",
+    GateSpec("reference_agreement", "reference_agreement_report", "document",
              "Agreement with the approved reference decisions >= "
              "policy.min_reference_agreement.",
              ("policy.min_reference_agreement", "model.decision_threshold"),
