@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import jsonschema
 import yaml
 
 from . import assurance_card, dataset_description, fairness_view, markdown, search_card
@@ -15,6 +14,9 @@ PROMOTABLE, BLOCKED = "promotable", "blocked"
 
 def validate_card(card: dict, schema_path: Path) -> list[str]:
     """Every schema violation as 'path: message'; empty means complete and valid."""
+    # Imported here: `governance run`'s report needs card.py, not the schema validator.
+    import jsonschema
+
     schema = json.loads(schema_path.read_text())
     validator = jsonschema.Draft202012Validator(
         schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
