@@ -11,7 +11,7 @@ DVC_STAMP := $(DVC_VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/.dagster
 UI_PORT ?= 3000
 
-.PHONY: setup run test test-all test-heavy ui bench lint lock
+.PHONY: setup run test test-all test-heavy ui bench bench-scale census-full lint lock
 
 setup: $(ENV_STAMP) $(DVC_STAMP)
 
@@ -32,9 +32,9 @@ run: setup
 	$(VENV)/bin/governance run
 
 ## The tests (unit, graph, gates both ways, bad input, DVC, selection parsing).
-## The heavy end-to-end ones (browser, PostgreSQL + Celery, kills and concurrency) carry
+## The heavy end-to-end ones (browser, PostgreSQL + Celery, kills and concurrency, census scale) carry
 ## markers: `make test-all`.
-HEAVY := browser or scale_out or reliability
+HEAVY := browser or scale_out or reliability or scale
 test: setup
 	$(VENV)/bin/python -m pytest -m "not ($(HEAVY))"
 
@@ -54,6 +54,16 @@ ui: setup
 ## Benchmarks: main job (median of 3), no-op dvc repro, package import. Writes benchmarks/RESULTS.md.
 bench: setup
 	$(VENV)/bin/python benchmarks/run_benchmarks.py
+
+## The full census (both UCI files, 299,285 rows) through the whole graph at 1x, 2x and 4x rows,
+## each in a fresh temporary copy of the project; writes benchmarks/SCALE.md (README "Scale").
+bench-scale: setup
+	$(VENV)/bin/python benchmarks/census_scale.py
+
+## Build data/raw/census_income_full.csv.gz (git-ignored) from ../shared for
+## `dataset: census_income_full`.
+census-full: setup
+	$(VENV)/bin/python data/build_census_full.py
 
 lint: setup
 	$(VENV)/bin/ruff check governance_assets tests benchmarks

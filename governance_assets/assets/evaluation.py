@@ -243,7 +243,8 @@ def drift_report(project: GovernanceProject) -> MaterializeResult:
                                 params.policy.max_psi, params.policy.max_drifted_share, html,
                                 seed=params.split.seed,
                                 reference_name="train + validation splits (the rows the "
-                                               "candidate was refit on)")
+                                               "candidate was refit on)",
+                                html_sample_rows=params.evaluation.drift_html_sample_rows)
     stabilize_file(html)
     report.update(simulated=manifest["current"]["simulated"], note=manifest["current"]["note"],
                   binding=data_binding(layout))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from . import assurance_card, dataset_description, fairness_view, markdown, search_card
+from . import assurance_card, dataset_description, fairness_view, markdown, sampling, search_card
 
 PROMOTABLE, BLOCKED = "promotable", "blocked"
 
@@ -106,6 +106,7 @@ def render_markdown(card: dict) -> str:
         + ("Simulated current batch. " if card["drift"]["simulated"] else "")
         + f"Report: [drift.html]({link_from_reports(card['evidence']['drift_html'])})\n",
         assurance_card.render_markdown(card),
+        *([sampling.render_markdown(card["sampling"])] if "sampling" in card else []),
         "## Gates\n",
         markdown.table(["gate", "asset", "value", "threshold", "verdict", "blocking"],
                [[g["gate"], g["asset"], _fmt(g["value"]),
@@ -260,6 +261,7 @@ def assemble_card(*, params, provenance: dict, lineage: dict, model_meta: dict, 
             },
         },
         "search": search_card.search_section(search),
+        "sampling": sampling.card_section(params, lineage.get("splits", {}), search, drift),
         "rejections": search.get("rejections", []),
         "performance": performance,
         "fairness": fairness,

@@ -251,6 +251,10 @@ class DatasetSpec(_Strict):
     # A model trained elsewhere replaces the search: a model file, or a score column + rule.
     external_model: ExternalModel | None = None
     external_scores: ExternalScores | None = None
+    # This dataset's own search constraints: the keys given replace model.search.constraints
+    # (null removes one); the policy's golden-test gates are untouched. The search trace and
+    # the card say which values came from here.
+    search_constraints: dict[str, float | None] = {}
 
     @model_validator(mode="before")
     @classmethod
@@ -284,6 +288,10 @@ class DatasetSpec(_Strict):
             raise ValueError("no model features are left after exclude_from_model")
         if self.external_model is not None and self.external_scores is not None:
             raise ValueError("give 'external_model' or 'external_scores', not both")
+        unknown = sorted(set(self.search_constraints) - set(SearchConstraints.model_fields))
+        if unknown:
+            raise ValueError(f"search_constraints: unknown key(s) {unknown}; it accepts "
+                             f"{sorted(SearchConstraints.model_fields)}")
         if self.external_scores is not None and \
                 self.external_scores.column not in self.model_features:
             raise ValueError(f"external_scores.column {self.external_scores.column!r} must be "
@@ -411,6 +419,10 @@ class SearchSpec(_Strict):
     space: dict[Family, dict[str, Range]] = {}
     constraints: SearchConstraints = SearchConstraints()
     carbon_country: str = Field(default="DEU", pattern=r"^[A-Z]{3}$")
+    # Trials fit on at most this many train rows (seeded, stratified by label; null = all), so
+    # the search costs the same at any data size; the champion is still refit on every train
+    # and validation row, and judged on all validation rows. The trace says when it bit.
+    train_sample_rows: int | None = Field(default=10_000, ge=1_000)
 
 
 # What each family's scikit-learn estimator accepts (its get_params()), so a typo in a search
@@ -488,6 +500,9 @@ class EvaluationSpec(_Strict):
     bootstrap_rounds: int = Field(ge=50, le=5000)
     latency_rows: int = Field(ge=20, le=5000)
     latency_repeats: int = Field(default=5, ge=1, le=50)
+    # Rows of each side (reference, current) evidently's HTML drift view reads, seeded; null =
+    # all. The PSI and its noise floors, which the drift gates read, use every row.
+    drift_html_sample_rows: int | None = Field(default=20_000, ge=1_000)
 
 
 class Policy(_Strict):
@@ -586,6 +601,12 @@ class Params(_Strict):
     def _dataset_declared(self) -> Params:
         if self.dataset not in self.datasets:
             raise ValueError(f"dataset {self.dataset!r} is not one of {sorted(self.datasets)}")
+        try:
+            self.search_constraints  # noqa: B018 (validates the dataset's overrides)
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                 for e in error.errors())
+            raise ValueError(f"datasets.{self.dataset}.search_constraints: {problems}") from None
         sensitive = self.datasets[self.dataset].sensitive_features
         named = self.model.mitigation.sensitive_feature
         if named is not None and named not in sensitive:
@@ -597,6 +618,12 @@ class Params(_Strict):
                 raise ValueError(f"fairness.intersections names {unknown}, not among the active "
                                  f"dataset's sensitive_features {sensitive}")
         return self
+
+    @property
+    def search_constraints(self) -> SearchConstraints:
+        """model.search.constraints with the active dataset's overrides applied (validated)."""
+        merged = {**self.model.search.constraints.model_dump(), **self.active.search_constraints}
+        return SearchConstraints.model_validate(merged)
 
     @property
     def mitigation_feature(self) -> str:
@@ -665,12 +692,20 @@ def _describe(error: ValidationError, source: Path) -> str:
     return "; ".join(clauses)
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-    """PyYAML keeps the last of two equal keys; a policy must never be read that way."""
+    """PyYAML keeps the last of two equal keys; a policy must never be read that way.
+
+    A YAML merge key (`<<: *census_income`) is allowed: a dataset block may reuse another and
+    replace some of its keys (census_income_full); only keys written twice are refused."""
 
     def construct_mapping(self, node, deep=False):
         seen: dict[object, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == MERGE_TAG:
+                continue
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise ParamsError(

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .text import blank
+
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 # 9 to 15 digits with the usual separators, optionally a leading + (E.164 allows 15 digits).
 PHONE = re.compile(r"\+?\(?\d[\d ()./-]{7,18}\d")
@@ -110,7 +112,7 @@ class ColumnFinding:
 
 def _column_findings(values: pd.Series, column: str, rules: dict[str, Callable[[str], bool]],
                      max_distinct_share: float, declared: bool) -> list[ColumnFinding]:
-    present = values[values.str.strip() != ""]
+    present = values[~blank(values)]
     counts = present.value_counts()
     distinct_share = len(counts) / len(present) if len(present) else 0.0
     findings = []

@@ -24,14 +24,17 @@ def run_meta(search: dict) -> dict:
 def search_constraints(params) -> dict:
     settings = params.model.search
     return {"allowed": params.model.allowed_families, "banned": settings.banned,
-            **settings.constraints.model_dump(), "budget_trials": settings.trials,
-            "budget_seconds": settings.timeout_seconds, "carbon_country": settings.carbon_country}
+            **params.search_constraints.model_dump(), "budget_trials": settings.trials,
+            "budget_seconds": settings.timeout_seconds, "carbon_country": settings.carbon_country,
+            "train_sample_rows": settings.train_sample_rows,
+            **({"dataset_overrides": dict(params.active.search_constraints)}
+               if params.active.search_constraints else {})}
 
 
 def search_section(search: dict) -> dict:
     keys = ("trials", "budget", "selection", "search_space", "sampler", "seed", "constraints",
             "class_imbalance", "determinism", "rejection_summary", "champion_trial_id",
-            "champion_reason")
+            "champion_reason", "sampling")
     return {k: search[k] for k in keys if k in search}
 
 

@@ -54,9 +54,21 @@ class Splits:
 
 
 def content_hash(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """Hash of a row's values in `columns`: equal rows collide, whatever their row id."""
-    joined = frame[columns].astype(str).agg("\x1f".join, axis=1)
-    return joined.map(lambda text: hashlib.sha1(text.encode()).hexdigest())
+    """Hash of a row's values in `columns`: equal rows collide, whatever their row id.
+
+    The text is the row's values joined by \\x1f, built column-wise (`str.cat`): a row-wise
+    `agg` made a Series per row, 1.6 s per 300,000 rows. The bytes hashed are unchanged, so
+    the splits are too.
+    """
+    if not columns:
+        return pd.Series("", index=frame.index).map(_sha1)
+    text = [frame[c].astype(str) for c in columns]
+    joined = text[0].str.cat(text[1:], sep="\x1f") if len(text) > 1 else text[0]
+    return joined.map(_sha1)
+
+
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def record_columns(frame: pd.DataFrame) -> list[str]:
@@ -128,20 +140,36 @@ def _place_groups(hashes: pd.Series, strata: pd.Series, targets: dict[str, int],
         return destination
     total = sum(targets.values())
     fraction = {name: count / total for name, count in targets.items()}
-    members = hashes.groupby(hashes).groups
+    sizes = hashes.groupby(hashes).size()  # sorted by hash, as groupby's groups were
     rng = np.random.default_rng(seed)
-    order = sorted(members, key=lambda h: (-len(members[h]), rng.random()))
-    stratum_size = strata.loc[hashes.index].groupby(strata.loc[hashes.index]).size()
-    filled = {(s, name): 0 for s in stratum_size.index for name in targets}
+    size_of = sizes.to_dict()
+    order = sorted(size_of, key=lambda h: (-size_of[h], rng.random()))
+    group_strata = strata.loc[hashes.index]
+    modal = _modal_stratum(hashes, group_strata)
+    stratum_size = group_strata.groupby(group_strata).size().to_dict()
+    filled = {(s, name): 0 for s in stratum_size for name in targets}
+    chosen_for: dict[str, str] = {}
+    # Plain dicts in the loop: indexing the frame per group cost 1.6 ms x 5,461 groups on the
+    # full census (8.7 s); the placement rule and order are unchanged.
     for group in order:
-        rows = members[group]
-        stratum = strata.loc[rows].mode().iloc[0]
+        stratum, count = modal[group], size_of[group]
         lag = {name: fraction[name] * stratum_size[stratum] - filled[(stratum, name)]
                for name in targets}
         chosen = max(lag, key=lag.get)
-        destination.loc[rows] = chosen
-        filled[(stratum, chosen)] += len(rows)
+        chosen_for[group] = chosen
+        filled[(stratum, chosen)] += count
+    destination.loc[:] = hashes.map(chosen_for).to_numpy()
     return destination
+
+
+def _modal_stratum(hashes: pd.Series, strata: pd.Series) -> dict[str, str]:
+    """Each duplicate group's most common stratum (ties: the smallest, as Series.mode)."""
+    pairs = pd.DataFrame({"group": hashes.to_numpy(), "stratum": strata.to_numpy()})
+    counted = pairs.value_counts().rename("rows").reset_index()
+    counted = counted.sort_values(["group", "rows", "stratum"], ascending=[True, False, True],
+                                  kind="stable")
+    first = counted.drop_duplicates("group")
+    return dict(zip(first["group"], first["stratum"], strict=True))
 
 
 def _fill(singles: pd.Index, strata: pd.Series, targets: dict[str, int],
