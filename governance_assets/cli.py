@@ -229,8 +229,9 @@ STAGE_LINE = re.compile(r"stage (\w+): .*exit (\d)")
 
 
 def _repro(root: Path, arguments: list[str], log: Path, codes: dict[str, int],
-           env: dict[str, str]) -> int:
-    """Run `dvc repro`; everything goes to the log, one progress line per stage to the console."""
+           env: dict[str, str], server: stage_server.StageServer | None) -> int:
+    """Run `dvc repro`; everything goes to the log, one progress line per stage to the console.
+    The stage server starts when DVC runs its first stage."""
     command = [_dvc_binary(root), "repro", *arguments]
     with log.open("a") as sink:
         sink.write(f"$ {' '.join(command)}\n")
@@ -239,6 +240,8 @@ def _repro(root: Path, arguments: list[str], log: Path, codes: dict[str, int],
                                    stderr=subprocess.STDOUT, text=True, env=env)
         for line in process.stdout:
             sink.write(line)
+            if server and RUNNING.search(line):
+                server.start()
             _progress(line, codes)
         return process.wait()
 
@@ -324,13 +327,15 @@ def _repro_and_report(root: Path, force: bool) -> int:
     print(f"dvc repro of {', '.join(STAGES)} (full log: {layout.relative(log)})", flush=True)
     codes: dict[str, int] = {}
     env = {**os.environ, "GOVERNANCE_STAGE": "1", "PYTHONWARNINGS": "ignore"}
-    with stage_server.running(env, log) as env:
-        returned = _repro(root, ["--force"] if force else [], log, codes, env)
+    with stage_server.running(env, log) as server:
+        env = server.env if server else env
+        returned = _repro(root, ["--force"] if force else [], log, codes, env, server)
         unjudged = _unjudged_stage(root) if returned == 0 else None
         if unjudged:
             stage, why = unjudged
             print(f"  {stage:<9} {why}", flush=True)
-            returned = _repro(root, ["--force", "--downstream", stage], log, codes, env)
+            returned = _repro(root, ["--force", "--downstream", stage], log, codes, env,
+                              server)
     return _conclude(root, returned, codes, log)
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 
 ENV = "GOVERNANCE_STAGE_SERVER"
 FAILURE = 3
+CONNECT_SECONDS = 5
 MESSAGE_BYTES = 1 << 20
 
 # What the first stage needs at once, then what the later stages import lazily, in stage order.
@@ -50,10 +51,8 @@ LATER = ("pandas", "pyarrow.parquet", "sklearn.ensemble", "sklearn.linear_model"
 
 def delegate(address: str, argv: list[str]) -> int | None:
     """Run `governance <argv>` in the server's warm child; None if no server answers."""
-    try:
-        connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        connection.connect(address)
-    except OSError:
+    connection = _connect(address)
+    if connection is None:
         return None
     with connection:
         request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}
@@ -67,6 +66,22 @@ def delegate(address: str, argv: list[str]) -> int | None:
         print("governance: the stage server stopped before the stage finished", file=sys.stderr)
         return FAILURE
     return finished["exit"]
+
+
+def _connect(address: str) -> socket.socket | None:
+    """The server is started when DVC announces its first stage, so the stage command may be
+    up a moment before the server's socket: it retries for CONNECT_SECONDS."""
+    deadline = time.monotonic() + CONNECT_SECONDS
+    while True:
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            connection.connect(address)
+            return connection
+        except OSError:
+            connection.close()
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.02)
 
 
 def _receive(connection: socket.socket) -> dict | None:
@@ -91,27 +106,47 @@ def wanted(env: dict[str, str]) -> bool:
     return env.get(ENV) != "0"
 
 
-@contextmanager
-def running(env: dict[str, str], log: Path) -> Iterator[dict[str, str]]:
-    """A server for the duration of the block, started with env; yields env plus the variable
-    that points DVC's stage commands at it. Its own output goes to the run's log."""
-    if not wanted(env):
-        yield env
-        return
-    folder = Path(tempfile.mkdtemp(prefix="governance-"))   # 0700: only this user connects
-    address = str(folder / "stages.sock")
-    with log.open("a") as sink:
-        server = subprocess.Popen([sys.executable, "-m", __name__, address, str(os.getpid())],
-                                  stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, env=env)
-    try:
-        yield {**env, ENV: address}
-    finally:
+class StageServer:
+    """The server of one `governance run`: started when DVC runs its first stage, so a run
+    with nothing to do never pays for it; `env` points the stage commands at it."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="governance-"))   # 0700: this user only
+        self.address = str(self.folder / "stages.sock")
+        self.env = {**env, ENV: self.address}
+        self._started_with, self._log = env, log
+        self._process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        if self._process is not None:
+            return
+        with self._log.open("a") as sink:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", __name__, self.address, str(os.getpid())],
+                stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, env=self._started_with)
+
+    def stop(self) -> None:
         # After `dvc repro` every stage command has had its exit code, so no child is left;
         # the server holds nothing to flush and may be mid-import, where SIGTERM waits.
-        server.kill()
-        server.wait()
-        Path(address).unlink(missing_ok=True)
-        folder.rmdir()
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+        Path(self.address).unlink(missing_ok=True)
+        self.folder.rmdir()
+
+
+@contextmanager
+def running(env: dict[str, str], log: Path) -> Iterator[StageServer | None]:
+    """A stage server for the block (None with GOVERNANCE_STAGE_SERVER=0); its own output
+    goes to the run's log."""
+    if not wanted(env):
+        yield None
+        return
+    server = StageServer(env, log)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 # --- the server ---------------------------------------------------------------------------------

@@ -339,8 +339,11 @@ def test_each_stage_reports_a_crash_as_exit_3_and_bad_params_as_exit_2(repo_copy
     root, _ = repo_copy
     log = tmp_path / "server.log"
     with contextlib.ExitStack() as stack:
-        env = (stack.enter_context(stage_server.running(_env(root), log)) if through_server
-               else {stage_server.ENV: "0"})
+        env = {stage_server.ENV: "0"}
+        if through_server:
+            server = stack.enter_context(stage_server.running(_env(root), log))
+            server.start()
+            env = server.env
         splits = root / "reports/splits.json"
         original = splits.read_text()
         splits.write_text("{not json")
