@@ -31,12 +31,16 @@ $(DVC_STAMP): requirements-dvc.lock $(ENV_STAMP)
 run: setup
 	$(VENV)/bin/governance run
 
-## The tests (unit, graph, gates both ways, bad input, DVC, selection parsing).
-## The heavy end-to-end ones (browser, PostgreSQL + Celery, kills and concurrency) carry
-## markers: `make test-all`.
+## The tests (unit, graph, gates both ways, bad input, DVC, selection parsing), on
+## TEST_WORKERS pytest-xdist workers: tests that share state carry an xdist_group and stay in
+## one worker, in file order; tests/conftest.py sets the queue, longest first (hence no
+## reorder). TEST_WORKERS=0 runs them in one process. The heavy end-to-end ones (browser,
+## PostgreSQL + Celery, kills and concurrency) carry markers: `make test-all`.
 HEAVY := browser or scale_out or reliability
+TEST_WORKERS ?= 2
 test: setup
-	$(VENV)/bin/python -m pytest -m "not ($(HEAVY))"
+	$(VENV)/bin/python -m pytest -m "not ($(HEAVY))" -n $(TEST_WORKERS) --dist loadgroup \
+		--no-loadscope-reorder
 
 ## Every test, the heavy end-to-end ones included (what CI runs: .ci/run).
 test-all: setup

@@ -6,15 +6,21 @@ right verdict without --force, bad input that loses nothing, a dataset edited an
 by params alone, a model swapped between evaluation and promotion, `governance ci`, and
 `dagster dev` serving the same runs. Runs killed in each stage, many more bad inputs and
 concurrent runs are in tests/test_reliability.py.
+
+One first run of the README's command is shared: its tests fall in two halves, each on its own
+copy of that run and each in file order, so that `make test`'s two workers run them side by
+side (`xdist_group`; tests/conftest.py).
 """
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
 import urllib.request
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -27,11 +33,13 @@ from governance_assets.core.gate_catalog import GATES
 from governance_assets.core.gate_table import short_fingerprint
 from governance_assets.core.params import load_params
 
-from .conftest import REPO, set_params
+from .conftest import REPO, built_once, set_params
 from .servers import free_port, graphql
 from .worktree import commit_all, git_copy_of_working_tree
 
 pytestmark = pytest.mark.slow
+FIRST_HALF = pytest.mark.xdist_group("dvc_first_half")
+SECOND_HALF = pytest.mark.xdist_group("dvc_second_half")
 DVC = REPO / ".venv-dvc" / "bin" / "dvc"
 GOVERNANCE = REPO / ".venv" / "bin" / "governance"
 STAGES = ("prepare", "train", "evaluate", "document", "promote")
@@ -72,18 +80,51 @@ def _snapshot(root) -> dict[str, str]:
     return {str(p.relative_to(root)): sha256_of_file(p) for p in paths}
 
 
-@pytest.fixture(scope="module")
-def repo_copy(tmp_path_factory):
-    """The tracked and untracked-but-not-ignored files, committed in a fresh git repo."""
-    if not DVC.exists():
-        pytest.fail("DVC is not installed in .venv-dvc: run `make setup`")
-    root = git_copy_of_working_tree(REPO, tmp_path_factory.mktemp("dvc") / "repo")
+def _first_run(folder: Path) -> None:
+    """The tracked and untracked-but-not-ignored files, committed in a fresh git repo, without
+    dvc.lock, and the README's command run on it once; its output is kept beside it."""
+    root = git_copy_of_working_tree(REPO, folder / "repo")
     for generated in ("dvc.lock",):
         (root / generated).unlink(missing_ok=True)
     first = governance(root, "run")
+    (folder / "first.json").write_text(json.dumps({
+        "args": first.args, "returncode": first.returncode, "stdout": first.stdout,
+        "stderr": first.stderr}))
+
+
+@pytest.fixture(scope="session")
+def first_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The first run, made once per session (whichever half asks first) and never changed:
+    each half copies it."""
+    if not DVC.exists():
+        pytest.fail("DVC is not installed in .venv-dvc: run `make setup`")
+    folder = built_once(tmp_path_factory, "dvc-first-run", _first_run)
+    return folder / "repo", subprocess.CompletedProcess(
+        **json.loads((folder / "first.json").read_text()))
+
+
+def _copy_of(first_run, tmp_path_factory, name: str) -> tuple[Path, subprocess.CompletedProcess]:
+    """A byte copy of the first run (git repo, DVC cache, Dagster instance, registry); the
+    environments stay links into the checkout."""
+    template, first = first_run
+    root = tmp_path_factory.mktemp(name) / "repo"
+    shutil.copytree(template, root, symlinks=True)
     return root, first
 
 
+@pytest.fixture(scope="module")
+def repo_copy(first_run, tmp_path_factory):
+    """The first half's copy: its tests change it one after another and put it back."""
+    return _copy_of(first_run, tmp_path_factory, "dvc")
+
+
+@pytest.fixture(scope="module")
+def second_copy(first_run, tmp_path_factory):
+    """The second half's copy, the same first run, changed only by the second half."""
+    return _copy_of(first_run, tmp_path_factory, "dvc-second")
+
+
+@FIRST_HALF
 def test_main_command_promotes_quietly_with_one_line_per_stage(repo_copy):
     root, first = repo_copy
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
@@ -105,6 +146,7 @@ def test_main_command_promotes_quietly_with_one_line_per_stage(repo_copy):
     assert registry.get_alias(root / "registry", "staging") == staged["version"]
 
 
+@FIRST_HALF
 def test_dagster_records_the_raw_file_md5_as_its_data_version(repo_copy):
     root, _ = repo_copy
     os.environ["DAGSTER_HOME"] = str(root / ".dagster")
@@ -117,6 +159,7 @@ def test_dagster_records_the_raw_file_md5_as_its_data_version(repo_copy):
     assert event.asset_materialization.tags["dagster/data_version"] == md5
 
 
+@FIRST_HALF
 def test_second_run_changes_nothing(repo_copy):
     root, _ = repo_copy
     lock_before = (root / "dvc.lock").read_text()
@@ -125,6 +168,7 @@ def test_second_run_changes_nothing(repo_copy):
     assert (root / "dvc.lock").read_text() == lock_before
 
 
+@FIRST_HALF
 def test_a_forced_rerun_reproduces_every_output_byte_for_byte(repo_copy):
     root, _ = repo_copy
     lock_before = (root / "dvc.lock").read_text()
@@ -133,6 +177,7 @@ def test_a_forced_rerun_reproduces_every_output_byte_for_byte(repo_copy):
     assert (root / "dvc.lock").read_text() == lock_before
 
 
+@FIRST_HALF
 def test_policy_flip_flop_gives_the_verdict_of_the_current_policy_without_force(repo_copy):
     root, _ = repo_copy
     lock_before = (root / "dvc.lock").read_text()
@@ -161,6 +206,7 @@ def test_policy_flip_flop_gives_the_verdict_of_the_current_policy_without_force(
     assert (root / "dvc.lock").read_text() == lock_before
 
 
+@FIRST_HALF
 def test_policy_only_change_reruns_exactly_the_stages_that_read_it(repo_copy):
     root, _ = repo_copy
     set_params(root, policy__max_psi=0.3)
@@ -174,6 +220,7 @@ def test_policy_only_change_reruns_exactly_the_stages_that_read_it(repo_copy):
     assert governance(root, "run").returncode == 0
 
 
+@FIRST_HALF
 def test_dvc_exp_run_with_a_set_param(repo_copy):
     root, _ = repo_copy
     commit_all(root, "after repro")
@@ -209,6 +256,7 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
+@FIRST_HALF
 def test_bad_input_stops_before_dvc_with_exit_2_and_loses_nothing(repo_copy, case):
     root, _ = repo_copy
     before = _snapshot(root)
@@ -232,8 +280,9 @@ def test_bad_input_stops_before_dvc_with_exit_2_and_loses_nothing(repo_copy, cas
     assert governance(root, "run").returncode == 0
 
 
-def test_a_new_dataset_by_params_alone_then_edited_reruns_from_the_data(repo_copy):
-    root, _ = repo_copy
+@SECOND_HALF
+def test_a_new_dataset_by_params_alone_then_edited_reruns_from_the_data(second_copy):
+    root, _ = second_copy
     german = pd.read_csv(root / "data/raw/german_credit.csv", dtype=str, keep_default_na=False)
     german.iloc[:900].to_csv(root / "data/raw/german_subset.csv", index=False)
     params = yaml.safe_load((root / "params.yaml").read_text())
@@ -261,11 +310,12 @@ def test_a_new_dataset_by_params_alone_then_edited_reruns_from_the_data(repo_cop
     assert back.returncode == 0 and "PROMOTED" in back.stdout
 
 
-def test_a_fresh_clone_with_the_committed_lock_promotes(repo_copy):
+@SECOND_HALF
+def test_a_fresh_clone_with_the_committed_lock_promotes(second_copy):
     """A clone has dvc.lock but no outputs, no DVC cache, no registry and no decision record:
     the plain command rebuilds, decides and stages; and when DVC calls promote (no outs) up to
     date with no decision recorded for the candidate, the plain command still decides."""
-    root, _ = repo_copy
+    root, _ = second_copy
     for generated in ("registry", "reports", "models", "data/prepared", ".dvc/cache"):
         subprocess.run(["rm", "-rf", str(root / generated)], check=True)
     fresh = governance(root, "run")
@@ -283,8 +333,9 @@ def test_a_fresh_clone_with_the_committed_lock_promotes(repo_copy):
     assert again.returncode == 0 and "no decision recorded" not in again.stdout
 
 
-def test_verdicts_lost_while_dvc_is_up_to_date_are_rebuilt_by_the_plain_command(repo_copy):
-    root, _ = repo_copy
+@SECOND_HALF
+def test_verdicts_lost_while_dvc_is_up_to_date_are_rebuilt_by_the_plain_command(second_copy):
+    root, _ = second_copy
     subprocess.run(["rm", "-rf", str(root / "registry/verdicts/drift_psi")], check=True)
     healed = governance(root, "run")
     assert healed.returncode == 0, healed.stdout[-3000:]
@@ -292,8 +343,9 @@ def test_verdicts_lost_while_dvc_is_up_to_date_are_rebuilt_by_the_plain_command(
     assert _gate(root, "drift_psi")["verdict"] == "PASS"
 
 
-def test_a_model_swapped_before_the_promote_stage_is_refused(repo_copy):
-    root, _ = repo_copy
+@SECOND_HALF
+def test_a_model_swapped_before_the_promote_stage_is_refused(second_copy):
+    root, _ = second_copy
     staged = registry.get_alias(root / "registry", "staging")
     model = root / "models/candidate.joblib"
     original = model.read_bytes()
@@ -312,8 +364,9 @@ def test_a_model_swapped_before_the_promote_stage_is_refused(repo_copy):
         model.write_bytes(original)
 
 
-def test_each_stage_reports_a_crash_as_exit_3_and_bad_params_as_exit_2(repo_copy):
-    root, _ = repo_copy
+@SECOND_HALF
+def test_each_stage_reports_a_crash_as_exit_3_and_bad_params_as_exit_2(second_copy):
+    root, _ = second_copy
     splits = root / "reports/splits.json"
     original = splits.read_text()
     splits.write_text("{not json")
@@ -331,9 +384,9 @@ def test_each_stage_reports_a_crash_as_exit_3_and_bad_params_as_exit_2(repo_copy
 
 
 @pytest.fixture
-def dagster_dev(repo_copy):
+def dagster_dev(second_copy):
     """`dagster dev` on the copy's instance, in its own process group (it ignores SIGTERM)."""
-    root, _ = repo_copy
+    root, _ = second_copy
     port = free_port()
     server = subprocess.Popen(
         [str(root / ".venv/bin/dagster"), "dev", "-w", "workspace.yaml", "-p", str(port)],
@@ -358,8 +411,9 @@ def dagster_dev(repo_copy):
             os.killpg(server.pid, signal.SIGKILL)
 
 
-def test_dagster_dev_shows_the_dvc_runs_lineage_gates_and_the_decision(repo_copy, dagster_dev):
-    root, _ = repo_copy
+@SECOND_HALF
+def test_dagster_dev_shows_the_dvc_runs_lineage_gates_and_the_decision(second_copy, dagster_dev):
+    root, _ = second_copy
     os.environ["DAGSTER_HOME"] = str(root / ".dagster")
     try:
         with DagsterInstance.get() as instance:
@@ -411,9 +465,10 @@ def _junit_cases(path) -> dict[str, ET.Element]:
     return {case.get("name"): case for case in suite.iter("testcase")}
 
 
+@SECOND_HALF
 def test_governance_ci_writes_one_junit_case_per_gate_and_fails_the_build_on_a_refusal(
-        repo_copy):
-    root, _ = repo_copy
+        second_copy):
+    root, _ = second_copy
     summary_file = root / "step_summary.md"
     env_summary = {"GITHUB_STEP_SUMMARY": str(summary_file)}
     passed = _run_with(root, ["ci", "--against", "HEAD"], env_summary)
@@ -448,8 +503,10 @@ def _run_with(root, arguments, extra_env):
                           capture_output=True, text=True, env={**_env(root), **extra_env})
 
 
+@FIRST_HALF
 def test_production_moves_through_dvc_only_on_a_valid_approval(repo_copy):
-    """Runs last in this module: moving production re-opens the evaluate stage's inputs."""
+    """Runs last in its half: moving production re-opens the evaluate stage's inputs (the
+    second half has a copy of its own)."""
     root, first = repo_copy
     assert "is awaiting approval: `governance approve" in first.stdout
     staged = registry.get_alias(root / "registry", "staging")
