@@ -31,16 +31,21 @@ $(DVC_STAMP): requirements-dvc.lock $(ENV_STAMP)
 run: setup
 	$(VENV)/bin/governance run
 
-## The tests (unit, graph, gates both ways, bad input, DVC, selection parsing).
-## The heavy end-to-end ones (browser, PostgreSQL + Celery, kills and concurrency, census scale) carry
-## markers: `make test-all`.
+## The tests (unit, graph, gates both ways, bad input, DVC, selection parsing), on
+## TEST_WORKERS pytest-xdist workers: tests that share state carry an xdist_group and stay in
+## one worker, in file order; tests/conftest.py sets the queue, longest first (hence no
+## reorder). TEST_WORKERS=0 runs them in one process. The heavy end-to-end ones (browser,
+## PostgreSQL + Celery, kills and concurrency, census scale) carry markers: `make test-all`.
 HEAVY := browser or scale_out or reliability or scale
+TEST_WORKERS ?= 2
 test: setup
-	$(VENV)/bin/python -m pytest -m "not ($(HEAVY))"
+	$(VENV)/bin/python -m pytest -m "not ($(HEAVY))" -n $(TEST_WORKERS) --dist loadgroup \
+		--no-loadscope-reorder
 
-## Every test, the heavy end-to-end ones included (what CI runs: .ci/run).
-test-all: setup
-	$(VENV)/bin/python -m pytest
+## Every test (what CI runs: .ci/run): `make test` on its workers, then the heavy end-to-end
+## ones in one process (they start servers, kill runs and time whole graphs).
+test-all: test
+	$(VENV)/bin/python -m pytest -m "$(HEAVY)"
 
 ## Only the heavy end-to-end tests.
 test-heavy: setup

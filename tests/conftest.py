@@ -1,12 +1,20 @@
-"""Shared fixtures: real project copies in tmp dirs, the graph on an ephemeral instance."""
+"""Shared fixtures: real project copies in tmp dirs, the graph on an ephemeral instance.
 
+`make test` runs on two pytest-xdist workers (`--dist loadgroup --no-loadscope-reorder`): tests
+that share mutable state carry one `xdist_group` and run in one worker, in file order; the
+queue order is set below so that the longest groups start first.
+"""
+
+import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 from dagster import AssetSelection, DagsterInstance, materialize
+from filelock import FileLock
 
 from governance_assets.assets import GRAPH_ASSETS, PROMOTION_CHECKS
 from governance_assets.checks import GATE_CHECKS
@@ -45,6 +53,60 @@ def set_params(root: Path, **overrides) -> None:
             node = node[key]
         node[leaf] = value
     path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str,
+               build: Callable[[Path], None]) -> Path:
+    """A folder built once per pytest session and shared by its xdist workers, for an
+    expensive read-only starting point (each test copies it before changing anything).
+
+    Workers of one run share the parent of their own base temp dir; the first to ask builds
+    under a file lock, the others wait for it. A failed build leaves no marker, so the next
+    caller builds again rather than reading half a folder.
+    """
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    target, done = base / name, base / f"{name}.built"
+    with FileLock(str(base / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir()
+            build(target)
+            done.touch()
+    return target
+
+
+# The queue order under xdist, longest first: the DVC module's first half builds the shared
+# first run (tests/test_dvc.py) while the other worker runs the graph tests, then takes the
+# DVC module's second half, which copies that run; everything else follows in file order.
+XDIST_QUEUE = ("group:dvc_first_half", "file:test_graph.py", "group:dvc_second_half")
+
+
+def _queue_position(item: pytest.Item) -> int:
+    marker = item.get_closest_marker("xdist_group")
+    keys = {f"file:{item.path.name}"} | ({f"group:{marker.args[0]}"} if marker else set())
+    return next((i for i, key in enumerate(XDIST_QUEUE) if key in keys), len(XDIST_QUEUE))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist only (a serial run keeps file order): every worker collects the same order,
+    and `--no-loadscope-reorder` makes it the order the controller hands work out."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=_queue_position)   # stable: file order within each position
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Stop rather than run grouped tests apart: xdist marks a group by suffixing the node id
+    with `@group`, which a pytest that builds node ids otherwise silently ignores."""
+    if not (os.environ.get("PYTEST_XDIST_WORKER") and session.config.getvalue("loadgroup")):
+        return
+    ungrouped = [item.nodeid for item in session.items
+                 if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+    if ungrouped:
+        raise pytest.UsageError(f"--dist loadgroup ignored the xdist_group of {ungrouped[0]} "
+                                "(pytest and pytest-xdist out of step; see pyproject.toml)")
 
 
 def german_spec_path(name: str) -> str:

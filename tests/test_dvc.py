@@ -6,17 +6,23 @@ right verdict without --force, bad input that loses nothing, a dataset edited an
 by params alone, a model swapped between evaluation and promotion, `governance ci`, and
 `dagster dev` serving the same runs. Runs killed in each stage, many more bad inputs and
 concurrent runs are in tests/test_reliability.py.
+
+One first run of the README's command is shared: its tests fall in two halves, each on its own
+copy of that run and each in file order, so that `make test`'s two workers run them side by
+side (`xdist_group`; tests/conftest.py).
 """
 
 import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
 import urllib.request
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -30,11 +36,13 @@ from governance_assets.core.gate_catalog import GATES
 from governance_assets.core.gate_table import short_fingerprint
 from governance_assets.core.params import load_params
 
-from .conftest import REPO, set_params
+from .conftest import REPO, built_once, set_params
 from .servers import free_port, graphql
 from .worktree import commit_all, git_copy_of_working_tree
 
 pytestmark = pytest.mark.slow
+FIRST_HALF = pytest.mark.xdist_group("dvc_first_half")
+SECOND_HALF = pytest.mark.xdist_group("dvc_second_half")
 DVC = REPO / ".venv-dvc" / "bin" / "dvc"
 GOVERNANCE = REPO / ".venv" / "bin" / "governance"
 STAGES = ("prepare", "train", "evaluate", "document", "promote")
@@ -75,18 +83,51 @@ def _snapshot(root) -> dict[str, str]:
     return {str(p.relative_to(root)): sha256_of_file(p) for p in paths}
 
 
-@pytest.fixture(scope="module")
-def repo_copy(tmp_path_factory):
-    """The tracked and untracked-but-not-ignored files, committed in a fresh git repo."""
-    if not DVC.exists():
-        pytest.fail("DVC is not installed in .venv-dvc: run `make setup`")
-    root = git_copy_of_working_tree(REPO, tmp_path_factory.mktemp("dvc") / "repo")
+def _first_run(folder: Path) -> None:
+    """The tracked and untracked-but-not-ignored files, committed in a fresh git repo, without
+    dvc.lock, and the README's command run on it once; its output is kept beside it."""
+    root = git_copy_of_working_tree(REPO, folder / "repo")
     for generated in ("dvc.lock",):
         (root / generated).unlink(missing_ok=True)
     first = governance(root, "run")
+    (folder / "first.json").write_text(json.dumps({
+        "args": first.args, "returncode": first.returncode, "stdout": first.stdout,
+        "stderr": first.stderr}))
+
+
+@pytest.fixture(scope="session")
+def first_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The first run, made once per session (whichever half asks first) and never changed:
+    each half copies it."""
+    if not DVC.exists():
+        pytest.fail("DVC is not installed in .venv-dvc: run `make setup`")
+    folder = built_once(tmp_path_factory, "dvc-first-run", _first_run)
+    return folder / "repo", subprocess.CompletedProcess(
+        **json.loads((folder / "first.json").read_text()))
+
+
+def _copy_of(first_run, tmp_path_factory, name: str) -> tuple[Path, subprocess.CompletedProcess]:
+    """A byte copy of the first run (git repo, DVC cache, Dagster instance, registry); the
+    environments stay links into the checkout."""
+    template, first = first_run
+    root = tmp_path_factory.mktemp(name) / "repo"
+    shutil.copytree(template, root, symlinks=True)
     return root, first
 
 
+@pytest.fixture(scope="module")
+def repo_copy(first_run, tmp_path_factory):
+    """The first half's copy: its tests change it one after another and put it back."""
+    return _copy_of(first_run, tmp_path_factory, "dvc")
+
+
+@pytest.fixture(scope="module")
+def second_copy(first_run, tmp_path_factory):
+    """The second half's copy, the same first run, changed only by the second half."""
+    return _copy_of(first_run, tmp_path_factory, "dvc-second")
+
+
+@FIRST_HALF
 def test_main_command_promotes_quietly_with_one_line_per_stage(repo_copy):
     root, first = repo_copy
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
@@ -113,6 +154,7 @@ def test_main_command_promotes_quietly_with_one_line_per_stage(repo_copy):
     assert registry.get_alias(root / "registry", "staging") == staged["version"]
 
 
+@FIRST_HALF
 def test_dagster_records_the_raw_file_md5_as_its_data_version(repo_copy):
     root, _ = repo_copy
     os.environ["DAGSTER_HOME"] = str(root / ".dagster")
@@ -125,6 +167,7 @@ def test_dagster_records_the_raw_file_md5_as_its_data_version(repo_copy):
     assert event.asset_materialization.tags["dagster/data_version"] == md5
 
 
+@FIRST_HALF
 def test_second_run_changes_nothing(repo_copy):
     root, _ = repo_copy
     lock_before = (root / "dvc.lock").read_text()
@@ -133,6 +176,7 @@ def test_second_run_changes_nothing(repo_copy):
     assert (root / "dvc.lock").read_text() == lock_before
 
 
+@FIRST_HALF
 def test_a_forced_rerun_reproduces_every_output_byte_for_byte(repo_copy):
     """The first run's stages ran in the warm stage server; this one gives every stage its
     own interpreter, as a plain `dvc repro` does: the outputs must not tell them apart."""
@@ -144,6 +188,7 @@ def test_a_forced_rerun_reproduces_every_output_byte_for_byte(repo_copy):
     assert "stage server" not in (root / "logs/latest.log").read_text()
 
 
+@FIRST_HALF
 def test_policy_flip_flop_gives_the_verdict_of_the_current_policy_without_force(repo_copy):
     root, _ = repo_copy
     lock_before = (root / "dvc.lock").read_text()
@@ -173,6 +218,7 @@ def test_policy_flip_flop_gives_the_verdict_of_the_current_policy_without_force(
     assert (root / "dvc.lock").read_text() == lock_before
 
 
+@FIRST_HALF
 @pytest.mark.parametrize(("key", "changed", "restored", "stages"), [
     # max_psi is drawn into evidently's report: the evidence itself changes
     ("max_psi", 0.3, 0.25, ("evaluate", "document", "promote")),
@@ -193,6 +239,7 @@ def test_policy_only_change_reruns_exactly_the_stages_that_read_it(repo_copy, ke
     assert governance(root, "run").returncode == 0
 
 
+@FIRST_HALF
 def test_dvc_exp_run_with_a_set_param(repo_copy):
     root, _ = repo_copy
     commit_all(root, "after repro")
@@ -228,6 +275,7 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
+@FIRST_HALF
 def test_bad_input_stops_before_dvc_with_exit_2_and_loses_nothing(repo_copy, case):
     root, _ = repo_copy
     before = _snapshot(root)
@@ -251,8 +299,9 @@ def test_bad_input_stops_before_dvc_with_exit_2_and_loses_nothing(repo_copy, cas
     assert governance(root, "run").returncode == 0
 
 
-def test_a_new_dataset_by_params_alone_then_edited_reruns_from_the_data(repo_copy):
-    root, _ = repo_copy
+@SECOND_HALF
+def test_a_new_dataset_by_params_alone_then_edited_reruns_from_the_data(second_copy):
+    root, _ = second_copy
     german = pd.read_csv(root / "data/raw/german_credit.csv", dtype=str, keep_default_na=False)
     german.iloc[:900].to_csv(root / "data/raw/german_subset.csv", index=False)
     params = yaml.safe_load((root / "params.yaml").read_text())
@@ -280,11 +329,12 @@ def test_a_new_dataset_by_params_alone_then_edited_reruns_from_the_data(repo_cop
     assert back.returncode == 0 and "PROMOTED" in back.stdout
 
 
-def test_a_fresh_clone_with_the_committed_lock_promotes(repo_copy):
+@SECOND_HALF
+def test_a_fresh_clone_with_the_committed_lock_promotes(second_copy):
     """A clone has dvc.lock but no outputs, no DVC cache, no registry and no decision record:
     the plain command rebuilds, decides and stages; and when DVC calls promote (no outs) up to
     date with no decision recorded for the candidate, the plain command still decides."""
-    root, _ = repo_copy
+    root, _ = second_copy
     for generated in ("registry", "reports", "models", "data/prepared", ".dvc/cache"):
         subprocess.run(["rm", "-rf", str(root / generated)], check=True)
     fresh = governance(root, "run")
@@ -302,8 +352,9 @@ def test_a_fresh_clone_with_the_committed_lock_promotes(repo_copy):
     assert again.returncode == 0 and "no decision recorded" not in again.stdout
 
 
-def test_verdicts_lost_while_dvc_is_up_to_date_are_rebuilt_by_the_plain_command(repo_copy):
-    root, _ = repo_copy
+@SECOND_HALF
+def test_verdicts_lost_while_dvc_is_up_to_date_are_rebuilt_by_the_plain_command(second_copy):
+    root, _ = second_copy
     subprocess.run(["rm", "-rf", str(root / "registry/verdicts/drift_psi")], check=True)
     healed = governance(root, "run")
     assert healed.returncode == 0, healed.stdout[-3000:]
@@ -311,8 +362,9 @@ def test_verdicts_lost_while_dvc_is_up_to_date_are_rebuilt_by_the_plain_command(
     assert _gate(root, "drift_psi")["verdict"] == "PASS"
 
 
-def test_a_model_swapped_before_the_promote_stage_is_refused(repo_copy):
-    root, _ = repo_copy
+@SECOND_HALF
+def test_a_model_swapped_before_the_promote_stage_is_refused(second_copy):
+    root, _ = second_copy
     staged = registry.get_alias(root / "registry", "staging")
     model = root / "models/candidate.joblib"
     original = model.read_bytes()
@@ -331,12 +383,13 @@ def test_a_model_swapped_before_the_promote_stage_is_refused(repo_copy):
         model.write_bytes(original)
 
 
+@SECOND_HALF
 @pytest.mark.parametrize("through_server", [False, True], ids=["own process", "stage server"])
-def test_each_stage_reports_a_crash_as_exit_3_and_bad_params_as_exit_2(repo_copy, tmp_path,
+def test_each_stage_reports_a_crash_as_exit_3_and_bad_params_as_exit_2(second_copy, tmp_path,
                                                                         through_server):
     """Both ways a stage command runs: in its own process (a plain `dvc repro`) and handed to
     the warm stage server (inside `governance run`), which must pass on output and exit code."""
-    root, _ = repo_copy
+    root, _ = second_copy
     log = tmp_path / "server.log"
     with contextlib.ExitStack() as stack:
         env = {stage_server.ENV: "0"}
@@ -364,9 +417,9 @@ def test_each_stage_reports_a_crash_as_exit_3_and_bad_params_as_exit_2(repo_copy
 
 
 @pytest.fixture
-def dagster_dev(repo_copy):
+def dagster_dev(second_copy):
     """`dagster dev` on the copy's instance, in its own process group (it ignores SIGTERM)."""
-    root, _ = repo_copy
+    root, _ = second_copy
     port = free_port()
     server = subprocess.Popen(
         [str(root / ".venv/bin/dagster"), "dev", "-w", "workspace.yaml", "-p", str(port)],
@@ -391,8 +444,9 @@ def dagster_dev(repo_copy):
             os.killpg(server.pid, signal.SIGKILL)
 
 
-def test_dagster_dev_shows_the_dvc_runs_lineage_gates_and_the_decision(repo_copy, dagster_dev):
-    root, _ = repo_copy
+@SECOND_HALF
+def test_dagster_dev_shows_the_dvc_runs_lineage_gates_and_the_decision(second_copy, dagster_dev):
+    root, _ = second_copy
     os.environ["DAGSTER_HOME"] = str(root / ".dagster")
     try:
         with DagsterInstance.get() as instance:
@@ -444,9 +498,10 @@ def _junit_cases(path) -> dict[str, ET.Element]:
     return {case.get("name"): case for case in suite.iter("testcase")}
 
 
+@SECOND_HALF
 def test_governance_ci_writes_one_junit_case_per_gate_and_fails_the_build_on_a_refusal(
-        repo_copy):
-    root, _ = repo_copy
+        second_copy):
+    root, _ = second_copy
     summary_file = root / "step_summary.md"
     env_summary = {"GITHUB_STEP_SUMMARY": str(summary_file)}
     passed = _run_with(root, ["ci", "--against", "HEAD"], env_summary)
@@ -481,8 +536,10 @@ def _run_with(root, arguments, extra_env):
                           capture_output=True, text=True, env={**_env(root), **extra_env})
 
 
+@FIRST_HALF
 def test_production_moves_through_dvc_only_on_a_valid_approval(repo_copy):
-    """Runs last in this module: moving production re-opens the evaluate stage's inputs."""
+    """Runs last in its half: moving production re-opens the evaluate stage's inputs (the
+    second half has a copy of its own)."""
     root, first = repo_copy
     assert "is awaiting approval: `governance approve" in first.stdout
     staged = registry.get_alias(root / "registry", "staging")

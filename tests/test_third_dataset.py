@@ -12,6 +12,9 @@ from governance_assets.core.params import load_params
 
 from .conftest import check_results, make_project, run_graph, set_params
 
+# One worker builds the module's graph run and runs all three tests on it.
+pytestmark = pytest.mark.xdist_group("third_dataset")
+
 
 @pytest.fixture(scope="module")
 def arrests_run(tmp_path_factory):
