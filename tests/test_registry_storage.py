@@ -250,3 +250,41 @@ def test_register_alias_approve_promote_and_verify_on_s3(tmp_path, s3_endpoint):
     with pytest.raises(registry.RegistryError, match="refusing to load it"):
         registry.load_model(root, version)
     assert "model.joblib sha256 differs from the ledger" in audit.verify(root).problems[0]
+
+
+# --- the whole governed graph and monitoring on a registry that is not a folder -----------------
+
+
+@pytest.mark.slow
+@pytest.mark.scale_out
+def test_the_graph_promotes_and_monitoring_scores_into_a_memory_registry(tmp_path, monkeypatch):
+    """Nothing in the assets knows where the registry is: the graph's verdicts, decisions,
+    version and alias, then production monitoring's frozen reference and decision log, all
+    land in memory:// and verify, and the project's registry/ folder is never created."""
+    from dagster import DagsterInstance, instance_for_test
+
+    from governance_assets.core import decision_log
+
+    from .conftest import run_graph
+    from .test_monitoring import clean_batch, drop_batch, monitor
+
+    remote = root_for("memory", tmp_path)
+    monkeypatch.setenv(storage.REGISTRY_ENV, location(remote))
+    project = make_project(tmp_path / "project")
+    with DagsterInstance.ephemeral() as instance:
+        assert run_graph(project, instance).success
+    staged = registry.get_alias(remote, "staging")
+    assert staged and read_json(project / "reports/staging.json")["version"] == staged
+    spec = load_params(project).signoff
+    signoff.approve(remote, staged, spec.approvers[0], "reviewed", spec)
+    signoff.promote_to_production(remote, staged, spec, by="ops")
+    drop_batch(project, "clean", clean_batch(project))
+    with instance_for_test() as instance:
+        assert monitor(project, instance, "clean").success
+    assert storage.read_or_none(remote / "references" / f"{staged}.parquet") is not None
+    log = decision_log.read_log(next((remote / "decision_log" / "clean").iterdir()))
+    assert set(log["role"]) == {"production"} and set(log["model_version"]) == {staged}
+    report = audit.verify(remote)
+    assert report.problems == [] and report.notices == []
+    assert not (project / "registry").exists()
+    storage.delete_tree(remote)

@@ -65,6 +65,17 @@ def read_json(path: storage.RegistryPath) -> Any:
     return json.loads(path.read_text())
 
 
+def read_parquet(path: storage.RegistryPath) -> pd.DataFrame:
+    """A Parquet file from disk or from object storage (pyarrow takes no UPath of a URL)."""
+    import io
+
+    import pandas as pd
+
+    if storage.is_object_store(path):
+        return pd.read_parquet(io.BytesIO(_object_bytes(path)))
+    return pd.read_parquet(path)
+
+
 def md5_of_file(path: Path) -> str:
     """The hash DVC 3 records for a file dependency in dvc.lock."""
     digest = hashlib.md5()
