@@ -86,7 +86,7 @@ def test_an_object_store_registry_verifies_on_disk_after_a_copy(tmp_path):
 
 
 def _plant_lock(root: storage.RegistryPath, age: float) -> None:
-    storage.put(root / ledger.LOCK_FILE, json.dumps(
+    storage.put(root / ledger.OBJECT_LOCK_FILE, json.dumps(
         {"token": "dead-writer", "host": "elsewhere", "pid": 1,
          "taken_at": time.time() - age}).encode())
 
@@ -100,9 +100,12 @@ def test_a_lock_left_by_a_dead_writer_is_taken_over_once_stale(tmp_path, where, 
     with pytest.raises(ledger.RegistryLocked, match="held by elsewhere pid 1"):
         ledger.append(root, "verdict", {"gate": "g"})
     assert ledger.entries(root) == []
+    storage.put(root / ledger.OBJECT_LOCK_FILE, b"")  # no time of its own: not stale at first sight
+    with pytest.raises(ledger.RegistryLocked, match="held by None"):
+        ledger.append(root, "verdict", {"gate": "g"})
     _plant_lock(root, age=120)
     assert ledger.append(root, "verdict", {"gate": "g"})["seq"] == 0
-    assert storage.read_or_none(root / ledger.LOCK_FILE) is None, "released after the write"
+    assert storage.read_or_none(root / ledger.OBJECT_LOCK_FILE) is None, "released after the write"
     storage.delete_tree(root)
 
 
@@ -111,10 +114,33 @@ def test_a_writer_whose_lock_was_taken_over_says_so(tmp_path, where):
     root = root_for(where, tmp_path)
     with pytest.raises(ledger.LedgerError, match="taken over as stale"), \
             ledger.registry_lock(root):
-        storage.delete(root / ledger.LOCK_FILE)
+        storage.delete(root / ledger.OBJECT_LOCK_FILE)
         _plant_lock(root, age=0)  # another writer judged ours stale and took it
-    assert read_json(root / ledger.LOCK_FILE)["token"] == "dead-writer", "theirs is kept"
+    assert read_json(root / ledger.OBJECT_LOCK_FILE)["token"] == "dead-writer", "theirs is kept"
     storage.delete_tree(root)
+
+
+COUNTER = """
+import sys
+from pathlib import Path
+from governance_assets.core import object_lock, storage
+root = storage.resolve_root(Path.cwd(), sys.argv[1])
+for _ in range(int(sys.argv[2])):
+    with object_lock.object_lock(root / "counter.lock", timeout=120):
+        value = int(storage.read_or_none(root / "counter") or b"0")
+        storage.put(root / "counter", str(value + 1).encode())
+"""
+
+
+def test_the_lock_object_alone_excludes_writer_processes(tmp_path):
+    """The object lock without the flock a file:// registry also takes: four processes doing
+    read-modify-write under it lose no increment (a race would lose some)."""
+    root = root_for("file", tmp_path)
+    counters = [subprocess.Popen([sys.executable, "-c", COUNTER, location(root), "25"],
+                                 cwd=REPO) for _ in range(4)]
+    assert [c.wait(timeout=300) for c in counters] == [0] * 4
+    assert storage.read_or_none(root / "counter") == b"100"
+    assert storage.read_or_none(root / "counter.lock") is None
 
 
 def test_without_exclusive_create_a_writer_is_refused_unless_one_is_declared(tmp_path,

@@ -34,7 +34,7 @@ import re
 import signal
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -46,6 +46,9 @@ from . import object_lock, storage
 from .files import write_json_atomic
 
 LEDGER_FILE, HEAD_FILE, LOCK_FILE = "ledger.jsonl", "ledger.head", ".lock"
+# The lock object on object storage: another name than filelock's `.lock`, which filelock
+# leaves behind empty, so a folder used both as a path and as a file:// URL works.
+OBJECT_LOCK_FILE = ".lock.json"
 KEY_ENV, ANCHOR_ENV, USER_ENV = "GOVERNANCE_LEDGER_KEY", "GOVERNANCE_LEDGER_ANCHOR", \
     "GOVERNANCE_USER"
 LOCK_TIMEOUT_ENV = "GOVERNANCE_LOCK_TIMEOUT"
@@ -96,11 +99,21 @@ def identity() -> dict:
 def registry_lock(root: storage.RegistryPath) -> Iterator[None]:
     """The one registry lock. filelock opens it with O_NOFOLLOW and without O_TRUNC, so a
     planted symlink is refused instead of followed (and its target is never truncated). An
-    object store has neither flock nor symlinks: there it is a lock object (object_lock)."""
-    if storage.is_object_store(root):
-        with _object_registry_lock(root):
+    object store has neither flock nor symlinks: there it is a lock object (object_lock). A
+    file:// root is a folder on disk that writers may also name by its path, so there the
+    writer takes the folder's flock as well, and the two kinds of writer exclude each other."""
+    if not storage.is_object_store(root):
+        with _file_lock(root):
             yield
         return
+    disk = storage.local_folder(root)
+    with (_file_lock(disk) if disk is not None else nullcontext()), \
+            _object_registry_lock(root):
+        yield
+
+
+@contextmanager
+def _file_lock(root: Path) -> Iterator[None]:
     root.mkdir(parents=True, exist_ok=True)
     path = root / LOCK_FILE
     if path.is_symlink():
@@ -120,7 +133,7 @@ def registry_lock(root: storage.RegistryPath) -> Iterator[None]:
 def _object_registry_lock(root: storage.RegistryPath) -> Iterator[None]:
     """object_lock's failures as the ledger's errors, which the CLI maps to exit codes."""
     timeout = float(os.environ.get(LOCK_TIMEOUT_ENV, "60"))
-    path = root / LOCK_FILE
+    path = root / OBJECT_LOCK_FILE
     try:
         with object_lock.object_lock(path, timeout):
             yield

@@ -1,10 +1,11 @@
 """The registry lock on object storage: an object created only if it does not exist.
 
 An object store has no advisory locks (flock) and a lock holder killed with -9 does not release
-anything, so the lock is an object `.lock` holding a unique token and the time it was taken:
+anything, so the lock is an object `.lock.json` holding a unique token and the time it was taken:
 
-- taking it is one exclusive create (`open(path, "xb")`: O_EXCL on disk, If-None-Match on S3);
-  a writer that finds it waits, polling, up to the lock timeout;
+- taking it is one exclusive create, content included (storage.create_exclusive: a hard link
+  on disk, a PUT with If-None-Match on S3); a writer that finds it waits, polling, up to the
+  lock timeout;
 - a lock older than the stale timeout was left by a writer that died: it is removed, after
   reading it again to make sure it is still the same token, and taken anew. The age comes from
   the time written in the lock, so the machines' clocks must agree to well within the stale
@@ -57,22 +58,33 @@ def _token() -> dict:
 
 
 def _read(path: storage.RegistryPath) -> dict | None:
+    """The lock's content; a lock that is not this code's JSON has no token and no time."""
     data = storage.read_or_none(path)
     if data is None:
         return None
     try:
         found = json.loads(data)
-    except json.JSONDecodeError:
-        return {"token": None, "taken_at": 0.0}  # unreadable: only ever stale
-    return found if isinstance(found, dict) else {"token": None, "taken_at": 0.0}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        found = None
+    return found if isinstance(found, dict) else {"token": None, "taken_at": None}
 
 
-def _remove_if_stale(path: storage.RegistryPath, stale_after: float) -> bool:
+def _age(held: dict, first_seen: dict[str, float]) -> float:
+    """Seconds the lock has been held: from its own time, or (a lock without one, written by
+    something else) from when this waiter first saw it, so it is never stale at first sight."""
+    if isinstance(held.get("taken_at"), (int, float)):
+        return time.time() - float(held["taken_at"])
+    seen = first_seen.setdefault(repr(held), time.monotonic())
+    return time.monotonic() - seen
+
+
+def _remove_if_stale(path: storage.RegistryPath, stale_after: float,
+                     first_seen: dict[str, float]) -> bool:
     """Remove a lock left by a dead writer; True if one was removed."""
     held = _read(path)
     if held is None:
         return False
-    if time.time() - float(held.get("taken_at") or 0.0) < stale_after:
+    if _age(held, first_seen) < stale_after:
         return False
     again = _read(path)  # the same lock still? (another waiter may have taken it over)
     if again is None or again.get("token") != held.get("token"):
@@ -100,15 +112,16 @@ def _take(path: storage.RegistryPath, mine: dict) -> bool:
 @contextmanager
 def object_lock(path: storage.RegistryPath, timeout: float) -> Iterator[None]:
     """Hold the lock object for the block; LockTimeout after `timeout` seconds of waiting."""
-    mine, stale_after = _token(), stale_seconds()
+    mine, stale_after, first_seen = _token(), stale_seconds(), {}
     deadline = time.monotonic() + timeout
     while not _take(path, mine):
-        if _remove_if_stale(path, stale_after):
+        if _remove_if_stale(path, stale_after, first_seen):
             continue
         if time.monotonic() >= deadline:
             holder = _read(path) or {}
-            raise LockTimeout(f"held by {holder.get('host')} pid {holder.get('pid')} since "
-                              f"{time.ctime(float(holder.get('taken_at') or 0))}")
+            since = holder.get("taken_at")
+            raise LockTimeout(f"held by {holder.get('host')} pid {holder.get('pid')}" + (
+                f" since {time.ctime(float(since))}" if isinstance(since, (int, float)) else ""))
         time.sleep(POLL_SECONDS)
     failed = False
     try:

@@ -32,10 +32,11 @@ if TYPE_CHECKING:
 
 REGISTRY_ENV = "GOVERNANCE_REGISTRY"
 DEFAULT_ROOT = "registry"
-# Protocols whose fsspec filesystem makes `open(path, "xb")` fail when the object exists, in one
-# step: local disk (O_EXCL), memory (one process), S3 (a PUT with If-None-Match: *, which s3fs
-# sends; AWS S3 and recent S3-compatible servers honour it). Elsewhere two writers could both
-# believe they hold the lock, so a second writer is refused unless one writer is declared.
+# Protocols on which create_exclusive makes an object, content included, only if it does not
+# exist, in one step: local disk (a hard link), memory (one process), S3 (a PUT with
+# If-None-Match: *, which s3fs sends; AWS S3 and recent S3-compatible servers honour it).
+# Elsewhere two writers could both believe they hold the lock, so a second writer is refused
+# unless one writer is declared.
 EXCLUSIVE_CREATE = frozenset({"file", "local", "memory", "s3", "s3a"})
 SINGLE_WRITER_ENV = "GOVERNANCE_REGISTRY_SINGLE_WRITER"
 
@@ -97,6 +98,14 @@ def _is_local_fs(fs: AbstractFileSystem) -> bool:
     return bool({"file", "local"} & set(protocols))
 
 
+def local_folder(path: RegistryPath) -> Path | None:
+    """The folder on disk behind a file:// URL (None for any other store)."""
+    if isinstance(path, Path):
+        return path
+    fs, key = _fs_and_path(path)
+    return Path(key) if _is_local_fs(fs) else None
+
+
 def protocol(path: RegistryPath) -> str:
     return "file" if isinstance(path, Path) else (path.protocol or "file")  # type: ignore[union-attr]
 
@@ -145,21 +154,41 @@ def put(path: RegistryPath, data: bytes) -> None:
 
 
 def create_exclusive(path: RegistryPath, data: bytes) -> bool:
-    """Create the object only if it does not exist; False if it does. `data` must not be
-    empty: s3fs commits an empty file with a plain touch, without the If-None-Match header."""
+    """Create the object with its content only if it does not exist; False if it does.
+
+    The content must appear with the object: a waiter reading a lock that exists but is still
+    empty could not tell a live writer from a dead one. On disk the bytes go to a temporary
+    file that is then hard-linked to the name (link fails if the name exists; O_EXCL alone
+    would show an empty file first); elsewhere fsspec's `pipe_file(mode="create")`, which
+    memory:// commits whole and s3fs sends as one PUT with If-None-Match: *.
+    """
     if not data:
         raise ValueError("an exclusive create needs content")
     fs, key = _fs_and_path(path)
-    if _is_local_fs(fs):
-        fs.makedirs(fs._parent(key), exist_ok=True)
     try:
-        with fs.open(key, "xb") as out:
-            out.write(data)
+        if _is_local_fs(fs):
+            _link_exclusive(fs, key, data)
+        else:
+            fs.pipe_file(key, data, mode="create")
     except FileExistsError:
         return False
     finally:
         fs.invalidate_cache(key)
     return True
+
+
+def _link_exclusive(fs: AbstractFileSystem, key: str, data: bytes) -> None:
+    parent = fs._parent(key)
+    fs.makedirs(parent, exist_ok=True)
+    temp = f"{parent}/.{key.rsplit('/', 1)[-1]}.{uuid.uuid4().hex}.tmp"
+    with open(temp, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    try:
+        os.link(temp, key)
+    finally:
+        os.unlink(temp)
 
 
 def exclusive_create_supported(path: RegistryPath) -> bool:
