@@ -172,7 +172,7 @@ def stage(root: Path, name: str) -> int:
     except ParamsError as error:
         print(MARK + error_paragraph(str(error)), flush=True)
         return INPUT_ERROR
-    init_registry(Layout(root).registry)
+    init_registry(Layout(root).registry, Layout(root).production_pointer)
     started = time.perf_counter()
     with DagsterInstance.get() as instance:
         result = materialize([*GRAPH_ASSETS, *GATE_CHECKS, *PROMOTION_CHECKS],
@@ -293,7 +293,7 @@ def run(root: Path, force: bool) -> int:
         code = check(root, quiet=True)
         if code != PROMOTED:
             return code
-        init_registry(layout.registry)
+        init_registry(layout.registry, layout.production_pointer)
         return _repro_and_report(root, force)
 
 

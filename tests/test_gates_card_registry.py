@@ -12,6 +12,9 @@ from governance_assets.core.card import render_markdown, validate_card
 from governance_assets.core.layout import Layout
 
 from .conftest import REPO, make_project, params_of
+from .registry_backends import backend, registry_root
+
+__all__ = ["backend", "registry_root"]  # fixtures, used by name
 
 
 @pytest.fixture
@@ -86,8 +89,8 @@ def _model(path, constant):
     return path
 
 
-def test_registry_versions_are_immutable_and_verified(tmp_path):
-    root, card = tmp_path / "registry", tmp_path / "card.json"
+def test_registry_versions_are_immutable_and_verified(tmp_path, registry_root):
+    root, card = registry_root, tmp_path / "card.json"
     card.write_text("{}")
     model = _model(tmp_path / "m.joblib", 1)
     first = registry.register(root, model, {"card.json": card}, {"run": 1})
@@ -97,15 +100,15 @@ def test_registry_versions_are_immutable_and_verified(tmp_path):
     assert registry.get_alias(root, "staging") == first["version"]
     assert registry.load_model(root, first["version"]).predict([[0]])[0] == 1
     stored = root / "versions" / first["version"] / registry.MODEL_FILE
-    _model(stored, 0)
+    stored.write_bytes(_model(tmp_path / "other.joblib", 0).read_bytes())
     with pytest.raises(registry.RegistryError, match="does not match the registry's"):
         registry.load_model(root, first["version"])
     with pytest.raises(registry.RegistryError, match="unknown version"):
         registry.set_alias(root, "production", "feedbeef", "test")
 
 
-def test_registry_refuses_bytes_other_than_the_judged_ones(tmp_path):
-    root, card = tmp_path / "registry", tmp_path / "card.json"
+def test_registry_refuses_bytes_other_than_the_judged_ones(tmp_path, registry_root):
+    root, card = registry_root, tmp_path / "card.json"
     card.write_text('{"judged": true}')
     model = _model(tmp_path / "m.joblib", 1)
     judged = {"card.json": registry.sha256_of_file(card),

@@ -1,5 +1,9 @@
 """Human sign-off bound to evidence, production promotion and rollback: core rules, the
-Dagster asset on a real instance, and the CLI in a real process."""
+Dagster asset on a real instance, and the CLI in a real process.
+
+The core rules run on every registry backend (tests/registry_backends.py); the Dagster asset
+also on memory:// (one process), the CLI and the lock also on a file:// URL named by
+GOVERNANCE_REGISTRY, as a deployment on object storage would name its bucket."""
 
 import subprocess
 import sys
@@ -9,21 +13,24 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from governance_assets.assets import GRAPH_ASSETS, PROMOTION_CHECKS
-from governance_assets.core import ledger, registry, signoff
+from governance_assets.core import ledger, registry, signoff, storage
 from governance_assets.core.params import SignoffSpec
 from governance_assets.resources import GovernanceProject
 
 from .conftest import REPO, check_results, make_project, set_params
+from .registry_backends import backend, location, registry_root, root_for
 from .test_ledger import register
+
+__all__ = ["backend", "registry_root"]  # fixtures, used by name
 
 SPEC = SignoffSpec(approvers=["alice", "bob"], approval_expiry_days=30)
 GOVERNANCE = REPO / ".venv" / "bin" / "governance"
 
 
 @pytest.fixture
-def staged(tmp_path, monkeypatch):
+def staged(tmp_path, registry_root, monkeypatch):
     """A registry whose staging version was produced by a run that 'carol' triggered."""
-    root = tmp_path / "registry"
+    root = registry_root
     monkeypatch.setenv(ledger.USER_ENV, "carol")
     version = register(root, tmp_path / "a", 1)
     registry.set_alias(root, "staging", version, "gates passed")
@@ -127,8 +134,8 @@ def _to_production(root, folder, constant):
     return version
 
 
-def test_rollback_picks_the_previous_approved_version(tmp_path):
-    root = tmp_path / "registry"
+def test_rollback_picks_the_previous_approved_version(tmp_path, registry_root):
+    root = registry_root
     first, second, third = (_to_production(root, tmp_path / str(c), c) for c in (1, 2, 3))
     assert signoff.rollback(root, by="oncall", reason="AUC fell")["data"]["version"] == second
     assert signoff.rollback(root, by="oncall", reason="still bad")["data"]["version"] == first
@@ -142,8 +149,8 @@ def test_rollback_picks_the_previous_approved_version(tmp_path):
         registry.get_alias(root, "production"),)
 
 
-def test_rollback_skips_rejected_and_blocked_versions(tmp_path):
-    root = tmp_path / "registry"
+def test_rollback_skips_rejected_and_blocked_versions(tmp_path, registry_root):
+    root = registry_root
     first = _to_production(root, tmp_path / "1", 1)
     second = _to_production(root, tmp_path / "2", 2)
     _to_production(root, tmp_path / "3", 3)
@@ -151,12 +158,21 @@ def test_rollback_skips_rejected_and_blocked_versions(tmp_path):
     assert signoff.rollback(root, reason="drift")["data"]["version"] == first
 
 
-def _project(tmp_path, approvers):
+def _project(tmp_path, approvers, where: str = "local"):
+    """A project whose registry is its own folder (local) or a URL in params.yaml."""
     root = make_project(tmp_path / "project", signoff__approvers=approvers)
     registry_root = root / "registry"
+    if where != "local":
+        registry_root = root_for(where, tmp_path)
+        set_params(root, registry__root=location(registry_root))
     version = register(registry_root, tmp_path / "model", 1)
     registry.set_alias(registry_root, "staging", version, "gates passed")
     return root, version
+
+
+def _registry(root):
+    """The project's registry as every command resolves it (params.yaml registry.root)."""
+    return storage.resolve_root(root)
 
 
 def _materialize_production(root):
@@ -167,34 +183,40 @@ def _materialize_production(root):
                            raise_on_error=False)
 
 
-def test_the_production_asset_refuses_without_approval_then_rests_on_one(tmp_path):
-    root, version = _project(tmp_path, ["alice"])
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_the_production_asset_refuses_without_approval_then_rests_on_one(tmp_path, where):
+    root, version = _project(tmp_path, ["alice"], where)
     refused = _materialize_production(root)
     assert not refused.success
-    assert registry.get_alias(root / "registry", "production") is None
-    signoff.approve(root / "registry", version, "alice", "reviewed", SignoffSpec(
+    assert registry.get_alias(_registry(root), "production") is None
+    signoff.approve(_registry(root), version, "alice", "reviewed", SignoffSpec(
         approvers=["alice"]))
     moved = _materialize_production(root)
     assert moved.success
-    assert registry.get_alias(root / "registry", "production") == version
+    assert registry.get_alias(_registry(root), "production") == version
     check = check_results(moved)["production_approval"]
     assert check.passed and check.metadata["approved_by"].value == "alice"
     event = moved.get_asset_materialization_events()[0].materialization
     assert event.metadata["approved_by"].value == "alice"
 
 
-def test_the_cli_refuses_production_without_approval_and_shows_why(tmp_path):
+@pytest.mark.parametrize("where", ["local", "file"])
+def test_the_cli_refuses_production_without_approval_and_shows_why(tmp_path, where):
     root, version = _project(tmp_path, ["alice"])
+    registry_root = root / "registry"
+    environment = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                   "DAGSTER_HOME": str(root / ".dagster")}
+    if where == "file":  # the same registry, named by URL: every command uses object storage
+        registry_root = storage.resolve_root(root, f"file://{registry_root}")
+        environment[storage.REGISTRY_ENV] = location(registry_root)
 
     def governance(*arguments):
         return subprocess.run([str(GOVERNANCE), "--root", str(root), *arguments],
-                              capture_output=True, text=True,
-                              env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-                                   "DAGSTER_HOME": str(root / ".dagster")})
+                              capture_output=True, text=True, env=environment)
 
     refused = governance("promote-production")
     assert refused.returncode == 1 and "no approval of version" in refused.stdout
-    assert registry.get_alias(root / "registry", "production") is None
+    assert registry.get_alias(registry_root, "production") is None
     bad = governance("approve", version, "--by", "mallory", "--reason", "x")
     assert bad.returncode == 1 and "'mallory' does not have the approver role" in bad.stdout
     assert governance("approve", "feedbeef", "--by", "alice", "--reason", "x").returncode == 2
@@ -204,7 +226,7 @@ def test_the_cli_refuses_production_without_approval_and_shows_why(tmp_path):
     shown = governance("show", "staging")
     assert shown.returncode == 0 and "approved by alice" in shown.stdout
     assert governance("promote-production").returncode == 0
-    assert registry.get_alias(root / "registry", "production") == version
+    assert registry.get_alias(registry_root, "production") == version
     verified = governance("verify")
     assert verified.returncode == 0 and "ledger intact" in verified.stdout
     history = governance("history", "--kind", "alias").stdout
@@ -216,17 +238,18 @@ def test_the_cli_refuses_production_without_approval_and_shows_why(tmp_path):
 HOLDER = """
 import sys, time
 from pathlib import Path
-from governance_assets.core import ledger
-with ledger.registry_lock(Path(sys.argv[1])):
+from governance_assets.core import ledger, storage
+with ledger.registry_lock(storage.resolve_root(Path.cwd(), sys.argv[1])):
     print("held", flush=True)
     time.sleep(30)
 """
 
 
-def test_a_locked_registry_is_a_clear_error_with_its_own_exit_code(tmp_path):
-    root, version = _project(tmp_path, ["alice"])
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(root / "registry")],
-                              stdout=subprocess.PIPE, text=True)
+@pytest.mark.parametrize("where", ["local", "file"])
+def test_a_locked_registry_is_a_clear_error_with_its_own_exit_code(tmp_path, where):
+    root, version = _project(tmp_path, ["alice"], where)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, location(_registry(root))],
+                              stdout=subprocess.PIPE, text=True, cwd=root)
     try:
         assert holder.stdout.readline().strip() == "held"
         blocked = subprocess.run(
@@ -235,7 +258,7 @@ def test_a_locked_registry_is_a_clear_error_with_its_own_exit_code(tmp_path):
             env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GOVERNANCE_LOCK_TIMEOUT": "1"})
         assert blocked.returncode == 4
         assert "is locked by another process" in blocked.stdout
-        assert ledger.entries(root / "registry", ("approval",)) == []
+        assert ledger.entries(_registry(root), ("approval",)) == []
     finally:
         holder.kill()
         holder.wait()

@@ -23,7 +23,7 @@ from dagster import (
 
 from ..core import batches, registry
 from ..core.columns import input_columns
-from ..core.files import read_json, write_json_atomic, write_parquet_atomic
+from ..core.files import read_json, read_parquet, write_json_atomic, write_parquet_atomic
 from ..core.layout import Layout
 from ..resources import AlertWebhook, GovernanceProject
 from .publishing import CODE_VERSION
@@ -232,7 +232,7 @@ def _reference(layout: Layout, params, version: str, features: list[str]):
     path = monitoring.freeze_reference(layout.registry, version,
                                        registry.load_model(layout.registry, version), rows,
                                        layout.report("splits.json"), params.active, features)
-    return pd.read_parquet(path)
+    return read_parquet(path)  # the registry may be on object storage
 
 
 def _check_result(name: str, report: dict) -> AssetCheckResult:

@@ -7,14 +7,13 @@ ledger entry is never loaded or promoted; an alias file one move behind its ledg
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from . import ledger
 from .files import read_json
 from .signoff import tampered_files
+from .storage import RegistryPath
 
 
-def _check_versions(root: Path, registered: list[dict], report: ledger.ChainReport) -> None:
+def _check_versions(root: RegistryPath, registered: list[dict], report: ledger.ChainReport) -> None:
     known = {entry["data"]["version"] for entry in registered}
     for entry in registered:
         version = entry["data"]["version"]
@@ -33,7 +32,7 @@ def _check_versions(root: Path, registered: list[dict], report: ledger.ChainRepo
                                   "promoted")
 
 
-def _check_alias_files(root: Path, moves: list[dict], report: ledger.ChainReport) -> None:
+def _check_alias_files(root: RegistryPath, moves: list[dict], report: ledger.ChainReport) -> None:
     by_seq = {move["seq"]: move for move in moves}
     latest = {move["data"]["alias"]: move for move in moves}
     for path in sorted((root / "aliases").glob("*.json")):
@@ -57,7 +56,7 @@ def _check_alias_files(root: Path, moves: list[dict], report: ledger.ChainReport
                                   f"#{latest[alias]['seq']} (rewritten on the next move)")
 
 
-def verify(root: Path, anchor: str | None = None) -> ledger.ChainReport:
+def verify(root: RegistryPath, anchor: str | None = None) -> ledger.ChainReport:
     """Chain first (nothing is trusted past a break), then files and aliases against it."""
     report = ledger.verify_chain(root, anchor)
     if report.problems:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .columns import ROW_ID, model_inputs
-from .files import write_parquet_atomic
+from .files import read_parquet, write_parquet_atomic
 
 PART = re.compile(r"^(?P<role>production|shadow)-(?P<version>[A-Za-z0-9_.]+)-(?P<start>\d{9})-"
                   r"(?P<end>\d{9})\.parquet$")
@@ -111,6 +111,6 @@ def read_log(log: Path, role: str | None = None, version: str | None = None) -> 
              if role in (None, m["role"]) and version in (None, m["version"])]
     if not paths:
         return pd.DataFrame(columns=COLUMNS)
-    frame = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+    frame = pd.concat([read_parquet(p) for p in paths], ignore_index=True)
     return frame.sort_values(["role", "model_version", "row"], kind="stable",
                              ignore_index=True)

@@ -1,4 +1,8 @@
-"""Atomic writes and content hashes: a crash never leaves half a report behind."""
+"""Atomic writes and content hashes: a crash never leaves half a report behind.
+
+A path may be a local one or a UPath on object storage (a registry root given as a URL,
+core/storage.py): there a write is one whole-object put, which is atomic by itself.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import storage
+
 if TYPE_CHECKING:
     import pandas as pd
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> Path:
+def write_bytes_atomic(path: storage.RegistryPath, data: bytes) -> storage.RegistryPath:
+    if storage.is_object_store(path):
+        storage.put(path, data)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -29,20 +38,42 @@ def write_bytes_atomic(path: Path, data: bytes) -> Path:
     return path
 
 
-def write_text_atomic(path: Path, text: str) -> Path:
+def write_text_atomic(path: storage.RegistryPath, text: str) -> storage.RegistryPath:
     return write_bytes_atomic(path, text.encode())
 
 
-def write_json_atomic(path: Path, data: Any) -> Path:
+def write_json_atomic(path: storage.RegistryPath, data: Any) -> storage.RegistryPath:
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def write_parquet_atomic(path: Path, frame: pd.DataFrame) -> Path:
+def write_parquet_atomic(path: storage.RegistryPath, frame: pd.DataFrame
+                         ) -> storage.RegistryPath:
     return write_bytes_atomic(path, frame.to_parquet(index=False))
 
 
-def read_json(path: Path) -> Any:
+def _object_bytes(path: storage.RegistryPath) -> bytes:
+    """An object's bytes read fresh, never through a cached listing (its size may be old)."""
+    data = storage.read_or_none(path)
+    if data is None:
+        raise FileNotFoundError(str(path))
+    return data
+
+
+def read_json(path: storage.RegistryPath) -> Any:
+    if storage.is_object_store(path):
+        return json.loads(_object_bytes(path))
     return json.loads(path.read_text())
+
+
+def read_parquet(path: storage.RegistryPath) -> pd.DataFrame:
+    """A Parquet file from disk or from object storage (pyarrow takes no UPath of a URL)."""
+    import io
+
+    import pandas as pd
+
+    if storage.is_object_store(path):
+        return pd.read_parquet(io.BytesIO(_object_bytes(path)))
+    return pd.read_parquet(path)
 
 
 def md5_of_file(path: Path) -> str:
@@ -54,7 +85,9 @@ def md5_of_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def sha256_of_file(path: Path) -> str:
+def sha256_of_file(path: storage.RegistryPath) -> str:
+    if storage.is_object_store(path):
+        return hashlib.sha256(_object_bytes(path)).hexdigest()
     digest = hashlib.sha256()
     with path.open("rb") as source:
         for block in iter(lambda: source.read(1 << 20), b""):

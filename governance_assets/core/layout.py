@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+
+from . import storage
 
 
 @dataclass(frozen=True)
@@ -57,9 +60,18 @@ class Layout:
     def gates(self) -> Path:
         return self.report("gates.json")
 
+    @cached_property
+    def registry(self) -> storage.RegistryPath:
+        """The registry root: `registry/` of the project unless GOVERNANCE_REGISTRY or
+        params.yaml `registry.root` names another folder or a URL (core/storage.py). Resolved
+        once per Layout, so one run never writes to two registries."""
+        return storage.resolve_root(self.root)
+
     @property
-    def registry(self) -> Path:
-        return self._at("registry")
+    def production_pointer(self) -> Path:
+        """The local file dvc.yaml's evaluate stage depends on: the registry's own
+        `aliases/production.json` when it is local, a copy of it when it is not."""
+        return self._at("registry/aliases/production.json")
 
     # --- production monitoring (issue 11) ---
     def monitoring(self, batch: str) -> Path:
@@ -77,8 +89,11 @@ class Layout:
     def card_schema(self) -> Path:
         return Path(__file__).resolve().parent.parent / "schemas" / "model_card.schema.json"
 
-    def relative(self, path: Path) -> str:
-        """A path as the README and reports print it: relative to the project root."""
+    def relative(self, path: storage.RegistryPath) -> str:
+        """A path as the README and reports print it: relative to the project root (a URL
+        stays whole)."""
+        if storage.is_object_store(path):
+            return str(path)
         try:
             return str(path.relative_to(self.root))
         except ValueError:

@@ -12,7 +12,15 @@ every later hash; two anchors cover that:
   rewrite of the entries up to it is caught.
 
 Writers take the registry lock, so concurrent processes never interleave or lose an entry; a
-line torn by a killed writer was never committed and is cut off by the next writer.
+line torn by a killed writer was never committed and is cut off by the next writer. Before
+writing, a writer checks that the ledger it read still reaches the head file's entry, so it never
+writes a new head over entries it did not see (a truncated file, or a stale read of an object).
+
+On object storage (core/storage.py: any URL root) the file cannot be appended to: each entry
+rewrites the whole `ledger.jsonl` object in one atomic put (the bytes read under the lock plus
+the new line), and the lock is an object created exclusively (core/object_lock.py). Entries,
+hashes, head and verification are byte-for-byte the same on every backend, so a registry copied
+from a bucket to a disk verifies with the same command.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import re
 import signal
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -34,9 +42,13 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .files import read_json, write_json_atomic
+from . import object_lock, storage
+from .files import write_json_atomic
 
 LEDGER_FILE, HEAD_FILE, LOCK_FILE = "ledger.jsonl", "ledger.head", ".lock"
+# The lock object on object storage: another name than filelock's `.lock`, which filelock
+# leaves behind empty, so a folder used both as a path and as a file:// URL works.
+OBJECT_LOCK_FILE = ".lock.json"
 KEY_ENV, ANCHOR_ENV, USER_ENV = "GOVERNANCE_LEDGER_KEY", "GOVERNANCE_LEDGER_ANCHOR", \
     "GOVERNANCE_USER"
 LOCK_TIMEOUT_ENV = "GOVERNANCE_LOCK_TIMEOUT"
@@ -84,9 +96,24 @@ def identity() -> dict:
 
 
 @contextmanager
-def registry_lock(root: Path) -> Iterator[None]:
+def registry_lock(root: storage.RegistryPath) -> Iterator[None]:
     """The one registry lock. filelock opens it with O_NOFOLLOW and without O_TRUNC, so a
-    planted symlink is refused instead of followed (and its target is never truncated)."""
+    planted symlink is refused instead of followed (and its target is never truncated). An
+    object store has neither flock nor symlinks: there it is a lock object (object_lock). A
+    file:// root is a folder on disk that writers may also name by its path, so there the
+    writer takes the folder's flock as well, and the two kinds of writer exclude each other."""
+    if not storage.is_object_store(root):
+        with _file_lock(root):
+            yield
+        return
+    disk = storage.local_folder(root)
+    with (_file_lock(disk) if disk is not None else nullcontext()), \
+            _object_registry_lock(root):
+        yield
+
+
+@contextmanager
+def _file_lock(root: Path) -> Iterator[None]:
     root.mkdir(parents=True, exist_ok=True)
     path = root / LOCK_FILE
     if path.is_symlink():
@@ -100,6 +127,22 @@ def registry_lock(root: Path) -> Iterator[None]:
     except Timeout as error:
         raise RegistryLocked(f"registry {root} is locked by another process (waited "
                              f"{timeout:g} s for {path}); try again when it finishes") from error
+
+
+@contextmanager
+def _object_registry_lock(root: storage.RegistryPath) -> Iterator[None]:
+    """object_lock's failures as the ledger's errors, which the CLI maps to exit codes."""
+    timeout = float(os.environ.get(LOCK_TIMEOUT_ENV, "60"))
+    path = root / OBJECT_LOCK_FILE
+    try:
+        with object_lock.object_lock(path, timeout):
+            yield
+    except object_lock.LockTimeout as error:
+        raise RegistryLocked(f"registry {root} is locked by another process (waited "
+                             f"{timeout:g} s for {path}: {error}); try again when it finishes"
+                             ) from error
+    except (object_lock.LockLost, object_lock.LockUnsupported) as error:
+        raise LedgerError(str(error)) from error
 
 
 def _key() -> bytes | None:
@@ -148,19 +191,58 @@ def _cut_torn_tail(path: Path) -> None:
         ledger.truncate(data.rfind(b"\n") + 1)
 
 
-def append_locked(root: Path, kind: str, data: dict) -> dict:
-    """Append one entry; the caller holds registry_lock. Returns the entry as written."""
-    path = root / LEDGER_FILE
-    path.touch(exist_ok=True)
-    _cut_torn_tail(path)
-    last = _last_line(path)
-    previous = json.loads(last) if last else None
+def _new_entry(previous: dict | None, kind: str, data: dict) -> dict:
+    """The next entry after `previous`, hashed (or HMAC'd under the key)."""
     key = _key()
     body = {"seq": previous["seq"] + 1 if previous else 0, "at": now(), "kind": kind,
             "actor": identity(), "data": data,
             "prev": previous["hash"] if previous else GENESIS,
             "alg": "hmac-sha256" if key else "sha256"}
-    entry = {**body, "hash": entry_hash(body, key)}
+    return {**body, "hash": entry_hash(body, key)}
+
+
+def _read_json_or_none(path: storage.RegistryPath) -> dict | None:
+    data = storage.read_or_none(path)
+    return json.loads(data) if data else None
+
+
+def _refuse_lost_tail(root: storage.RegistryPath, last: dict | None) -> None:
+    """Never write after a ledger that does not reach its head file's entry.
+
+    The head is written after every entry, so the last entry is the head's or (a writer died in
+    between) the one right after it. Anything else means the ledger lost entries from its end
+    or was rewritten, or (on object storage) this read saw an older object: a new entry and
+    head written now would bury that, so the write is refused and `verify` names the damage.
+    """
+    recorded = _read_json_or_none(root / HEAD_FILE)
+    if recorded is None:
+        return
+    seq, digest = recorded.get("seq", -1), recorded.get("hash")
+    if last is None:
+        consistent = False
+    elif seq == last["seq"]:
+        consistent = digest == last["hash"]
+    else:
+        consistent = seq == last["seq"] - 1 and digest == last["prev"]
+    if not consistent:
+        raise LedgerError(
+            f"{root / LEDGER_FILE} ends at #{last['seq'] if last else -1} but {HEAD_FILE} "
+            f"records #{seq} {str(digest)[:12]}…: the ledger lost or changed entries (or this "
+            "read is older than the last write); nothing was written. `governance verify` "
+            "names the damage")
+
+
+def append_locked(root: storage.RegistryPath, kind: str, data: dict) -> dict:
+    """Append one entry; the caller holds registry_lock. Returns the entry as written."""
+    if storage.is_object_store(root):
+        return _append_object(root, kind, data)
+    path = root / LEDGER_FILE
+    path.touch(exist_ok=True)
+    _cut_torn_tail(path)
+    last = _last_line(path)
+    previous = json.loads(last) if last else None
+    _refuse_lost_tail(root, previous)
+    entry = _new_entry(previous, kind, data)
     line = (canonical(entry) + "\n").encode()
     with path.open("ab") as ledger:
         crash_point("ledger:before-write")
@@ -176,31 +258,82 @@ def append_locked(root: Path, kind: str, data: dict) -> dict:
     return entry
 
 
-def append(root: Path, kind: str, data: dict) -> dict:
+def _committed(data: bytes) -> bytes:
+    """The ledger up to its last newline: what a torn write left after it never counted."""
+    return data[: data.rfind(b"\n") + 1]
+
+
+def _append_object(root: storage.RegistryPath, kind: str, data: dict) -> dict:
+    """Object storage cannot append: put the whole ledger again, the committed bytes read
+    under the lock plus the new line, as one atomic object. O(ledger size) per entry."""
+    path = root / LEDGER_FILE
+    committed = _committed(storage.read_or_none(path) or b"")
+    last = _last_of(committed)
+    previous = json.loads(last) if last else None
+    _refuse_lost_tail(root, previous)
+    entry = _new_entry(previous, kind, data)
+    crash_point("ledger:before-write")
+    storage.put(path, committed + (canonical(entry) + "\n").encode())
+    crash_point("ledger:before-head")
+    write_json_atomic(root / HEAD_FILE, {"seq": entry["seq"], "hash": entry["hash"]})
+    return entry
+
+
+def _last_of(data: bytes) -> bytes | None:
+    lines = data.rstrip(b"\n").split(b"\n")
+    return lines[-1] if lines and lines[-1] else None
+
+
+def append(root: storage.RegistryPath, kind: str, data: dict) -> dict:
     with registry_lock(root):
         return append_locked(root, kind, data)
 
 
-_INDEX_CACHE: dict[Path, tuple[tuple[int, int, int], dict[str, list[bytes]]]] = {}
+_INDEX_CACHE: dict[str, tuple[object, dict[str, list[bytes]]]] = {}
 # Canonical keys are sorted, so an entry's top-level "kind" comes after "data" and is its
 # line's last `"kind":"` (greedy `.*`); a quote inside a string value is escaped, so text
 # cannot forge one. Reading the kind this way spares parsing 100,000 entries to find a few.
 KIND_LINE = re.compile(rb'^.*"kind":"([a-z_]+)".*$', re.MULTILINE)
 
 
-def _by_kind(path: Path) -> dict[str, list[bytes]]:
-    """The ledger's lines grouped by kind, built once per state of the file: a command asks
-    several questions of it. Any write changes size or mtime, so the index is never stale."""
-    stat = path.stat()
-    state = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-    cached = _INDEX_CACHE.get(path)
+def _indexed(name: str, state: object, data: bytes | None = None,
+             path: Path | None = None) -> dict[str, list[bytes]]:
+    """Lines grouped by kind, rebuilt only when `state` differs from the cached one."""
+    cached = _INDEX_CACHE.get(name)
     if cached is None or cached[0] != state:
         index: dict[str, list[bytes]] = {}
-        for found in KIND_LINE.finditer(path.read_bytes()):
+        for found in KIND_LINE.finditer(data if data is not None else path.read_bytes()):
             index.setdefault(found.group(1).decode(), []).append(found.group(0))
         _INDEX_CACHE.clear()
-        cached = _INDEX_CACHE[path] = (state, index)
+        cached = _INDEX_CACHE[name] = (state, index)
     return cached[1]
+
+
+def _by_kind(root: storage.RegistryPath) -> dict[str, list[bytes]] | None:
+    """The ledger's lines grouped by kind, built once per state of the file: a command asks
+    several questions of it. Any write changes size or mtime, so the index is never stale.
+
+    An object's metadata is not that reliable (S3's mtime has one-second resolution, and a
+    rewrite may keep the size), so there the bytes are read fresh each time and the index is
+    keyed by their digest. None: no ledger yet.
+    """
+    path = root / LEDGER_FILE
+    if storage.is_object_store(root):
+        data = storage.read_or_none(path)
+        if data is None:
+            return None
+        return _indexed(str(path), hashlib.blake2b(data, digest_size=20).digest(), data)
+    if not path.is_file():
+        return None
+    stat = path.stat()
+    return _indexed(str(path), (stat.st_ino, stat.st_size, stat.st_mtime_ns), path=path)
+
+
+def _ledger_bytes(root: storage.RegistryPath) -> bytes | None:
+    path = root / LEDGER_FILE
+    if storage.is_object_store(root):
+        return storage.read_or_none(path)
+    return path.read_bytes() if path.is_file() else None
 
 
 def _parsed(lines: list[bytes]) -> list[dict]:
@@ -213,24 +346,22 @@ def _parsed(lines: list[bytes]) -> list[dict]:
     return found
 
 
-def entries(root: Path, kinds: tuple[str, ...] = ()) -> list[dict]:
+def entries(root: storage.RegistryPath, kinds: tuple[str, ...] = ()) -> list[dict]:
     """Every committed entry of these kinds (all without kinds), oldest first."""
-    path = root / LEDGER_FILE
-    if not path.is_file():
-        return []
     if not kinds:
-        return _parsed([line for line in path.read_bytes().split(b"\n") if line])
-    index = _by_kind(path)
+        data = _ledger_bytes(root)
+        return _parsed([line for line in data.split(b"\n") if line]) if data else []
+    index = _by_kind(root)
+    if index is None:
+        return []
     chosen = _parsed([line for kind in kinds for line in index.get(kind, [])])
     return sorted(chosen, key=lambda entry: entry["seq"]) if len(kinds) > 1 else chosen
 
 
-def last_entry(root: Path, kind: str, **match: object) -> dict | None:
+def last_entry(root: storage.RegistryPath, kind: str, **match: object) -> dict | None:
     """The newest entry of a kind whose data has the given values (searched from the end)."""
-    path = root / LEDGER_FILE
-    if not path.is_file():
-        return None
-    for line in reversed(_by_kind(path).get(kind, [])):
+    index = _by_kind(root)
+    for line in reversed(index.get(kind, []) if index else []):
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
@@ -240,8 +371,11 @@ def last_entry(root: Path, kind: str, **match: object) -> dict | None:
     return None
 
 
-def head(root: Path) -> dict | None:
-    last = _last_line(root / LEDGER_FILE) if (root / LEDGER_FILE).is_file() else None
+def head(root: storage.RegistryPath) -> dict | None:
+    if storage.is_object_store(root):
+        last = _last_of(_committed(storage.read_or_none(root / LEDGER_FILE) or b""))
+    else:
+        last = _last_line(root / LEDGER_FILE) if (root / LEDGER_FILE).is_file() else None
     if not last:
         return None
     entry = json.loads(last)
@@ -283,14 +417,14 @@ def _check_line(number: int, raw: bytes, previous: str, key: bytes | None) -> tu
     return entry, ""
 
 
-def verify_chain(root: Path, anchor: str | None = None) -> ChainReport:
+def verify_chain(root: storage.RegistryPath, anchor: str | None = None) -> ChainReport:
     """Walk the whole chain; compare with the head file and an external anchor 'SEQ:HASH'."""
     report, key = ChainReport(), _key()
-    path = root / LEDGER_FILE
-    if not path.is_file():
-        report.notices.append(f"no ledger yet at {path}")
+    data = _ledger_bytes(root)
+    if data is None:
+        report.notices.append(f"no ledger yet at {root / LEDGER_FILE}")
         return report
-    lines = path.read_bytes().split(b"\n")
+    lines = data.split(b"\n")
     if lines[-1]:
         report.notices.append(f"ledger line {len(lines)} is incomplete: a writer died before "
                               "committing it (the next writer cuts it off)")
@@ -317,13 +451,13 @@ def verify_chain(root: Path, anchor: str | None = None) -> ChainReport:
     return report
 
 
-def _check_head_file(root: Path, hashes: list[str], report: ChainReport) -> None:
-    path = root / HEAD_FILE
-    if not path.is_file():
+def _check_head_file(root: storage.RegistryPath, hashes: list[str], report: ChainReport
+                     ) -> None:
+    recorded = _read_json_or_none(root / HEAD_FILE)
+    if recorded is None:
         if hashes:
             report.notices.append(f"{HEAD_FILE} missing")
         return
-    recorded = read_json(path)
     seq = recorded.get("seq", -1)
     if seq >= len(hashes):
         report.problems.append(f"{HEAD_FILE} records entry #{seq} but the ledger ends at "

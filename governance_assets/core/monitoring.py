@@ -16,7 +16,13 @@ import pandas as pd
 
 from . import drift
 from .columns import FAVOURABLE
-from .files import read_json, sha256_of_file, write_json_atomic, write_parquet_atomic
+from .files import (
+    read_json,
+    read_parquet,
+    sha256_of_file,
+    write_json_atomic,
+    write_parquet_atomic,
+)
 from .monitoring_spec import LowerLevels, MonitoringSpec, UpperLevels
 from .params import DatasetSpec
 
@@ -105,7 +111,7 @@ def load_reference(registry_root: Path, version: str) -> pd.DataFrame | None:
     if sha256_of_file(path) != recorded:
         raise MonitoringError(f"{path}: sha256 does not match {path.with_suffix('.json').name}; "
                               "the reference was modified after it was frozen")
-    return pd.read_parquet(path)
+    return read_parquet(path)
 
 
 def card_baseline(registry_root: Path, version: str) -> dict:

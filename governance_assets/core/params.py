@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .monitoring_spec import MonitoringSpec
 
@@ -583,6 +590,31 @@ class SignoffSpec(_Strict):
     separation_of_duties: bool = True
 
 
+class RegistrySpec(_Strict):
+    """Where the registry lives: a folder of the project (default) or an fsspec URL
+    (core/storage.py). GOVERNANCE_REGISTRY, when set, overrides it."""
+
+    root: str = Field(default="registry", min_length=1)
+
+    @field_validator("root")
+    @classmethod
+    def _reachable_kind(cls, root: str) -> str:
+        """A URL's protocol must have its fsspec package installed: say which, up front."""
+        if "://" not in root:
+            return root
+        import fsspec
+
+        protocol = root.split("://", 1)[0]
+        try:
+            fsspec.get_filesystem_class(protocol)
+        except (ImportError, ValueError) as error:
+            hint = " (install the s3 extra: governance-assets[s3])" if protocol in (
+                "s3", "s3a") else ""
+            raise ValueError(f"{root!r}: no fsspec filesystem for {protocol}://: "
+                             f"{error}{hint}") from None
+        return root
+
+
 class Params(_Strict):
     dataset: str
     datasets: dict[str, DatasetSpec]
@@ -596,6 +628,7 @@ class Params(_Strict):
     # Production monitoring (issue 11): batches, WARN/ERROR levels, alerts, rollback.
     monitoring: MonitoringSpec = MonitoringSpec()
     signoff: SignoffSpec = SignoffSpec()
+    registry: RegistrySpec = RegistrySpec()
 
     @model_validator(mode="after")
     def _dataset_declared(self) -> Params:

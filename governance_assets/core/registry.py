@@ -5,6 +5,14 @@ rewritten. The ledger is the source of truth: a version exists once its `registe
 committed there (with the sha256 of every file), and an alias points where its last `alias`
 entry says. `aliases/<alias>.json` is a copy for people and DVC, rewritten after each move. A
 model whose bytes do not match the ledger's sha256 is never loaded, whatever its manifest says.
+
+The root is a local folder or a UPath on object storage (core/storage.py). Locally a version is
+copied into a temporary folder and renamed into place; an object store cannot rename a folder,
+so there the files are put straight into `versions/<id>/`, read back and hashed, and the
+manifest goes last. Either way the version exists only once its ledger entry is committed: a
+folder a killed writer left without one is never loaded, and on object storage the next
+registration of the same bytes replaces it (it was never a version, so nothing immutable is
+overwritten).
 """
 
 from __future__ import annotations
@@ -16,8 +24,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import ledger
-from .files import read_json, sha256_of_file, write_json_atomic
+from . import ledger, storage
+from .files import read_json, sha256_of_file, write_bytes_atomic, write_json_atomic
 
 MODEL_FILE = "model.joblib"
 
@@ -45,12 +53,12 @@ def _copy_verified(files: dict[str, Path], expected: dict[str, str], into: Path
     return hashes
 
 
-def registration(root: Path, version: str) -> dict | None:
+def registration(root: storage.RegistryPath, version: str) -> dict | None:
     """The ledger's register entry of a version: the only record its files are checked against."""
     return ledger.last_entry(root, "register", version=version)
 
 
-def _ledgered(root: Path, version: str) -> dict:
+def _ledgered(root: storage.RegistryPath, version: str) -> dict:
     entry = registration(root, version)
     if entry is None:
         known = (root / "versions" / version).is_dir()
@@ -61,7 +69,7 @@ def _ledgered(root: Path, version: str) -> dict:
     return entry
 
 
-def register(root: Path, model: Path, evidence: dict[str, Path], metadata: dict,
+def register(root: storage.RegistryPath, model: Path, evidence: dict[str, Path], metadata: dict,
              expected: dict[str, str] | None = None) -> dict:
     """Store model + evidence as a new version, or return the identical one already stored.
 
@@ -70,6 +78,9 @@ def register(root: Path, model: Path, evidence: dict[str, Path], metadata: dict,
     committed; a folder left by a killed writer is completed (or refused) on the next call.
     """
     files = {MODEL_FILE: model, **evidence}
+    if storage.is_object_store(root):
+        with ledger.registry_lock(root):
+            return _register_objects(root, files, expected or {}, metadata)
     with ledger.registry_lock(root):
         for abandoned in root.glob(".incoming-*"):  # left by a writer killed mid-copy
             shutil.rmtree(abandoned, ignore_errors=True)
@@ -93,7 +104,44 @@ def register(root: Path, model: Path, evidence: dict[str, Path], metadata: dict,
             shutil.rmtree(incoming, ignore_errors=True)
 
 
-def _existing(root: Path, version: str, hashes: dict[str, str], metadata: dict) -> dict:
+def _put_verified(files: dict[str, Path], expected: dict[str, str],
+                  into: storage.RegistryPath) -> None:
+    """Put each file, then hash the stored object as read back: what the store holds is what
+    the gates judged, or the registration stops here (before any manifest or ledger entry)."""
+    for name, path in files.items():
+        write_bytes_atomic(into / name, path.read_bytes())
+        stored = sha256_of_file(into / name)
+        if stored != expected[name]:
+            raise RegistryError(f"{storage.describe(into / name)}: stored sha256 {stored[:12]}… "
+                                f"is not {expected[name][:12]}… of {path}; not registered")
+
+
+def _register_objects(root: storage.RegistryPath, files: dict[str, Path],
+                      expected: dict[str, str], metadata: dict) -> dict:
+    """register() on object storage; the caller holds the registry lock."""
+    hashes = {name: sha256_of_file(path) for name, path in files.items()}
+    for name, digest in hashes.items():
+        if name in expected and digest != expected[name]:
+            raise RegistryError(
+                f"{files[name]}: sha256 {digest[:12]}… is not the {expected[name][:12]}… the "
+                "gates judged; it changed after evaluation, so it is not registered")
+    version = _version_id(hashes)
+    if registration(root, version) is not None:
+        return _existing(root, version, hashes, metadata)
+    target = root / "versions" / version
+    storage.delete_tree(target)  # a killed writer's partial upload: never a version
+    ledger.crash_point("register:before-rename")
+    _put_verified(files, hashes, target)
+    manifest = {"version": version, "created": ledger.now(), "files": hashes,
+                "model_sha256": hashes[MODEL_FILE], "metadata": metadata}
+    write_json_atomic(target / "manifest.json", manifest)
+    ledger.crash_point("register:before-ledger")
+    _ledger_registration(root, manifest)
+    return manifest
+
+
+def _existing(root: storage.RegistryPath, version: str, hashes: dict[str, str],
+              metadata: dict) -> dict:
     """Same bytes again: idempotent. A folder without its ledger entry is checked, then entered."""
     stored = read_json(root / "versions" / version / "manifest.json")
     on_disk = {name: sha256_of_file(root / "versions" / version / name) for name in hashes}
@@ -105,7 +153,7 @@ def _existing(root: Path, version: str, hashes: dict[str, str], metadata: dict) 
     return stored
 
 
-def _ledger_registration(root: Path, manifest: dict) -> dict:
+def _ledger_registration(root: storage.RegistryPath, manifest: dict) -> dict:
     meta = manifest["metadata"]
     return ledger.append_locked(root, "register", {
         "version": manifest["version"], "files": manifest["files"],
@@ -114,35 +162,49 @@ def _ledger_registration(root: Path, manifest: dict) -> dict:
         "dataset": meta.get("dataset")})
 
 
-def _alias_file(root: Path, alias: str) -> Path:
+def _alias_file(root: storage.RegistryPath, alias: str) -> storage.RegistryPath:
     return root / "aliases" / f"{alias}.json"
 
 
-def init_registry(root: Path) -> None:
-    """Create the production pointer the evaluate stage depends on (empty until promoted)."""
+def init_registry(root: storage.RegistryPath, local_pointer: Path | None = None) -> None:
+    """Create the production pointer the evaluate stage depends on (empty until promoted).
+
+    DVC hashes only local files. With the registry on object storage, `local_pointer` (the
+    project's `registry/aliases/production.json`, which dvc.yaml names) receives a copy of the
+    production alias as the ledger has it now, so a move made elsewhere still re-runs
+    evaluation. The gates never read this copy: no_regression reads the alias through the
+    ledger and binds it into its verdict's fingerprint.
+    """
     pointer = _alias_file(root, "production")
-    if not pointer.exists():
+    if storage.read_or_none(pointer) is None:
         write_json_atomic(pointer, {"alias": "production", "version": None})
+    if local_pointer is not None and storage.is_object_store(root):
+        entry = alias_entry(root, "production")
+        copy = ({"alias": "production", "version": None} if entry is None else
+                _pointer(entry) | {"registry": storage.describe(root)})
+        if not local_pointer.is_file() or read_json(local_pointer) != copy:
+            write_json_atomic(local_pointer, copy)
 
 
-def alias_entry(root: Path, alias: str) -> dict | None:
+def alias_entry(root: storage.RegistryPath, alias: str) -> dict | None:
     """The ledger entry the alias rests on (who moved it, from which run, on which verdicts)."""
     return ledger.last_entry(root, "alias", alias=alias)
 
 
-def get_alias(root: Path, alias: str) -> str | None:
+def get_alias(root: storage.RegistryPath, alias: str) -> str | None:
     """The version an alias points at, as the ledger records it."""
     entry = alias_entry(root, alias)
     return entry["data"]["version"] if entry else None
 
 
-def alias_history(root: Path, alias: str | None = None) -> list[dict]:
+def alias_history(root: storage.RegistryPath, alias: str | None = None) -> list[dict]:
     """Every alias move, oldest first, as ledger entries."""
     moves = ledger.entries(root, ("alias",))
     return [m for m in moves if alias is None or m["data"]["alias"] == alias]
 
 
-def set_alias(root: Path, alias: str, version: str, reason: str, **grounds: object) -> dict:
+def set_alias(root: storage.RegistryPath, alias: str, version: str, reason: str,
+              **grounds: object) -> dict:
     """Point alias at a registered version: one ledger entry (the commit), then the alias file.
 
     `grounds` (run id, decision record, approval, ...) go into the entry, so every move names
@@ -152,7 +214,7 @@ def set_alias(root: Path, alias: str, version: str, reason: str, **grounds: obje
         return set_alias_locked(root, alias, version, reason, **grounds)
 
 
-def set_alias_locked(root: Path, alias: str, version: str, reason: str,
+def set_alias_locked(root: storage.RegistryPath, alias: str, version: str, reason: str,
                      **grounds: object) -> dict:
     _ledgered(root, version)
     previous = get_alias(root, alias)
@@ -164,31 +226,33 @@ def set_alias_locked(root: Path, alias: str, version: str, reason: str,
     return entry
 
 
-def _write_alias_file(root: Path, alias: str, entry: dict) -> None:
-    write_json_atomic(_alias_file(root, alias), {
-        "alias": alias, "version": entry["data"]["version"], "ledger_seq": entry["seq"],
-        "ledger_hash": entry["hash"]})
+def _pointer(entry: dict) -> dict:
+    return {"alias": entry["data"]["alias"], "version": entry["data"]["version"],
+            "ledger_seq": entry["seq"], "ledger_hash": entry["hash"]}
 
 
-def manifest(root: Path, version: str) -> dict:
+def _write_alias_file(root: storage.RegistryPath, alias: str, entry: dict) -> None:
+    write_json_atomic(_alias_file(root, alias), _pointer(entry))
+
+
+def manifest(root: storage.RegistryPath, version: str) -> dict:
     path = root / "versions" / version / "manifest.json"
-    if not path.exists():
+    if storage.read_or_none(path) is None:
         raise RegistryError(f"unknown registry version {version}")
     return read_json(path)
 
 
-def versions(root: Path) -> list[dict]:
+def versions(root: storage.RegistryPath) -> list[dict]:
     """Registered versions (ledger register entries), oldest first."""
     return ledger.entries(root, ("register",))
 
 
-def _verified_model_bytes(root: Path, version: str) -> bytes:
+def _verified_model_bytes(root: storage.RegistryPath, version: str) -> bytes:
     """The model bytes, read once, only if their sha256 is the one the ledger recorded."""
     expected = _ledgered(root, version)["data"]["model_sha256"]
-    path = root / "versions" / version / MODEL_FILE
-    if not path.is_file():
+    data = storage.read_or_none(root / "versions" / version / MODEL_FILE)
+    if data is None:
         raise RegistryError(f"version {version}: {MODEL_FILE} is missing")
-    data = path.read_bytes()
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
         raise RegistryError(f"version {version}: {MODEL_FILE} sha256 {actual[:12]} does not "
@@ -196,13 +260,13 @@ def _verified_model_bytes(root: Path, version: str) -> bytes:
     return data
 
 
-def verified_model_path(root: Path, version: str) -> Path:
+def verified_model_path(root: storage.RegistryPath, version: str) -> storage.RegistryPath:
     """The model file of a version, only if its bytes match the sha256 the ledger recorded."""
     _verified_model_bytes(root, version)
     return root / "versions" / version / MODEL_FILE
 
 
-def load_model(root: Path, version: str):
+def load_model(root: storage.RegistryPath, version: str):
     """Unpickles only bytes whose sha256 the ledger recorded when the gates passed them.
 
     They are loaded from memory after the check: a file swapped between check and load is

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from . import ledger, registry
 from .files import sha256_of_file
 from .params import SignoffSpec
+from .storage import RegistryPath
 
 PRODUCTION = "production"
 EVIDENCE_FILES = {"model": registry.MODEL_FILE, "card": "model_card.json",
@@ -33,7 +33,7 @@ def evidence_hash(registered: dict) -> str:
     return hashlib.sha256(ledger.canonical(bound).encode()).hexdigest()
 
 
-def tampered_files(root: Path, registered: dict) -> list[str]:
+def tampered_files(root: RegistryPath, registered: dict) -> list[str]:
     """Files of a version whose bytes are missing or differ from the ledger's sha256."""
     folder = root / "versions" / registered["data"]["version"]
     bad = []
@@ -46,7 +46,7 @@ def tampered_files(root: Path, registered: dict) -> list[str]:
     return bad
 
 
-def _registered(root: Path, version: str) -> dict:
+def _registered(root: RegistryPath, version: str) -> dict:
     try:
         return registry._ledgered(root, version)
     except registry.RegistryError as error:
@@ -73,7 +73,7 @@ def _duty_refusal(by: str, registered: dict, spec: SignoffSpec) -> str | None:
     return None
 
 
-def _sign(root: Path, kind: str, version: str, by: str, reason: str, spec: SignoffSpec,
+def _sign(root: RegistryPath, kind: str, version: str, by: str, reason: str, spec: SignoffSpec,
           now: datetime | None) -> dict:
     if not reason.strip():
         raise SignoffError(f"{kind} of {version} refused: give a reason (--reason)")
@@ -95,13 +95,13 @@ def _sign(root: Path, kind: str, version: str, by: str, reason: str, spec: Signo
     return ledger.append(root, kind, data)
 
 
-def approve(root: Path, version: str, by: str, reason: str, spec: SignoffSpec,
+def approve(root: RegistryPath, version: str, by: str, reason: str, spec: SignoffSpec,
             now: datetime | None = None) -> dict:
     """Record an approval of this version's exact evidence, or refuse with the reason."""
     return _sign(root, "approval", version, by, reason, spec, now)
 
 
-def reject(root: Path, version: str, by: str, reason: str, spec: SignoffSpec,
+def reject(root: RegistryPath, version: str, by: str, reason: str, spec: SignoffSpec,
            now: datetime | None = None) -> dict:
     """Record a rejection; it voids every earlier approval of the version."""
     return _sign(root, "rejection", version, by, reason, spec, now)
@@ -141,7 +141,7 @@ def _approval_refusal(entry: dict, registered: dict, spec: SignoffSpec,
     return f"{where}: {refusal}" if refusal else None
 
 
-def approval_standing(root: Path, version: str, spec: SignoffSpec,
+def approval_standing(root: RegistryPath, version: str, spec: SignoffSpec,
                       now: datetime | None = None) -> ApprovalStanding:
     """The newest approval of this version that still counts, with every reason others don't."""
     registered = _registered(root, version)
@@ -172,7 +172,7 @@ def approval_standing(root: Path, version: str, spec: SignoffSpec,
     return ApprovalStanding(version, None, tuple(refusals))
 
 
-def _last_rollback_from(root: Path, version: str) -> dict | None:
+def _last_rollback_from(root: RegistryPath, version: str) -> dict | None:
     """A rollback away from a version voids the approvals given before it."""
     moves = [m for m in registry.alias_history(root) if m["data"].get("rolled_back") == version]
     return moves[-1] if moves else None
@@ -182,8 +182,9 @@ def passed_gates(registered: dict) -> bool:
     return registered["data"].get("decision") == "promote"
 
 
-def promote_to_production(root: Path, version: str, spec: SignoffSpec, by: str | None = None,
-                          run_id: str | None = None, now: datetime | None = None) -> dict:
+def promote_to_production(root: RegistryPath, version: str, spec: SignoffSpec,
+                          by: str | None = None, run_id: str | None = None,
+                          now: datetime | None = None) -> dict:
     """Move `production` to a version that passed its gates and holds a valid approval."""
     by = by or ledger.identity()["name"]
     registered = _registered(root, version)
@@ -209,7 +210,7 @@ def promote_to_production(root: Path, version: str, spec: SignoffSpec, by: str |
             evidence_hash=approval["data"]["evidence_hash"])
 
 
-def _was_approved(root: Path, version: str) -> bool:
+def _was_approved(root: RegistryPath, version: str) -> bool:
     """An approval of the version's evidence that no later rejection voided (expiry aside:
     it was valid when production moved, and a rollback must not wait for a reviewer)."""
     registered = registry.registration(root, version)
@@ -222,7 +223,7 @@ def _was_approved(root: Path, version: str) -> bool:
     return signs[-1]["data"]["evidence_hash"] == evidence_hash(registered)
 
 
-def rollback_target(root: Path, alias: str = PRODUCTION) -> str | None:
+def rollback_target(root: RegistryPath, alias: str = PRODUCTION) -> str | None:
     """The newest earlier holder of the alias that passed its gates and stays approved; a
     version rolled back from is never a target again."""
     moves = registry.alias_history(root, alias)
@@ -235,7 +236,7 @@ def rollback_target(root: Path, alias: str = PRODUCTION) -> str | None:
     return None
 
 
-def rollback(root: Path, alias: str = PRODUCTION, by: str | None = None,
+def rollback(root: RegistryPath, alias: str = PRODUCTION, by: str | None = None,
              reason: str = "rollback") -> dict:
     """Move the alias back to its previous approved version (what a monitoring sensor calls)."""
     by = by or ledger.identity()["name"]
