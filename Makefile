@@ -56,7 +56,8 @@ test-heavy: setup
 ui: setup
 	$(VENV)/bin/governance ui --port $(UI_PORT)
 
-## Benchmarks: main job (median of 3), no-op dvc repro, package import. Writes benchmarks/RESULTS.md.
+## Benchmarks: the whole graph beside its bare computation, one interpreter per stage, a
+## policy-only change and the no-op run (median of 3). Writes benchmarks/RESULTS.md.
 bench: setup
 	$(VENV)/bin/python benchmarks/run_benchmarks.py
 
