@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
@@ -130,26 +131,28 @@ def put(path: RegistryPath, data: bytes) -> None:
     """Replace a whole object atomically: readers see the old bytes or the new, never part.
 
     An object store's PUT is atomic by itself. fsspec's local filesystem writes in place
-    (truncate, then write), so there a temporary object is written and moved over the target,
-    which is a rename on one disk.
+    (truncate, then write), so there the bytes go through replace_file (a rename on one disk).
     """
     fs, key = _fs_and_path(path)
     if not _is_local_fs(fs):
         fs.pipe_file(key, data)
         fs.invalidate_cache(key)
         return
-    parent = fs._parent(key)
-    fs.makedirs(parent, exist_ok=True)
-    temp = f"{parent}/.{key.rsplit('/', 1)[-1]}.{uuid.uuid4().hex}.tmp"
+    replace_file(Path(key), data)
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """A file on disk replaced whole: a temporary file beside it, fsynced, renamed over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with fs.open(temp, "wb") as out:
+        with os.fdopen(handle, "wb") as out:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        fs.mv(temp, key)
+        os.replace(temp, path)
     except BaseException:
-        if fs.exists(temp):
-            fs.rm_file(temp)
+        Path(temp).unlink(missing_ok=True)
         raise
 
 
