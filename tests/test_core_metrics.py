@@ -100,7 +100,7 @@ def test_bootstrap_without_per_call_validation_gives_scikit_learns_own_figures()
     probability = np.clip(y * 0.3 + rng.uniform(0, 0.7, 150), 0, 1)
     predicted = (probability >= 0.5).astype(int)
     fast = performance.golden_metrics(y, probability, 0.5, rounds=60, seed=1)
-    draws = performance._bootstrap_indices(len(y), 60, 1, y)
+    draws = [row for block in performance._bootstrap_blocks(len(y), 60, 1, y) for row in block]
     for name, metric in performance.METRICS.items():
         samples = [metric(y[i], probability[i], predicted[i]) for i in draws]
         expected = [round(float(v), 6) for v in np.percentile(samples, [2.5, 97.5])]

@@ -12,7 +12,7 @@ from ..core.columns import FAVOURABLE, model_inputs
 from ..core.files import sha256_of_file
 from ..resources import GovernanceProject
 from .data import dataset_splits
-from .publishing import CODE_VERSION, load_candidate, publish, read_split
+from .publishing import CODE_VERSION, load_candidate, operating_threshold, publish, read_split
 from .training import candidate_model
 
 
@@ -38,7 +38,7 @@ def reference_table(report: dict) -> str:
                            for d in report["disagreements"]])
 
 
-def _perturbation(params, model, golden, refit_rows, scores, truth) -> dict:
+def _perturbation(params, model, golden, refit_rows, scores, truth, threshold: float) -> dict:
     """The seeded perturbation test, or why it cannot run (scores given without their model)."""
     from ..core import robustness
 
@@ -58,7 +58,7 @@ def _perturbation(params, model, golden, refit_rows, scores, truth) -> dict:
                                   f"swapped to the nearest one, seed {params.split.seed}"),
             "perturbation": robustness.perturbation_test(
                 scores, model.predict_proba(model_inputs(model, moved))[:, 1], truth,
-                params.model.decision_threshold)}
+                threshold)}
 
 
 @asset(group_name="evaluation", deps=[candidate_model, dataset_splits], kinds={"sklearn"},
@@ -70,7 +70,7 @@ def robustness_report(project: GovernanceProject) -> MaterializeResult:
     from ..core import robustness
 
     params, layout = project.params(), project.layout
-    spec, settings, threshold = params.active, params.robustness, params.model.decision_threshold
+    spec, settings, threshold = params.active, params.robustness, operating_threshold(layout)
     golden = read_split(layout, "golden_test")
     refit_rows = pd.concat([read_split(layout, "train"), read_split(layout, "validation")])
     numeric = [c for c in spec.model_features if c in spec.numeric_columns]
@@ -80,7 +80,7 @@ def robustness_report(project: GovernanceProject) -> MaterializeResult:
     labels = robustness.slice_labels(golden, spec.model_features, set(numeric),
                                      settings.slice_bins)
     report = {
-        **_perturbation(params, model, golden, refit_rows, scores, truth),
+        **_perturbation(params, model, golden, refit_rows, scores, truth, threshold),
         "slices": robustness.slice_scan(labels, (scores >= threshold) == truth,
                                         params.policy.min_slice_accuracy,
                                         settings.min_slice_rows, settings.slice_alpha),
@@ -111,7 +111,7 @@ def reference_agreement_report(project: GovernanceProject) -> MaterializeResult:
         scores = model.predict_proba(model_inputs(model, cases))[:, 1]
         report = {"file": spec.reference_decisions, "sha256": sha256_of_file(path),
                   **reference_decisions.agreement(cases, scores, spec,
-                                                  params.model.decision_threshold),
+                                                  operating_threshold(layout)),
                   "binding": binding}
     metrics = {"cases": report["cases"], "agreed": report["agreed"]}
     if report["agreement_rate"] is not None:

@@ -15,7 +15,14 @@ from ..core.layout import Layout
 from ..core.stable_html import stabilize_file
 from ..resources import GovernanceProject
 from .data import dataset_splits
-from .publishing import CODE_VERSION, data_binding, load_candidate, publish, read_split
+from .publishing import (
+    CODE_VERSION,
+    data_binding,
+    load_candidate,
+    operating_threshold,
+    publish,
+    read_split,
+)
 from .training import candidate_model
 
 if TYPE_CHECKING:
@@ -50,6 +57,7 @@ def performance_report(project: GovernanceProject) -> MaterializeResult:
     params, layout = project.params(), project.layout
     golden = read_split(layout, "golden_test")
     model, binding = load_candidate(layout)
+    threshold = operating_threshold(layout)
     scores = model.predict_proba(model_inputs(model, golden))[:, 1]
     latency = performance.latency_ms(model, model_inputs(model, golden),
                                      params.evaluation.latency_rows,
@@ -57,11 +65,16 @@ def performance_report(project: GovernanceProject) -> MaterializeResult:
     write_json_atomic(layout.runtime("latency.json"), {"latency_ms": latency, "binding": binding})
     report = {
         "golden_test_rows": len(golden),
-        "decision_threshold": params.model.decision_threshold,
+        "decision_threshold": threshold,
         "metrics": performance.golden_metrics(golden[FAVOURABLE].to_numpy(), scores,
-                                              params.model.decision_threshold,
+                                              threshold,
                                               params.evaluation.bootstrap_rounds,
                                               params.split.seed),
+        "bootstrap_rounds": params.evaluation.bootstrap_rounds,
+        "no_skill": performance.no_skill_baselines(golden[FAVOURABLE].to_numpy()),
+        "by_group": performance.rates_by_group(
+            golden[FAVOURABLE].to_numpy(), (scores >= threshold).astype(int),
+            golden[params.active.sensitive_features], params.policy.min_rate_denominator),
         "latency_ms": f"machine-dependent: see {layout.relative(layout.runtime('latency.json'))}",
         "regression": _production_comparison(layout, golden, scores,
                                              params.evaluation.bootstrap_rounds,
@@ -145,8 +158,8 @@ def fairness_report(project: GovernanceProject) -> MaterializeResult:
 
     params, layout = project.params(), project.layout
     spec, golden = params.active, read_split(layout, "golden_test")
-    threshold = params.model.decision_threshold
     model, binding = load_candidate(layout)
+    threshold = operating_threshold(layout)
     scores = model.predict_proba(model_inputs(model, golden))[:, 1]
     predicted = pd.Series((scores >= threshold).astype(int))
     settings = _fairness_settings(params)
@@ -207,7 +220,7 @@ def explanation_report(project: GovernanceProject) -> MaterializeResult:
     proxies = read_json(layout.report("proxies.json"))["proxies"]
     report = explanations.explanation_report(
         model, params.active, params.explain, read_split(layout, "train"),
-        read_split(layout, "golden_test"), params.model.decision_threshold, params.split.seed,
+        read_split(layout, "golden_test"), operating_threshold(layout), params.split.seed,
         layout.reports, waterfalls, proxies)
     report.update(waterfall_dir=layout.relative(waterfalls), binding=binding)
     table = layout.plot("shap_importance.csv")

@@ -41,6 +41,12 @@ def load_candidate(layout: Layout) -> tuple[object, dict]:
     return joblib.load(layout.model), {**data_binding(layout), "candidate_sha256": sha256}
 
 
+def operating_threshold(layout: Layout) -> float:
+    """The candidate's decision threshold, as recorded beside it at training (tuned on
+    validation by the search, or model.decision_threshold)."""
+    return float(read_json(layout.model_meta)["decision_threshold"])
+
+
 def publish(layout: Layout, name: str, report: dict, metrics: dict,
             extra_files: tuple[Path, ...] = (), extra_metadata: dict | None = None
             ) -> MaterializeResult:

@@ -117,7 +117,9 @@ def candidate_model(project: GovernanceProject) -> MaterializeResult:
             "hyperparameters": described["hyperparameters"], "sha256": sha256,
             "features": input_columns(pipeline, params.active.model_features),
             "mitigation": mitigation.describe(pipeline),
-            "decision_threshold": params.model.decision_threshold,
+            "decision_threshold": described.get("decision_threshold",
+                                                params.model.decision_threshold),
+            "threshold_rule": described.get("threshold_rule", "model.decision_threshold"),
             "trained_on": described["trained_on"],
             **({"external": described["external"]} if "external" in described else {}),
             "binding": data_binding(layout)}
@@ -169,6 +171,9 @@ def _refit_champion(project: GovernanceProject) -> tuple[object, dict]:
         pipeline = mitigation.mitigate(pipeline, both, both[FAVOURABLE], settings.method,
                                        settings.constraint, params.mitigation_feature,
                                        params.split.seed, settings.ratio_bound)
+    tuned = settings.method == "none" and "decision_threshold" in champion
     return pipeline, {"trial_id": champion["trial_id"], "algorithm": champion["algorithm"],
                       "hyperparameters": champion["hyperparameters"],
-                      "trained_on": "train + validation splits"}
+                      "trained_on": "train + validation splits",
+                      **({"decision_threshold": champion["decision_threshold"],
+                          "threshold_rule": search["threshold_rule"]} if tuned else {})}

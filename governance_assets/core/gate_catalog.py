@@ -73,6 +73,7 @@ def _robustness(name: str, description: str, threshold_key: str) -> GateSpec:
 
 _FAIRNESS_KEYS = ("model.decision_threshold", "fairness", "policy.min_group_size",
                   "policy.min_rate_denominator", "policy.insufficient_evidence",
+                  "policy.trivial_selection_margin",
                   "policy.intersection_insufficient_evidence", "policy.straddling_interval",
                   "policy.max_disparate_impact")
 _PROXY_KEYS = ("fairness", "policy.proxy_min_association")
@@ -80,6 +81,17 @@ FAIRNESS_EVIDENCE = ("reports/fairness.json",)
 PROXY_EVIDENCE = "reports/proxies.json"
 
 _ROBUSTNESS_KEYS = ("model.decision_threshold", "robustness")
+# What the search holds each trial to: the policy's floors and its own constraints, under the
+# policy's group minimums (core/search.py).
+_DECISION_FLOORS = ("policy.min_balanced_accuracy", "policy.min_adverse_refusal_rate",
+                    "policy.min_favourable_approval_rate")
+_SEARCH_KEYS = ("model", "policy.min_auc", *_DECISION_FLOORS, "policy.min_group_size",
+                "policy.min_rate_denominator", "policy.max_perturbation_auc_drop",
+                "robustness", "split.seed")
+PERFORMANCE_EVIDENCE = ("reports/performance.json",)
+_PERFORMANCE_KEYS = ("model.decision_threshold", "evaluation.bootstrap_rounds")
+_GROUP_RATE_KEYS = (*_PERFORMANCE_KEYS, "policy.decision_quality_per_group",
+                    "policy.min_rate_denominator")
 ROBUSTNESS_EVIDENCE = "reports/robustness.json"
 
 GATES: tuple[GateSpec, ...] = (
@@ -94,12 +106,11 @@ GATES: tuple[GateSpec, ...] = (
              "No golden-test row, by id or by content, is in train or validation.", (),
              SPLIT_FILES, needs_candidate=False),
     GateSpec("feasible_trial", "model_search", "train", "At least one trial met the "
-             "constraints.", ("model", "policy.min_auc"), ("reports/search.json",),
-             needs_candidate=False),
+             "constraints.", _SEARCH_KEYS, ("reports/search.json",), needs_candidate=False),
     # Constraint-aware search (issue 9): the same seed reproduces the trace; energy budget.
     GateSpec("search_reproducible", "model_search", "train",
              "Re-running the search from the recorded seed and space gives the same trials and "
-             "champion; warns only.", ("model", "policy.min_auc"), ("reports/search.json",),
+             "champion; warns only.", _SEARCH_KEYS, ("reports/search.json",),
              blocking=False, needs_candidate=False),
     GateSpec("carbon_budget", "candidate_model", "train",
              "Energy of search + refit (codecarbon) <= policy.max_energy_kwh; not applicable "
@@ -109,6 +120,23 @@ GATES: tuple[GateSpec, ...] = (
              "Golden-test AUC >= policy.min_auc.",
              ("policy.min_auc", "model.decision_threshold", "evaluation.bootstrap_rounds"),
              ("reports/performance.json",)),
+    # Decision quality at the operating threshold (issue 19): better than no model, refuses
+    # a share of the truly unfavourable and approves a share of the truly favourable.
+    GateSpec("decision_skill", "performance_report", "document",
+             "Golden-test balanced accuracy >= policy.min_balanced_accuracy, its interval "
+             "clear of the no-skill 0.5 that any constant decision scores.",
+             ("policy.min_balanced_accuracy", "policy.insufficient_evidence",
+              *_PERFORMANCE_KEYS), PERFORMANCE_EVIDENCE),
+    GateSpec("adverse_refusal", "performance_report", "document",
+             "Share of truly unfavourable golden cases refused >= "
+             "policy.min_adverse_refusal_rate (per sensitive group when "
+             "policy.decision_quality_per_group).",
+             ("policy.min_adverse_refusal_rate", *_GROUP_RATE_KEYS), PERFORMANCE_EVIDENCE),
+    GateSpec("favourable_approval", "performance_report", "document",
+             "Share of truly favourable golden cases approved >= "
+             "policy.min_favourable_approval_rate (per sensitive group when "
+             "policy.decision_quality_per_group).",
+             ("policy.min_favourable_approval_rate", *_GROUP_RATE_KEYS), PERFORMANCE_EVIDENCE),
     GateSpec("no_regression", "performance_report", "document",
              "Upper 95% bound of the paired-bootstrap AUC drop vs production <= "
              "policy.max_regression; not applicable with no production version.",
@@ -136,8 +164,9 @@ GATES: tuple[GateSpec, ...] = (
              "policy.flip_test_swaps, its proxies) changes <= "
              "policy.max_counterfactual_flip_rate.",
              ("policy.max_counterfactual_flip_rate", "policy.flip_test_swaps",
-              "model.decision_threshold",
-              *_PROXY_KEYS), (*FAIRNESS_EVIDENCE, PROXY_EVIDENCE)),
+              "model.decision_threshold", "policy.trivial_selection_margin",
+              "policy.insufficient_evidence", *_PROXY_KEYS),
+             (*FAIRNESS_EVIDENCE, PROXY_EVIDENCE)),
     GateSpec("protected_influence", "explanation_report", "document",
              "Share of mean |SHAP| on sensitive inputs, declared proxies and detected proxies "
              "<= policy.max_protected_influence.",

@@ -99,8 +99,8 @@ def golden_disjoint(overlap: dict, evidence: str) -> Verdict:
 
 def feasible_trial(search: dict, evidence: str) -> Verdict:
     if search.get("external"):
-        return Verdict("feasible_trial", PASS, None, 1.0, ">=", True,
-                       f"no search ran: {search['champion_reason']}", evidence)
+        return Verdict("feasible_trial", NOT_APPLICABLE, None, 1.0, ">=", True,
+                       f"not applicable: no search ran ({search['champion_reason']})", evidence)
     feasible = sum(1 for t in search["trials"] if t["feasible"])
     detail = f" ({search['rejection_summary']})" if feasible == 0 else ""
     return _bound("feasible_trial", float(feasible), 1.0, ">=",
@@ -146,6 +146,69 @@ def performance_floor(performance: dict, policy: Policy, evidence: str) -> Verdi
     auc = performance["metrics"]["auc"]
     return _bound("performance_floor", auc["value"], policy.min_auc, ">=", "golden-test AUC",
                   evidence, detail=f" (95% CI {auc['ci95'][0]:.3f}-{auc['ci95'][1]:.3f})")
+
+
+NO_SKILL = 0.5
+
+
+def _interval(metric: dict) -> str:
+    low, high = metric["ci95"]
+    return f"95% CI {low:.3f}-{high:.3f}"
+
+
+def decision_skill(performance: dict, policy: Policy, evidence: str) -> Verdict:
+    """Better than no model: balanced accuracy at the operating threshold against the 0.5
+    every constant decision scores. An estimate above the floor whose interval still reaches
+    the no-skill baseline is not evidence of skill on these rows."""
+    metrics = performance["metrics"]
+    balanced, approve_all = metrics["balanced_accuracy"], performance["no_skill"]
+    detail = (f" ({_interval(balanced)}; no-skill baseline {NO_SKILL} for any constant "
+              f"decision; 'approve everyone' has accuracy "
+              f"{approve_all['approve_everyone']['accuracy']:.3f} here, the model "
+              f"{metrics['accuracy']['value']:.3f}; MCC {metrics['mcc']['value']:.3f}; "
+              f"threshold {performance['decision_threshold']:g})")
+    verdict = _bound("decision_skill", balanced["value"], policy.min_balanced_accuracy, ">=",
+                     "golden-test balanced accuracy", evidence, detail=detail)
+    if verdict.passed and balanced["ci95"][0] <= NO_SKILL:
+        return Verdict("decision_skill", INSUFFICIENT, verdict.value, verdict.threshold, ">=",
+                       policy.insufficient_evidence == "fail",
+                       verdict.message + f"; insufficient evidence: the interval reaches the "
+                       f"no-skill baseline {NO_SKILL} (policy.insufficient_evidence="
+                       f"{policy.insufficient_evidence})", evidence)
+    return verdict
+
+
+def _group_floor(gate: str, performance: dict, key: str, threshold: float, what: str,
+                 policy: Policy, evidence: str) -> Verdict:
+    """The overall rate, and with policy.decision_quality_per_group the lowest group's."""
+    overall = performance["metrics"][key]
+    figures = [(overall["value"], "overall", _interval(overall))]
+    left_out = []
+    if policy.decision_quality_per_group:
+        for attribute, groups in performance.get("by_group", {}).items():
+            for group, row in groups.items():
+                if row[key] is None:
+                    left_out.append(f"{attribute}={group}")
+                else:
+                    figures.append((row[key], f"{attribute}={group}", f"{row['rows']} rows"))
+    value, where, note = min(figures, key=lambda f: f[0])
+    scope = (f"lowest over overall and {len(figures) - 1} group(s)"
+             if policy.decision_quality_per_group else "overall")
+    detail = f" ({where}: {note}; {scope}"
+    detail += f"; too few cases: {', '.join(left_out)})" if left_out else ")"
+    return _bound(gate, value, threshold, ">=", what, evidence, detail=detail)
+
+
+def adverse_refusal(performance: dict, policy: Policy, evidence: str) -> Verdict:
+    return _group_floor("adverse_refusal", performance, "adverse_refusal_rate",
+                        policy.min_adverse_refusal_rate,
+                        "share of truly unfavourable golden cases refused", policy, evidence)
+
+
+def favourable_approval(performance: dict, policy: Policy, evidence: str) -> Verdict:
+    return _group_floor("favourable_approval", performance, "recall",
+                        policy.min_favourable_approval_rate,
+                        "share of truly favourable golden cases approved", policy, evidence)
 
 
 def no_regression(performance: dict, policy: Policy, evidence: str) -> Verdict:
@@ -275,12 +338,29 @@ def _fairness_gate(gate: str, fairness: dict, key: str, threshold: float, compar
                          "(policy.straddling_interval=insufficient_evidence), handled as "
                          f"policy.insufficient_evidence={policy.insufficient_evidence}")
             fail_policy |= policy.insufficient_evidence == "fail"
+    trivial = trivially_satisfied(fairness, policy)
+    if trivial:
+        notes.append(trivial)
+        fail_policy |= policy.insufficient_evidence == "fail"
     if not notes:
         return Verdict(gate, PASS, worst.value, threshold, comparison, blocking, message,
                        evidence)
     return Verdict(gate, INSUFFICIENT, worst.value, threshold, comparison,
                    blocking and fail_policy, message + "; insufficient evidence: "
                    + "; ".join(notes), evidence)
+
+
+def trivially_satisfied(fairness: dict, policy: Policy) -> str:
+    """Why a parity figure is no evidence of fairness: a near-constant decision meets every
+    parity band (approving everyone gives DIR 1). Empty when the decisions vary enough."""
+    rate = fairness.get("overall", {}).get("selection_rate")
+    margin = policy.trivial_selection_margin
+    if rate is None or margin < rate < 1 - margin:
+        return ""
+    return (f"satisfied trivially: the overall selection rate {rate:.3f} is within "
+            f"policy.trivial_selection_margin={margin:g} of {0 if rate <= margin else 1}, so "
+            "parity says nothing about fairness; handled as policy.insufficient_evidence="
+            f"{policy.insufficient_evidence}")
 
 
 _SEVERITY = {PASS: 0, INSUFFICIENT: 1, FAIL: 2}
@@ -319,18 +399,32 @@ def demographic_parity(fairness: dict, policy: Policy, evidence: str) -> Verdict
 
 def counterfactual_flip(fairness: dict, policy: Policy, evidence: str) -> Verdict:
     """Worst share of golden decisions that change when only the attribute (and, by policy,
-    its proxies) changes."""
+    its proxies) changes. An attribute whose swap touches nothing the model reads flips
+    nothing by construction: that is not a measurement, and is not judged."""
     attributes = fairness["counterfactual"]["attributes"]
     scope = policy.flip_test_swaps
-    rates = {name: a[scope]["rate"] for name, a in attributes.items()}
-    worst = max(rates, key=rates.get)
+    rates = {name: a[scope]["rate"] for name, a in attributes.items()
+             if a[scope]["swapped_columns"]}
     notes = [a["note"] for a in attributes.values() if a["note"]]
-    swapped = ", ".join(attributes[worst][scope]["swapped_columns"]) or "nothing the model reads"
+    what = "share of golden decisions that flip when only the sensitive attribute changes"
+    if not rates:
+        return Verdict("counterfactual_flip", NOT_APPLICABLE, None,
+                       policy.max_counterfactual_flip_rate, "<=", True,
+                       f"not applicable: no swap (policy.flip_test_swaps={scope}) changes a "
+                       f"column the model reads, so nothing can flip by construction"
+                       + (f" ({'; '.join(notes)})" if notes else ""), evidence)
+    worst = max(rates, key=rates.get)
+    swapped = ", ".join(attributes[worst][scope]["swapped_columns"])
     detail = (f" (worst: {worst}, swapping {swapped}; policy.flip_test_swaps={scope}"
               + (f"; {'; '.join(notes)}" if notes else "") + ")")
-    return _bound("counterfactual_flip", rates[worst], policy.max_counterfactual_flip_rate, "<=",
-                  "share of golden decisions that flip when only the sensitive attribute "
-                  "changes", evidence, detail=detail)
+    verdict = _bound("counterfactual_flip", rates[worst], policy.max_counterfactual_flip_rate,
+                     "<=", what, evidence, detail=detail)
+    trivial = trivially_satisfied(fairness, policy)
+    if verdict.passed and trivial:
+        return Verdict("counterfactual_flip", INSUFFICIENT, verdict.value, verdict.threshold,
+                       "<=", policy.insufficient_evidence == "fail",
+                       f"{verdict.message}; insufficient evidence: {trivial}", evidence)
+    return verdict
 
 
 def protected_influence(explanation: dict, policy: Policy, evidence: str) -> Verdict:
@@ -378,9 +472,9 @@ def personal_data(report: dict, evidence: str) -> Verdict:
 
 def retention(report: dict, evidence: str) -> Verdict:
     if not any(f["gate"] == "retention" for f in report["findings"]):
-        return Verdict("retention", PASS, 0.0, 0.0, "<=", True,
-                       "no collection-date column declared (datasets.<name>.retention): "
-                       "row age not checked", evidence)
+        return Verdict("retention", NOT_APPLICABLE, None, 0.0, "<=", True,
+                       "not applicable: no collection-date column declared "
+                       "(datasets.<name>.retention), so row age cannot be checked", evidence)
     return _findings_gate("retention", report, "retention", evidence)
 
 
@@ -425,9 +519,10 @@ def slice_performance(robustness: dict, policy: Policy, evidence: str) -> Verdic
 
 def reference_agreement(reference: dict, policy: Policy, evidence: str) -> Verdict:
     if reference.get("file") is None:
-        return Verdict("reference_agreement", PASS, None, policy.min_reference_agreement, ">=",
-                       True, "no reference decisions declared (datasets.<name>."
-                       "reference_decisions): agreement not measured", evidence)
+        return Verdict("reference_agreement", NOT_APPLICABLE, None,
+                       policy.min_reference_agreement, ">=", True,
+                       "not applicable: no reference decisions declared (datasets.<name>."
+                       "reference_decisions), so agreement cannot be measured", evidence)
     misses = ", ".join(d["case_id"] for d in reference["disagreements"][:10])
     return _bound("reference_agreement", reference["agreement_rate"],
                   policy.min_reference_agreement, ">=",

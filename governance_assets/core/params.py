@@ -412,6 +412,8 @@ class SearchConstraints(_Strict):
     max_equalized_odds_difference: float | None = Field(default=None, ge=0, le=1)
     max_latency_ms: float | None = Field(default=50, gt=0)
     max_model_size_kb: float | None = Field(default=None, gt=0)
+    # AUC lost on the perturbed validation rows; null = policy.max_perturbation_auc_drop.
+    max_perturbation_auc_drop: float | None = Field(default=None, ge=0, le=1)
 
 
 class SearchSpec(_Strict):
@@ -456,7 +458,12 @@ HYPERPARAMETERS: dict[str, frozenset[str]] = {
 class ModelSpec(_Strict):
     candidates: list[Family] = Field(min_length=1)
     class_weight: Literal["balanced"] | None = None
+    # The operating threshold when threshold_tuning is none (and for a mitigated or external
+    # candidate); with tuning, the tie-break: among equally good thresholds, the nearest.
     decision_threshold: float = Field(gt=0, lt=1)
+    # global: each trial's threshold is tuned on validation (core/thresholds.py) and the
+    # champion's travels with it (models/candidate.json); none: decision_threshold for all.
+    threshold_tuning: Literal["none", "global"] = "global"
     mitigation: MitigationSpec = MitigationSpec()
     search: SearchSpec = SearchSpec()
 
@@ -521,6 +528,21 @@ class Policy(_Strict):
     max_demographic_parity_difference: float = Field(ge=0, le=1)
     max_equalized_odds_difference: float = Field(ge=0, le=1)
     min_auc: float = Field(ge=0.5, le=1)
+    # Decision quality at the operating threshold (decision_skill, adverse_refusal,
+    # favourable_approval gates; the search holds every trial to the same floors on
+    # validation). Any constant decision has balanced accuracy 0.5, the no-skill baseline.
+    min_balanced_accuracy: float = Field(default=0.6, ge=0.5, le=1)
+    # Share of truly unfavourable cases (defaulters, ...) the model refuses: specificity in
+    # the adverse sense. "Approve everyone" has 0.
+    min_adverse_refusal_rate: float = Field(default=0.25, ge=0, le=1)
+    # Share of truly favourable cases the model approves (recall). "Refuse everyone" has 0.
+    min_favourable_approval_rate: float = Field(default=0.5, ge=0, le=1)
+    # true: the two rate floors hold for every sensitive group with enough cases, not only
+    # overall.
+    decision_quality_per_group: bool = False
+    # A fairness figure measured where the overall selection rate is within this of 0 or 1
+    # is satisfied trivially (a near-constant decision): insufficient evidence, never a PASS.
+    trivial_selection_margin: float = Field(default=0.05, ge=0, lt=0.5)
     max_regression: float = Field(ge=0, le=0.5)
     max_latency_ms: float = Field(gt=0)
     # Carbon budget of search + refit (carbon_budget gate); null = recorded, not a gate.

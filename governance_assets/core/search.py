@@ -24,21 +24,30 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    recall_score,
+    roc_auc_score,
+)
 
 from .columns import FAVOURABLE
 from .fairness import feature_fairness
 from .params import Params, Range
 from .performance import latency_ms
+from .thresholds import Floors, OperatingPoint, tune
 from .training import build_pipeline
 
-# The search's latency screen: one warm pass of this many single-row calls per feasible trial
-# (the gate measures the champion with evaluation.latency_rows x latency_repeats). A screen at
-# 250 ms against p99s of 6-57 ms needs no more, and 210 calls per trial cost a forest search
-# several seconds.
-SCREEN_CALLS, SCREEN_REPEATS = 30, 1
+# The search's latency screen: warm passes of this many single-row calls per feasible trial
+# (the gate measures the champion with evaluation.latency_rows x latency_repeats), judged on
+# the median pass's p99. One pass's p99 of 30 calls is its slowest call: a single 394 ms stall
+# on a loaded machine ruled out a trial whose median call took 13 ms.
+SCREEN_CALLS, SCREEN_REPEATS = 30, 3
 
-SELECTION = "highest validation AUC among feasible trials (ties: the earlier trial)"
+SELECTION = ("highest validation balanced accuracy at the trial's decision threshold among "
+             "feasible trials (ties: higher validation AUC, then the earlier trial); the "
+             "sampler maximizes the same figure")
 DETERMINISM = ("same seed and data give the same trials and champion: sequential seeded TPE, "
                "seeded estimators, one thread; latency is machine-dependent and decides only "
                "feasibility, never the sampler; the serialized size depends on the installed "
@@ -189,9 +198,18 @@ def serialized_kb(pipeline) -> float:
 
 
 def _checks(metrics: dict, fairness: dict, size_kb: float, params: Params) -> list[Check]:
-    limits, checks = params.search_constraints, [
-        Check("validation_auc", metrics["validation_auc"], params.policy.min_auc, ">=",
-              "policy.min_auc")]
+    """The policy's floors (AUC, decision quality) and the search's own constraints."""
+    limits, policy = params.search_constraints, params.policy
+    checks = [
+        Check("validation_auc", metrics["validation_auc"], policy.min_auc, ">=",
+              "policy.min_auc"),
+        Check("balanced_accuracy", metrics["validation_balanced_accuracy"],
+              policy.min_balanced_accuracy, ">=", "policy.min_balanced_accuracy"),
+        Check("adverse_refusal_rate", metrics["validation_adverse_refusal_rate"],
+              policy.min_adverse_refusal_rate, ">=", "policy.min_adverse_refusal_rate"),
+        Check("favourable_approval_rate", metrics["validation_favourable_approval_rate"],
+              policy.min_favourable_approval_rate, ">=",
+              "policy.min_favourable_approval_rate")]
     if limits.min_disparate_impact is not None:
         checks.append(Check("disparate_impact", fairness["disparate_impact"],
                             limits.min_disparate_impact, ">=",
@@ -202,17 +220,37 @@ def _checks(metrics: dict, fairness: dict, size_kb: float, params: Params) -> li
                             limits.max_equalized_odds_difference, "<=",
                             "model.search.constraints.max_equalized_odds_difference",
                             fairness["equalized_odds_where"]))
+    if "validation_perturbation_auc_drop" in metrics:
+        banded = limits.max_perturbation_auc_drop is not None
+        checks.append(Check("perturbation_auc_drop", metrics["validation_perturbation_auc_drop"],
+                            limits.max_perturbation_auc_drop if banded
+                            else policy.max_perturbation_auc_drop, "<=",
+                            "model.search.constraints.max_perturbation_auc_drop" if banded
+                            else "policy.max_perturbation_auc_drop"))
     if limits.max_model_size_kb is not None:
         checks.append(Check("model_size_kb", size_kb, limits.max_model_size_kb, "<=",
                             "model.search.constraints.max_model_size_kb"))
     return checks
 
 
+def perturbed_validation(train: pd.DataFrame, validation: pd.DataFrame, params: Params
+                         ) -> pd.DataFrame:
+    """The validation rows moved as the robustness gates move the golden rows (the train
+    rows give the spreads and nearest categories), once per search."""
+    from .robustness import perturb
+
+    spec, settings = params.active, params.robustness
+    numeric = [c for c in spec.model_features if c in spec.numeric_columns]
+    categorical = [c for c in spec.model_features if c in spec.categorical_columns]
+    return perturb(validation, train, train[FAVOURABLE], numeric, categorical,
+                   settings.numeric_shift, settings.categorical_swap_share, params.split.seed)
+
+
 def evaluate_trial(trial_id: int, family: str, chosen: dict, train: pd.DataFrame,
-                   validation: pd.DataFrame, params: Params, measure_latency: bool = True
-                   ) -> TrialResult:
-    """Fit on train, judge on validation only: metrics, fairness, size, then latency when
-    every deterministic constraint held (an infeasible trial needs no timing)."""
+                   validation: pd.DataFrame, params: Params, measure_latency: bool = True,
+                   perturbed: pd.DataFrame | None = None) -> TrialResult:
+    """Fit on train, judge on validation only: metrics, fairness, robustness, size, then
+    latency when every deterministic constraint held (an infeasible trial needs no timing)."""
     spec = params.active
     pipeline = build_pipeline(family, spec, params.model, params.model.search.seed, chosen)
     started = time.perf_counter()
@@ -220,13 +258,24 @@ def evaluate_trial(trial_id: int, family: str, chosen: dict, train: pd.DataFrame
     fit_seconds = time.perf_counter() - started
     inputs = validation[spec.model_features]
     probability = pipeline.predict_proba(inputs)[:, 1]
-    predicted = pd.Series((probability >= params.model.decision_threshold).astype(int),
-                          index=validation.index)
     y = validation[FAVOURABLE]
+    point = operating_point(y.to_numpy(), probability, validation, params)
+    predicted = pd.Series((probability >= point.threshold).astype(int), index=validation.index)
     metrics = {"validation_auc": round(float(roc_auc_score(y, probability)), 6),
+               "decision_threshold": point.threshold,
+               "validation_balanced_accuracy":
+                   round(float(balanced_accuracy_score(y, predicted)), 6),
+               "validation_adverse_refusal_rate":
+                   round(float(recall_score(y, predicted, pos_label=0, zero_division=0)), 6),
+               "validation_favourable_approval_rate":
+                   round(float(recall_score(y, predicted, zero_division=0)), 6),
                "validation_f1": round(float(f1_score(y, predicted)), 6),
                "validation_accuracy": round(float(accuracy_score(y, predicted)), 6),
                "model_size_kb": serialized_kb(pipeline)}
+    if perturbed is not None:
+        moved = pipeline.predict_proba(perturbed[spec.model_features])[:, 1]
+        metrics["validation_perturbation_auc_drop"] = round(
+            metrics["validation_auc"] - float(roc_auc_score(y, moved)), 6)
     fairness = _worst_disparate_impact(y, predicted, validation, params)
     result = TrialResult(trial_id, family, _plain(chosen), metrics, fairness,
                          _checks(metrics, fairness, metrics["model_size_kb"], params),
@@ -237,6 +286,26 @@ def evaluate_trial(trial_id: int, family: str, chosen: dict, train: pd.DataFrame
         result.latency_check = Check("latency_p99_ms", result.latency["p99"], budget, "<=",
                                      "model.search.constraints.max_latency_ms")
     return result
+
+
+def floors(params: Params) -> Floors:
+    """What the threshold tuner must meet: the policy's decision-quality floors and the
+    search's fairness constraints, under the policy's group minimums."""
+    policy, limits = params.policy, params.search_constraints
+    return Floors(policy.min_balanced_accuracy, policy.min_adverse_refusal_rate,
+                  policy.min_favourable_approval_rate, limits.min_disparate_impact,
+                  limits.max_equalized_odds_difference, policy.min_group_size,
+                  policy.min_rate_denominator, params.model.decision_threshold)
+
+
+def operating_point(y: np.ndarray, probability: np.ndarray, validation: pd.DataFrame,
+                    params: Params) -> OperatingPoint:
+    """The trial's threshold: tuned on validation, or model.decision_threshold when tuning
+    is off (or a mitigator decides, which it does with 0/1 probabilities)."""
+    if params.model.threshold_tuning == "none" or params.model.mitigation.method != "none":
+        return OperatingPoint(params.model.decision_threshold, True, 0)
+    groups = {a: validation[a].astype(str).to_numpy() for a in params.active.sensitive_features}
+    return tune(y, probability, groups, floors(params))
 
 
 def _plain(chosen: dict) -> dict:
@@ -257,6 +326,13 @@ def single_thread():
     return threadpool_limits(limits=1)
 
 
+def ranking(trial: TrialResult) -> tuple[float, float, int]:
+    """How feasible trials are ranked (SELECTION): the decisions the model will make first,
+    then how well it orders cases, then the earlier trial."""
+    return (trial.metrics["validation_balanced_accuracy"], trial.metrics["validation_auc"],
+            -trial.trial_id)
+
+
 @dataclass
 class SearchOutcome:
     trials: list[TrialResult]
@@ -269,7 +345,7 @@ class SearchOutcome:
         feasible = [t for t in self.trials if t.feasible]
         if not feasible:
             return None
-        return max(feasible, key=lambda t: (t.metrics["validation_auc"], -t.trial_id))
+        return max(feasible, key=ranking)
 
 
 def run_search(train: pd.DataFrame, validation: pd.DataFrame, params: Params,
@@ -281,16 +357,17 @@ def run_search(train: pd.DataFrame, validation: pd.DataFrame, params: Params,
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings = params.model.search
     train, sampling = search_sample(train, settings.train_sample_rows, settings.seed)
+    perturbed = perturbed_validation(train, validation, params)
     results: list[TrialResult] = []
 
     def objective(trial) -> float:
         family, chosen = suggest(trial, params.model.allowed_families, settings.space)
         result = evaluate_trial(trial.number, family, chosen, train, validation, params,
-                                measure_latency)
+                                measure_latency, perturbed)
         results.append(result)
         for check in result.checks:
             trial.set_constraint(check.name, check.violation())
-        return result.metrics["validation_auc"]
+        return result.metrics["validation_balanced_accuracy"]
 
     sampler = optuna.samplers.TPESampler(
         seed=settings.seed, n_startup_trials=min(len(params.model.allowed_families) * 2, 6))
@@ -332,16 +409,36 @@ def champion_reason(outcome: SearchOutcome, params: Params) -> str:
     feasible = [t for t in outcome.trials if t.feasible]
     if champion is None:
         return ("no trial met the constraints; nothing can be promoted ("
-                + rejection_summary(outcome.trials) + ")")
+                + rejection_summary(outcome.trials) + "). " + nearest_trial(outcome.trials))
     budget = params.search_constraints.max_latency_ms
     latency = (f"; latency p99 within {budget:g} ms (figure in reports/runtime/search.json)"
                if budget is not None else "")
     di = champion.fairness["disparate_impact"]
     fairness = f"; disparate impact {di:.3f} on validation" if di is not None else ""
+    metrics = champion.metrics
     return (f"{champion.algorithm} (trial {champion.trial_id}): validation AUC "
-            f"{champion.metrics['validation_auc']:.3f}, the best of {len(feasible)} feasible "
-            f"trial(s) out of {len(outcome.trials)}{fairness}; model size "
-            f"{champion.metrics['model_size_kb']:g} KB{latency}")
+            f"{metrics['validation_auc']:.3f}, the best of {len(feasible)} feasible "
+            f"trial(s) out of {len(outcome.trials)}; at decision threshold "
+            f"{metrics['decision_threshold']:g} it refuses "
+            f"{metrics['validation_adverse_refusal_rate']:.0%} of truly unfavourable and "
+            f"approves {metrics['validation_favourable_approval_rate']:.0%} of truly "
+            f"favourable validation cases (balanced accuracy "
+            f"{metrics['validation_balanced_accuracy']:.3f}){fairness}; model size "
+            f"{metrics['model_size_kb']:g} KB{latency}")
+
+
+def nearest_trial(trials: list[TrialResult]) -> str:
+    """The infeasible trial that came closest (smallest total shortfall) and what to loosen."""
+    if not trials:
+        return "No trial ran."
+    closest = min(trials, key=lambda t: (sum(c.violation() for c in t.deterministic_failures),
+                                         t.trial_id))
+    failed = closest.deterministic_failures or [c for c in [closest.latency_check] if c]
+    loosen = ", ".join(dict.fromkeys(c.key for c in failed))
+    return (f"Nearest: trial {closest.trial_id} ({closest.algorithm}) missed by "
+            + "; ".join(_describe_failure(c) for c in failed)
+            + f". To promote, improve the data or model space, or loosen {loosen} (a policy "
+            "decision to record).")
 
 
 def rejection_summary(trials: list[TrialResult]) -> str:
@@ -374,8 +471,9 @@ def trace(outcome: SearchOutcome, params: Params) -> dict:
                         **params.search_constraints.model_dump(),
                         "evaluated_on": "validation split (the golden test set is never used)",
                         **_overridden(params)},
-        "class_imbalance": "class_weight searched per family (null or balanced); decision "
-                           f"threshold fixed at {params.model.decision_threshold}",
+        "class_imbalance": "class_weight searched per family (null or balanced); the "
+                           "decision threshold is set as threshold_rule says",
+        "threshold_rule": threshold_rule(params),
         "budget": {"trials": settings.trials, "timeout_seconds": settings.timeout_seconds,
                    "trials_used": len(outcome.trials), "stopped_by": outcome.stopped_by,
                    "seconds_used": "machine-dependent: reports/runtime/search.json"},
@@ -392,6 +490,17 @@ def trace(outcome: SearchOutcome, params: Params) -> dict:
         "champion_reason": champion_reason(outcome, params),
         **({"sampling": outcome.sampling} if outcome.sampling else {}),
     }
+
+
+def threshold_rule(params: Params) -> str:
+    """How each trial's decision threshold was set, in words."""
+    if params.model.threshold_tuning == "none" or params.model.mitigation.method != "none":
+        return f"decision threshold fixed at {params.model.decision_threshold}"
+    return ("decision threshold tuned per trial on validation (model.threshold_tuning: "
+            "global): the grid threshold with the highest balanced accuracy among those "
+            "meeting policy.min_balanced_accuracy, policy.min_adverse_refusal_rate, "
+            "policy.min_favourable_approval_rate and the fairness constraints; ties: nearest "
+            f"model.decision_threshold ({params.model.decision_threshold})")
 
 
 def _overridden(params: Params) -> dict:
@@ -414,8 +523,11 @@ def runtime(outcome: SearchOutcome) -> dict:
 
 
 DETERMINISTIC_TRIAL_KEYS = ("trial_id", "algorithm", "hyperparameters", "validation_auc",
-                            "validation_f1", "validation_accuracy", "model_size_kb",
-                            "fairness")
+                            "decision_threshold", "validation_balanced_accuracy",
+                            "validation_adverse_refusal_rate",
+                            "validation_favourable_approval_rate", "validation_f1",
+                            "validation_accuracy", "validation_perturbation_auc_drop",
+                            "model_size_kb", "fairness")
 
 
 def comparable(trials: list[dict]) -> list[dict]:
@@ -432,4 +544,4 @@ def replay_champion(replayed: SearchOutcome, recorded_trials: list[dict]) -> int
                 if not t.deterministic_failures and t.trial_id not in too_slow]
     if not feasible:
         return None
-    return max(feasible, key=lambda t: (t.metrics["validation_auc"], -t.trial_id)).trial_id
+    return max(feasible, key=ranking).trial_id
