@@ -1,0 +1,166 @@
+"""A promoted model must beat no model: decision quality at the operating threshold, a tuned
+threshold, and parity that a near-constant decision meets only trivially."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from governance_assets.core import gates, performance, thresholds
+from governance_assets.core.files import read_json
+
+from .conftest import check_results, make_project, materialized, params_of, run_graph, set_params
+
+
+def _floors(**changes) -> thresholds.Floors:
+    values = {"min_balanced_accuracy": 0.55, "min_adverse_refusal_rate": 0.2,
+              "min_favourable_approval_rate": 0.5, "min_disparate_impact": None,
+              "max_equalized_odds_difference": None, "min_group_size": 20,
+              "min_rate_denominator": 10, "fallback": 0.5}
+    return thresholds.Floors(**{**values, **changes})
+
+
+def _brute_force(y, scores, groups, floors):
+    """Every grid threshold judged one at a time with plain pandas."""
+    best = None
+    for t in thresholds.GRID:
+        approved = scores >= t
+        tpr, tnr = approved[y == 1].mean(), 1 - approved[y == 0].mean()
+        ratio = None
+        if groups is not None:
+            rates = pd.Series(approved).groupby(groups).agg(["mean", "size"])
+            rates = rates[rates["size"] >= floors.min_group_size]["mean"]
+            ratio = rates.min() / rates.max() if rates.max() > 0 else None
+        ok = ((tpr + tnr) / 2 >= floors.min_balanced_accuracy
+              and tnr >= floors.min_adverse_refusal_rate
+              and tpr >= floors.min_favourable_approval_rate
+              and (floors.min_disparate_impact is None
+                   or (ratio is not None and ratio >= floors.min_disparate_impact)))
+        key = (round((tpr + tnr) / 2, 9), -abs(t - floors.fallback))
+        if ok and (best is None or key > best[0]):
+            best = (key, float(t))
+    return None if best is None else best[1]
+
+
+def test_the_tuned_threshold_is_the_best_balanced_accuracy_meeting_every_floor():
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 600)
+    groups = rng.choice(["a", "b"], 600)
+    # Group b scores higher at equal outcome: the fairness band then binds.
+    scores = np.clip(0.35 * y + 0.15 * (groups == "b") + rng.uniform(0, 0.6, 600), 0, 1)
+    for floors in (_floors(), _floors(min_disparate_impact=0.8),
+                   _floors(min_disparate_impact=0.95), _floors(min_favourable_approval_rate=0.97)):
+        point = thresholds.tune(y, scores, {"g": groups}, floors)
+        expected = _brute_force(y, scores, groups if floors.min_disparate_impact else None,
+                                floors)
+        assert point.met_every_floor == (expected is not None)
+        if expected is not None:
+            assert point.threshold == pytest.approx(expected)
+    loose = thresholds.tune(y, scores, {"g": groups}, _floors())
+    strict = thresholds.tune(y, scores, {"g": groups},
+                             _floors(min_favourable_approval_rate=0.97))
+    assert strict.met_every_floor and strict.threshold < loose.threshold, \
+        "a higher approval floor must move the operating point down"
+
+
+def test_a_constant_approver_fails_every_decision_quality_gate_and_a_skilled_model_passes():
+    policy = params_of_bundled().policy
+    y = np.array([1] * 140 + [0] * 60)
+    rng = np.random.default_rng(0)
+    skilled = np.clip(0.5 * y + rng.uniform(0, 0.5, 200), 0, 1)
+    for scores, expected in ((np.ones(200), gates.FAIL), (skilled, gates.PASS)):
+        report = {"metrics": performance.golden_metrics(y, scores, 0.5, 2000, 1),
+                  "no_skill": performance.no_skill_baselines(y), "decision_threshold": 0.5}
+        verdicts = [gates.decision_skill(report, policy, "p"),
+                    gates.adverse_refusal(report, policy, "p"),
+                    gates.favourable_approval(report, policy, "p")]
+        outcomes = [v.outcome for v in verdicts]
+        if expected == gates.FAIL:
+            assert outcomes[:2] == [gates.FAIL, gates.FAIL] and verdicts[0].blocks
+            assert verdicts[0].value == 0.5 and verdicts[1].value == 0.0
+        else:
+            assert outcomes == [gates.PASS] * 3
+
+
+def test_skill_that_the_interval_cannot_tell_from_none_is_insufficient_and_blocks():
+    policy = params_of_bundled().policy
+    report = {"metrics": {"balanced_accuracy": {"value": 0.58, "ci95": [0.49, 0.66]},
+                          "accuracy": {"value": 0.7, "ci95": [0.6, 0.8]},
+                          "mcc": {"value": 0.1, "ci95": [0.0, 0.2]}},
+              "no_skill": performance.no_skill_baselines(np.array([1, 0])),
+              "decision_threshold": 0.4}
+    verdict = gates.decision_skill(report, policy, "p")
+    assert verdict.outcome == gates.INSUFFICIENT and verdict.blocks
+    assert "no-skill baseline 0.5" in verdict.message
+    report["metrics"]["balanced_accuracy"]["ci95"] = [0.51, 0.66]
+    assert gates.decision_skill(report, policy, "p").outcome == gates.PASS
+
+
+def test_per_group_floors_name_the_group_that_is_rarely_refused():
+    policy = params_of_bundled().policy.model_copy(update={"decision_quality_per_group": True})
+    y = np.array([0] * 40 + [1] * 60)
+    decided = np.array([0] * 20 + [1] * 20 + [1] * 60)     # refuses half the bad, overall
+    groups = pd.DataFrame({"sex": ["f"] * 20 + ["m"] * 20 + ["f"] * 30 + ["m"] * 30})
+    report = {"metrics": {"adverse_refusal_rate": {"value": 0.5, "ci95": [0.3, 0.7]}},
+              "by_group": performance.rates_by_group(y, decided, groups, 10)}
+    verdict = gates.adverse_refusal(report, policy, "p")
+    assert verdict.outcome == gates.FAIL and verdict.value == 0.0
+    assert "sex=m" in verdict.message
+    overall_only = params_of_bundled().policy
+    assert gates.adverse_refusal(report, overall_only, "p").outcome == gates.PASS
+
+
+def _fairness(rate: float) -> dict:
+    groups = {g: {"count": 100, "selection_rate": rate, "disparate_impact_ratio": 1.0}
+              for g in ("a", "b")}
+    return {"overall": {"rows": 200, "selection_rate": rate},
+            "features": {"x": {"groups": groups, "disparate_impact_ratio_min": 1.0,
+                               "worst": {"disparate_impact_ratio_min": "a"},
+                               "insufficient_groups": [], "left_out": {}}},
+            "intersections": {}}
+
+
+def test_parity_of_a_near_constant_decision_is_satisfied_trivially_not_passed():
+    policy = params_of_bundled().policy
+    margin = policy.trivial_selection_margin
+    for rate, outcome in ((1 - margin, gates.INSUFFICIENT), (margin, gates.INSUFFICIENT),
+                          (0.5, gates.PASS), (1 - margin - 0.01, gates.PASS)):
+        verdict = gates.four_fifths(_fairness(rate), policy, "f")
+        assert verdict.outcome == outcome, rate
+        if outcome == gates.INSUFFICIENT:
+            assert "satisfied trivially" in verdict.message and verdict.blocks
+
+
+def params_of_bundled():
+    from pathlib import Path
+
+    from governance_assets.core.params import load_params
+
+    return load_params(Path(__file__).resolve().parent.parent)
+
+
+def test_an_approve_everyone_candidate_is_blocked_whatever_its_fairness(tmp_path, instance):
+    """A vendor score that approves every applicant: perfect parity, no skill."""
+    root = make_project(tmp_path)
+    raw = root / "data/raw/german_credit.csv"
+    frame = pd.read_csv(raw, dtype=str)
+    # Scores 1-4 from loan duration, all below the rule's 5: every applicant approved.
+    frame["vendor_risk_score"] = (frame["duration_in_month"].astype(int) // 12).clip(1, 4)
+    frame.to_csv(raw, index=False)
+    spec = "datasets__german_credit__"
+    numeric = params_of(root).active.numeric_columns
+    set_params(root, **{f"{spec}numeric_columns": [*numeric, "vendor_risk_score"],
+                        f"{spec}reference_decisions": None,
+                        f"{spec}external_scores": {
+                            "column": "vendor_risk_score", "favourable_when": "<",
+                            "threshold": 5, "provenance": "approve-everyone rule (test)"}})
+    result = run_graph(root, instance)
+    checks = check_results(result)
+    for gate in ("decision_skill", "adverse_refusal"):
+        assert checks[gate].metadata["outcome"].value == gates.FAIL, gate
+        assert checks[gate].metadata["blocks_promotion"].value is True
+    for gate in ("four_fifths_rule", "equalized_odds"):
+        assert checks[gate].metadata["outcome"].value == gates.INSUFFICIENT, gate
+        assert "satisfied trivially" in checks[gate].description
+    assert "staging_model" not in materialized(result)
+    decision = read_json(root / "reports/decision.json")
+    assert {"decision_skill", "adverse_refusal"} <= set(decision["refused_by"])
