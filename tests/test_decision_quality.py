@@ -164,3 +164,46 @@ def test_an_approve_everyone_candidate_is_blocked_whatever_its_fairness(tmp_path
     assert "staging_model" not in materialized(result)
     decision = read_json(root / "reports/decision.json")
     assert {"decision_skill", "adverse_refusal"} <= set(decision["refused_by"])
+
+
+def test_where_no_plain_trial_meets_the_band_mitigated_variants_are_tried_and_named(
+        tmp_path, instance):
+    """The census sample with the bundled 0.9 disparate-impact band restored: no plain trial
+    meets it, so fairlearn's variants run as trials of their own, each with its verdicts; the
+    search ends with a feasible mitigated champion or says which trial came nearest and
+    which constraint to loosen."""
+    from dagster import AssetSelection
+
+    from governance_assets.core import search
+
+    root = make_project(tmp_path, dataset="census_income")
+    set_params(root, datasets__census_income__search_constraints={},
+               model__search__trials=4, model__search__train_sample_rows=2000,
+               model__search__mitigated_variants__base_trials=1)
+    run_graph(root, instance, selection=AssetSelection.groups("data"))
+    splits = {name: pd.read_parquet(root / f"data/prepared/splits/{name}.parquet")
+              for name in ("train", "validation")}
+    params = params_of(root)
+    outcome = search.run_search(splits["train"], splits["validation"], params)
+    trace = search.trace(outcome, params)
+    print(trace["champion_reason"])
+    plain = [t for t in trace["trials"] if t["mitigation"] is None]
+    variants = [t for t in trace["trials"] if t["mitigation"] is not None]
+    assert len(plain) == 4 and not any(t["feasible"] for t in plain)
+    assert variants and trace["mitigated_variants"]["tried"] == len(variants)
+    for variant in variants:
+        assert variant["mitigation"]["method"] == "exponentiated_gradient"
+        assert variant["mitigation"]["ratio_bound"] == 0.9
+        assert variant["mitigation"]["sensitive_feature"] in params.active.sensitive_features
+        assert any(c["name"] == "disparate_impact" for c in variant["constraints"])
+        if not variant["feasible"]:
+            assert variant["rejection_reason"].startswith(
+                f"trial {variant['trial_id']} (exponentiated_gradient on trial ")
+    assert any("threshold_optimizer" in note for note in trace["mitigated_variants"]["not_tried"])
+    champion = trace["champion"]
+    if champion is None:
+        assert "Nearest: trial" in trace["champion_reason"]
+        assert "loosen" in trace["champion_reason"]
+    else:
+        assert champion["mitigation"] is not None
+        assert champion["disparate_impact"] >= 0.9

@@ -161,17 +161,22 @@ def _refit_champion(project: GovernanceProject) -> tuple[object, dict]:
     train, validation = read_split(layout, "train"), read_split(layout, "validation")
     pipeline = training.refit(champion["algorithm"], champion["hyperparameters"], train,
                               validation, params.active, params.model, params.model.search.seed)
-    settings = params.model.mitigation
-    if settings.method != "none":
+    variant, settings = champion.get("mitigation"), params.model.mitigation
+    if variant is not None or settings.method != "none":
         import pandas as pd
 
         from ..core.columns import FAVOURABLE
 
         both = pd.concat([train, validation], ignore_index=True)
-        pipeline = mitigation.mitigate(pipeline, both, both[FAVOURABLE], settings.method,
-                                       settings.constraint, params.mitigation_feature,
-                                       params.split.seed, settings.ratio_bound)
-    tuned = settings.method == "none" and "decision_threshold" in champion
+        pipeline = (mitigation.mitigate(pipeline, both, both[FAVOURABLE], variant["method"],
+                                        variant["constraint"], variant["sensitive_feature"],
+                                        params.model.search.seed, variant["ratio_bound"],
+                                        variant["max_iter"], variant["objective"])
+                    if variant is not None else
+                    mitigation.mitigate(pipeline, both, both[FAVOURABLE], settings.method,
+                                        settings.constraint, params.mitigation_feature,
+                                        params.split.seed, settings.ratio_bound))
+    tuned = variant is None and settings.method == "none" and "decision_threshold" in champion
     return pipeline, {"trial_id": champion["trial_id"], "algorithm": champion["algorithm"],
                       "hyperparameters": champion["hyperparameters"],
                       "trained_on": "train + validation splits",

@@ -33,12 +33,15 @@ class MitigatedClassifier(ClassifierMixin, BaseEstimator):
     """The chosen pipeline (`base`) and the fairlearn mitigator fitted around it."""
 
     def __init__(self, base: Pipeline, method: str, constraint: str, sensitive_feature: str,
-                 ratio_bound: float | None = None):
+                 ratio_bound: float | None = None, max_iter: int = 50,
+                 objective: str = "accuracy_score"):
         self.base = base
         self.method = method
         self.constraint = constraint
         self.sensitive_feature = sensitive_feature
         self.ratio_bound = ratio_bound
+        self.max_iter = max_iter
+        self.objective = objective
 
     @property
     def uses_attribute_at_decision_time(self) -> bool:
@@ -55,6 +58,7 @@ class MitigatedClassifier(ClassifierMixin, BaseEstimator):
 
             self.mitigator_ = ThresholdOptimizer(
                 estimator=self.base, constraints=self.constraint, prefit=True,
+                objective=self.objective,
                 predict_method="predict_proba").fit(X[features], y, sensitive_features=sensitive)
         else:
             from fairlearn.reductions import (
@@ -71,7 +75,8 @@ class MitigatedClassifier(ClassifierMixin, BaseEstimator):
             if "random_state" in estimator.get_params():
                 estimator.set_params(random_state=seed)
             bound = {} if self.ratio_bound is None else {"ratio_bound": self.ratio_bound}
-            self.mitigator_ = ExponentiatedGradient(estimator, moment(**bound)).fit(
+            self.mitigator_ = ExponentiatedGradient(estimator, moment(**bound),
+                                                    max_iter=self.max_iter).fit(
                 np.asarray(pre.transform(X[features]), dtype=float), y,
                 sensitive_features=sensitive)
         names = features + ([self.sensitive_feature]
@@ -105,8 +110,10 @@ def row_uniform(rows: pd.DataFrame) -> np.ndarray:
 
 def mitigate(base: Pipeline, rows: pd.DataFrame, target: pd.Series, method: str,
              constraint: str, sensitive_feature: str, seed: int,
-             ratio_bound: float | None = None) -> MitigatedClassifier:
-    model = MitigatedClassifier(base, method, constraint, sensitive_feature, ratio_bound)
+             ratio_bound: float | None = None, max_iter: int = 50,
+             objective: str = "accuracy_score") -> MitigatedClassifier:
+    model = MitigatedClassifier(base, method, constraint, sensitive_feature, ratio_bound,
+                                max_iter, objective)
     return model.fit(rows, target, rows[sensitive_feature].astype(str), seed)
 
 

@@ -262,6 +262,10 @@ class DatasetSpec(_Strict):
     # (null removes one); the policy's golden-test gates are untouched. The search trace and
     # the card say which values came from here.
     search_constraints: dict[str, float | None] = {}
+    # Sensitive attributes a decision may read when it is made (law and the use case permit
+    # it): only these can drive a ThresholdOptimizer variant in the search, whose per-group
+    # thresholds read the attribute at decision time. Empty (the default): never.
+    decision_time_attributes: list[str] = []
 
     @model_validator(mode="before")
     @classmethod
@@ -293,6 +297,10 @@ class DatasetSpec(_Strict):
                                  "column")
         if not self.model_features:
             raise ValueError("no model features are left after exclude_from_model")
+        stray = sorted(set(self.decision_time_attributes) - set(self.sensitive_features))
+        if stray:
+            raise ValueError(f"decision_time_attributes {stray} are not among "
+                             f"sensitive_features {self.sensitive_features}")
         if self.external_model is not None and self.external_scores is not None:
             raise ValueError("give 'external_model' or 'external_scores', not both")
         unknown = sorted(set(self.search_constraints) - set(SearchConstraints.model_fields))
@@ -416,6 +424,20 @@ class SearchConstraints(_Strict):
     max_perturbation_auc_drop: float | None = Field(default=None, ge=0, le=1)
 
 
+class MitigatedVariants(_Strict):
+    """fairlearn mitigations tried as trials of their own (core/search.py)."""
+
+    # no_feasible_trial: only when the plain trials met no constraint set; always; never.
+    when: Literal["no_feasible_trial", "always", "never"] = "no_feasible_trial"
+    methods: list[Literal["exponentiated_gradient", "threshold_optimizer"]] = [
+        "exponentiated_gradient", "threshold_optimizer"]
+    # The best plain trials (validation balanced accuracy, then AUC) each method wraps.
+    base_trials: int = Field(default=2, ge=1, le=10)
+    # ExponentiatedGradient's outer iterations (fairlearn's max_iter, 50 by default): each
+    # refits the family once, so this bounds a variant's cost.
+    max_iter: int = Field(default=20, ge=5, le=200)
+
+
 class SearchSpec(_Strict):
     """The constraint-aware search (core/search.py): space, budget, seed, constraints, carbon."""
 
@@ -432,6 +454,7 @@ class SearchSpec(_Strict):
     # the search costs the same at any data size; the champion is still refit on every train
     # and validation row, and judged on all validation rows. The trace says when it bit.
     train_sample_rows: int | None = Field(default=10_000, ge=1_000)
+    mitigated_variants: MitigatedVariants = MitigatedVariants()
 
 
 # What each family's scikit-learn estimator accepts (its get_params()), so a typo in a search

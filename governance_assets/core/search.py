@@ -102,6 +102,16 @@ class TrialResult:
     latency: dict | None = None
     fit_seconds: float = 0.0
     latency_check: Check | None = field(default=None)
+    # A mitigated variant: the fairlearn method wrapped around another trial's family and
+    # hyperparameters (mitigated_trials); None for a plain trial.
+    variant: dict | None = None
+
+    @property
+    def label(self) -> str:
+        if self.variant is None:
+            return f"trial {self.trial_id}"
+        return (f"trial {self.trial_id} ({self.variant['method']} on trial "
+                f"{self.variant['base_trial']}, {self.variant['sensitive_feature']})")
 
     @property
     def deterministic_failures(self) -> list[Check]:
@@ -117,8 +127,7 @@ class TrialResult:
             [self.latency_check] if self.latency_check and not self.latency_check.passed else [])
         if not failed:
             return None
-        return f"trial {self.trial_id} rejected: " + "; ".join(_describe_failure(c)
-                                                               for c in failed)
+        return f"{self.label} rejected: " + "; ".join(_describe_failure(c) for c in failed)
 
     def to_trace(self) -> dict:
         """The deterministic record of the trial (latency as a verdict, never milliseconds)."""
@@ -135,7 +144,8 @@ class TrialResult:
                                 "params_key": "model.search.constraints.max_latency_ms",
                                 "note": "not measured: already infeasible"})
         return {"trial_id": self.trial_id, "algorithm": self.algorithm,
-                "hyperparameters": self.hyperparameters, **self.metrics,
+                "hyperparameters": self.hyperparameters, "mitigation": self.variant,
+                **self.metrics,
                 "fairness": self.fairness, "constraints": constraints,
                 "feasible": self.feasible, "rejection_reason": self.rejection_reason()}
 
@@ -246,21 +256,42 @@ def perturbed_validation(train: pd.DataFrame, validation: pd.DataFrame, params: 
                    settings.numeric_shift, settings.categorical_swap_share, params.split.seed)
 
 
+def ranking_scores(model, rows: pd.DataFrame) -> np.ndarray:
+    """What orders cases for AUC: a mitigator's probability of a favourable decision (its
+    predict_proba is the 0/1 decision itself), else the model's favourable probability."""
+    from .mitigation import MitigatedClassifier
+
+    if isinstance(model, MitigatedClassifier):
+        return model.favourable_probability(rows)
+    return model.predict_proba(rows)[:, 1]
+
+
 def evaluate_trial(trial_id: int, family: str, chosen: dict, train: pd.DataFrame,
                    validation: pd.DataFrame, params: Params, measure_latency: bool = True,
-                   perturbed: pd.DataFrame | None = None) -> TrialResult:
-    """Fit on train, judge on validation only: metrics, fairness, robustness, size, then
-    latency when every deterministic constraint held (an infeasible trial needs no timing)."""
+                   perturbed: pd.DataFrame | None = None, variant: dict | None = None
+                   ) -> TrialResult:
+    """Fit on train (and mitigate, for a variant), judge on validation only: metrics,
+    fairness, robustness, size, then latency when every deterministic constraint held (an
+    infeasible trial needs no timing)."""
+    from .columns import model_inputs
+
     spec = params.active
     pipeline = build_pipeline(family, spec, params.model, params.model.search.seed, chosen)
     started = time.perf_counter()
     pipeline.fit(train[spec.model_features], train[FAVOURABLE])
+    if variant is not None:
+        pipeline = _mitigated(pipeline, train, variant, params)
     fit_seconds = time.perf_counter() - started
-    inputs = validation[spec.model_features]
-    probability = pipeline.predict_proba(inputs)[:, 1]
+    inputs = model_inputs(pipeline, validation)
+    probability = ranking_scores(pipeline, inputs)
     y = validation[FAVOURABLE]
-    point = operating_point(y.to_numpy(), probability, validation, params)
-    predicted = pd.Series((probability >= point.threshold).astype(int), index=validation.index)
+    if variant is None:
+        point = operating_point(y.to_numpy(), probability, validation, params)
+        decided = probability >= point.threshold
+    else:
+        point = OperatingPoint(params.model.decision_threshold, True, 0)
+        decided = pipeline.predict_proba(inputs)[:, 1] >= point.threshold
+    predicted = pd.Series(decided.astype(int), index=validation.index)
     metrics = {"validation_auc": round(float(roc_auc_score(y, probability)), 6),
                "decision_threshold": point.threshold,
                "validation_balanced_accuracy":
@@ -273,19 +304,80 @@ def evaluate_trial(trial_id: int, family: str, chosen: dict, train: pd.DataFrame
                "validation_accuracy": round(float(accuracy_score(y, predicted)), 6),
                "model_size_kb": serialized_kb(pipeline)}
     if perturbed is not None:
-        moved = pipeline.predict_proba(perturbed[spec.model_features])[:, 1]
+        moved = ranking_scores(pipeline, model_inputs(pipeline, perturbed))
         metrics["validation_perturbation_auc_drop"] = round(
             metrics["validation_auc"] - float(roc_auc_score(y, moved)), 6)
     fairness = _worst_disparate_impact(y, predicted, validation, params)
     result = TrialResult(trial_id, family, _plain(chosen), metrics, fairness,
                          _checks(metrics, fairness, metrics["model_size_kb"], params),
-                         fit_seconds=round(fit_seconds, 4))
+                         fit_seconds=round(fit_seconds, 4), variant=variant)
     budget = params.search_constraints.max_latency_ms
     if budget is not None and measure_latency and not result.deterministic_failures:
         result.latency = latency_ms(pipeline, inputs, SCREEN_CALLS, SCREEN_REPEATS)
         result.latency_check = Check("latency_p99_ms", result.latency["p99"], budget, "<=",
                                      "model.search.constraints.max_latency_ms")
     return result
+
+
+def _mitigated(pipeline, rows: pd.DataFrame, variant: dict, params: Params):
+    from .mitigation import mitigate
+
+    return mitigate(pipeline, rows, rows[FAVOURABLE], variant["method"], variant["constraint"],
+                    variant["sensitive_feature"], params.model.search.seed,
+                    variant["ratio_bound"], variant["max_iter"], variant["objective"])
+
+
+def binding_attribute(trial: TrialResult, params: Params) -> tuple[str, str] | None:
+    """The sensitive attribute whose constraint binds for this trial, and the constraint a
+    mitigator should hold: selection-rate parity for the DIR band, else equalized odds."""
+    limits = params.search_constraints
+    if limits.min_disparate_impact is not None and trial.fairness["disparate_impact_where"]:
+        return trial.fairness["disparate_impact_where"].split(":")[0], "demographic_parity"
+    if (limits.max_equalized_odds_difference is not None
+            and trial.fairness["equalized_odds_where"]):
+        return trial.fairness["equalized_odds_where"].split(":")[0], "equalized_odds"
+    return None
+
+
+def mitigated_trials(plain: list[TrialResult], train: pd.DataFrame, validation: pd.DataFrame,
+                     params: Params, measure_latency: bool, perturbed: pd.DataFrame
+                     ) -> tuple[list[TrialResult], list[str]]:
+    """fairlearn's mitigations around the best plain trials, each a trial of its own; and why
+    a variant was not tried (a ThresholdOptimizer needs the attribute at decision time)."""
+    settings = params.model.search.mitigated_variants
+    if settings.when == "never" or not plain or (
+            settings.when == "no_feasible_trial" and any(t.feasible for t in plain)):
+        return [], []
+    bases = sorted(plain, key=lambda t: (-t.metrics["validation_balanced_accuracy"],
+                                         -t.metrics["validation_auc"], t.trial_id))
+    variants, skipped = [], []
+    for base in bases[:settings.base_trials]:
+        binding = binding_attribute(base, params)
+        if binding is None:
+            skipped.append(f"trial {base.trial_id}: no fairness constraint binds, nothing to "
+                           "mitigate")
+            continue
+        attribute, constraint = binding
+        for method in settings.methods:
+            if (method == "threshold_optimizer"
+                    and attribute not in params.active.decision_time_attributes):
+                skipped.append(f"threshold_optimizer on trial {base.trial_id}: it reads "
+                               f"{attribute} at decision time, which datasets."
+                               f"{params.dataset}.decision_time_attributes does not allow")
+                continue
+            bound = params.search_constraints.min_disparate_impact
+            variant = {"method": method, "constraint": constraint,
+                       "sensitive_feature": attribute, "base_trial": base.trial_id,
+                       "ratio_bound": bound if method == "exponentiated_gradient"
+                       and constraint == "demographic_parity" else None,
+                       "max_iter": settings.max_iter,
+                       "objective": "balanced_accuracy_score",
+                       "attribute_rule": f"the attribute whose constraint binds for trial "
+                                         f"{base.trial_id}"}
+            variants.append(evaluate_trial(len(plain) + len(variants), base.algorithm,
+                                           base.hyperparameters, train, validation, params,
+                                           measure_latency, perturbed, variant))
+    return variants, skipped
 
 
 def floors(params: Params) -> Floors:
@@ -339,6 +431,7 @@ class SearchOutcome:
     stopped_by: str
     seconds: float
     sampling: dict | None = None
+    skipped_variants: list[str] = field(default_factory=list)
 
     @property
     def champion(self) -> TrialResult | None:
@@ -375,9 +468,11 @@ def run_search(train: pd.DataFrame, validation: pd.DataFrame, params: Params,
     started = time.perf_counter()
     with single_thread():
         study.optimize(objective, n_trials=settings.trials, timeout=settings.timeout_seconds)
+        stopped_by = "trials" if len(results) >= settings.trials else "timeout_seconds"
+        variants, skipped = mitigated_trials(results, train, validation, params,
+                                             measure_latency, perturbed)
     seconds = time.perf_counter() - started
-    stopped_by = "trials" if len(results) >= settings.trials else "timeout_seconds"
-    return SearchOutcome(results, stopped_by, round(seconds, 3), sampling)
+    return SearchOutcome(results + variants, stopped_by, round(seconds, 3), sampling, skipped)
 
 
 def search_sample(train: pd.DataFrame, rows: int | None, seed: int
@@ -416,7 +511,7 @@ def champion_reason(outcome: SearchOutcome, params: Params) -> str:
     di = champion.fairness["disparate_impact"]
     fairness = f"; disparate impact {di:.3f} on validation" if di is not None else ""
     metrics = champion.metrics
-    return (f"{champion.algorithm} (trial {champion.trial_id}): validation AUC "
+    return (f"{champion.algorithm} ({champion.label}): validation AUC "
             f"{metrics['validation_auc']:.3f}, the best of {len(feasible)} feasible "
             f"trial(s) out of {len(outcome.trials)}; at decision threshold "
             f"{metrics['decision_threshold']:g} it refuses "
@@ -435,7 +530,7 @@ def nearest_trial(trials: list[TrialResult]) -> str:
                                          t.trial_id))
     failed = closest.deterministic_failures or [c for c in [closest.latency_check] if c]
     loosen = ", ".join(dict.fromkeys(c.key for c in failed))
-    return (f"Nearest: trial {closest.trial_id} ({closest.algorithm}) missed by "
+    return (f"Nearest: {closest.label} ({closest.algorithm}) missed by "
             + "; ".join(_describe_failure(c) for c in failed)
             + f". To promote, improve the data or model space, or loosen {loosen} (a policy "
             "decision to record).")
@@ -480,11 +575,16 @@ def trace(outcome: SearchOutcome, params: Params) -> dict:
         "selection": SELECTION,
         "determinism": DETERMINISM,
         "trials": [t.to_trace() for t in outcome.trials],
+        "mitigated_variants": {
+            **settings.mitigated_variants.model_dump(),
+            "tried": sum(t.variant is not None for t in outcome.trials),
+            "not_tried": outcome.skipped_variants},
         "rejections": [t.rejection_reason() for t in outcome.trials if not t.feasible],
         "rejection_summary": rejection_summary(outcome.trials),
         "champion_trial_id": champion.trial_id if champion else None,
         "champion": ({"trial_id": champion.trial_id, "algorithm": champion.algorithm,
-                      "hyperparameters": champion.hyperparameters, **champion.metrics,
+                      "hyperparameters": champion.hyperparameters,
+                      "mitigation": champion.variant, **champion.metrics,
                       "disparate_impact": champion.fairness["disparate_impact"]}
                      if champion else None),
         "champion_reason": champion_reason(outcome, params),
@@ -522,7 +622,8 @@ def runtime(outcome: SearchOutcome) -> dict:
                         "latency_ms": t.latency} for t in outcome.trials]}
 
 
-DETERMINISTIC_TRIAL_KEYS = ("trial_id", "algorithm", "hyperparameters", "validation_auc",
+DETERMINISTIC_TRIAL_KEYS = ("trial_id", "algorithm", "hyperparameters", "mitigation",
+                            "validation_auc",
                             "decision_threshold", "validation_balanced_accuracy",
                             "validation_adverse_refusal_rate",
                             "validation_favourable_approval_rate", "validation_f1",
@@ -532,7 +633,7 @@ DETERMINISTIC_TRIAL_KEYS = ("trial_id", "algorithm", "hyperparameters", "validat
 
 def comparable(trials: list[dict]) -> list[dict]:
     """The columns a same-seed re-run must reproduce exactly (latency verdicts excluded)."""
-    return [{k: t[k] for k in DETERMINISTIC_TRIAL_KEYS} for t in trials]
+    return [{k: t.get(k) for k in DETERMINISTIC_TRIAL_KEYS} for t in trials]
 
 
 def replay_champion(replayed: SearchOutcome, recorded_trials: list[dict]) -> int | None:
