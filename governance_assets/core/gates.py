@@ -99,8 +99,8 @@ def golden_disjoint(overlap: dict, evidence: str) -> Verdict:
 
 def feasible_trial(search: dict, evidence: str) -> Verdict:
     if search.get("external"):
-        return Verdict("feasible_trial", PASS, None, 1.0, ">=", True,
-                       f"no search ran: {search['champion_reason']}", evidence)
+        return Verdict("feasible_trial", NOT_APPLICABLE, None, 1.0, ">=", True,
+                       f"not applicable: no search ran ({search['champion_reason']})", evidence)
     feasible = sum(1 for t in search["trials"] if t["feasible"])
     detail = f" ({search['rejection_summary']})" if feasible == 0 else ""
     return _bound("feasible_trial", float(feasible), 1.0, ">=",
@@ -132,6 +132,10 @@ def search_reproducible(recorded: dict, rerun: dict, evidence: str) -> Verdict:
 
 
 def carbon_budget(carbon: dict, policy: Policy, evidence: str) -> Verdict:
+    if carbon.get("external"):
+        return Verdict("carbon_budget", NOT_APPLICABLE, None, policy.max_energy_kwh, "<=", True,
+                       "not applicable: the candidate was not trained here, so the energy of "
+                       "its training is unknown (only the audit's own is recorded)", evidence)
     if policy.max_energy_kwh is None:
         return Verdict("carbon_budget", NOT_APPLICABLE, carbon["energy_kwh"], None, "<=", True,
                        "no carbon budget set (policy.max_energy_kwh: null); energy is recorded",
@@ -144,7 +148,9 @@ def carbon_budget(carbon: dict, policy: Policy, evidence: str) -> Verdict:
 
 def performance_floor(performance: dict, policy: Policy, evidence: str) -> Verdict:
     auc = performance["metrics"]["auc"]
-    return _bound("performance_floor", auc["value"], policy.min_auc, ">=", "golden-test AUC",
+    rows = performance.get("evaluation_rows", {"which": "golden"})
+    what = "golden-test AUC" if rows["which"] == "golden" else f"AUC on all {rows['rows']} rows"
+    return _bound("performance_floor", auc["value"], policy.min_auc, ">=", what,
                   evidence, detail=f" (95% CI {auc['ci95'][0]:.3f}-{auc['ci95'][1]:.3f})")
 
 
@@ -385,9 +391,10 @@ def retention(report: dict, evidence: str) -> Verdict:
 
 
 def _not_perturbed(gate: str, robustness: dict, threshold: float, evidence: str) -> Verdict:
-    """Scores given without their model: inputs cannot be re-scored. Disclosed, not blocking."""
-    return Verdict(gate, INSUFFICIENT, None, threshold, "<=", False,
-                   robustness["perturbation_rule"], evidence)
+    """Scores given without their model: inputs cannot be re-scored. An audit cannot have
+    this evidence, so the gate does not apply (said why), rather than lacking it."""
+    return Verdict(gate, NOT_APPLICABLE, None, threshold, "<=", False,
+                   f"not applicable: {robustness['perturbation_rule']}", evidence)
 
 
 def perturbation_flips(robustness: dict, policy: Policy, evidence: str) -> Verdict:
