@@ -87,8 +87,13 @@ class FairnessSettings:
     seed: int = 0
 
 
-def _clean(value: float | None) -> float | None:
-    return None if value is None or np.isnan(value) else round(float(value), 6)
+# Group rates keep 12 digits: an auditor's table recomputed from the same rows must match
+# them to 1e-9 (tests/test_external.py); ratios and gaps keep 6.
+RATE_DIGITS = 12
+
+
+def _clean(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None or np.isnan(value) else round(float(value), digits)
 
 
 def _minimums(settings: FairnessSettings) -> dict[str, int]:
@@ -123,7 +128,7 @@ def group_rates(y: pd.Series, predicted: pd.Series, groups: pd.Series,
                 undefined[rate] = (f"{n[basis]} {basis} < minimum {minimum[basis]}"
                                    if n[basis] else f"no {basis}: undefined")
             else:
-                rates[rate] = _clean(row[rate])
+                rates[rate] = _clean(row[rate], RATE_DIGITS)
         result[str(group)] = {"count": n["rows"], "positives": n["positives"],
                               "negatives": n["negatives"], **rates, "undefined": undefined,
                               "adverse_outcome": _adverse_rates(cells[group], n, minimum)}
@@ -148,7 +153,8 @@ def _adverse_rates(cells: dict[str, int], n: dict[str, int], minimum: dict[str, 
     rates = {}
     for rate, (numerator, denominator) in ADVERSE_RATES.items():
         enough = basis[denominator] >= floor[denominator] and basis[denominator] > 0
-        rates[rate] = (round(sum(cells[c] for c in numerator) / basis[denominator], 6)
+        rates[rate] = (round(sum(cells[c] for c in numerator) / basis[denominator],
+                             RATE_DIGITS)
                        if enough else None)
     return {**rates, "flagged": cells["tn"] + cells["fn"], "truly_adverse": n["negatives"],
             "truly_favourable": n["positives"]}
