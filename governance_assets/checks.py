@@ -111,8 +111,9 @@ def _latency(project: GovernanceProject) -> gates.Verdict:
 
 def _carbon(project: GovernanceProject) -> gates.Verdict:
     path = project.layout.runtime("carbon.json")
-    return gates.carbon_budget(read_json(path), project.params().policy,
-                               project.layout.relative(path))
+    params = project.params()
+    return gates.carbon_budget({**read_json(path), "external": params.active.external},
+                               params.policy, project.layout.relative(path))
 
 
 def _search_reproducible(project: GovernanceProject) -> gates.Verdict:

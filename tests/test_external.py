@@ -16,29 +16,53 @@ from .conftest import check_results, make_project, materialized, params_of, run_
 TREE_TYPE = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
 
 
-def _rates_by_hand(golden: pd.DataFrame, favourable: np.ndarray, feature: str) -> dict:
-    """Selection rate, TPR and FPR per group, straight from the golden rows."""
-    truth = golden[FAVOURABLE].to_numpy() == 1
+def _rates_by_hand(rows: pd.DataFrame, favourable: np.ndarray, feature: str) -> dict:
+    """Selection rate, TPR and FPR per group, straight from the judged rows."""
+    truth = rows[FAVOURABLE].to_numpy() == 1
     rates = {}
-    for group in sorted(golden[feature].unique()):
-        mine = (golden[feature] == group).to_numpy()
+    for group in sorted(rows[feature].unique()):
+        mine = (rows[feature] == group).to_numpy()
         rates[group] = {"selection_rate": favourable[mine].mean(),
                         "true_positive_rate": favourable[mine & truth].mean(),
                         "false_positive_rate": favourable[mine & ~truth].mean()}
     return rates
 
 
-def _assert_fairness_matches(root, favourable: np.ndarray, golden: pd.DataFrame) -> None:
+def _assert_fairness_matches(root, favourable: np.ndarray, rows: pd.DataFrame) -> None:
     fairness = read_json(root / "reports/fairness.json")
     for feature in ("sex", "age_band"):
-        for group, expected in _rates_by_hand(golden, favourable, feature).items():
+        for group, expected in _rates_by_hand(rows, favourable, feature).items():
             reported = fairness["features"][feature]["groups"][group]
             for rate, value in expected.items():
                 assert reported[rate] == pytest.approx(value, abs=1e-6), (feature, group, rate)
 
 
-def _golden(root) -> pd.DataFrame:
-    return pd.read_parquet(root / "data/prepared/splits/golden_test.parquet")
+def _filtered_rows(root) -> pd.DataFrame:
+    """Every row that passed the dataset's filters: what an audit judges (audit.rows: all)."""
+    return pd.read_parquet(root / "data/prepared/validated.parquet")
+
+
+def _audit_table(rows: pd.DataFrame, flagged: pd.Series, feature: str) -> pd.DataFrame:
+    """The per-group table a published audit gives, in plain pandas: the adverse outcome
+    (unfavourable label) is the positive class, a flag is an unfavourable decision."""
+    frame = pd.DataFrame({"group": rows[feature].astype(str), "flagged": flagged,
+                          "adverse": rows[FAVOURABLE] == 0})
+    table = {}
+    for group, part in frame.groupby("group"):
+        adverse, good, flag = part["adverse"], ~part["adverse"], part["flagged"]
+        table[group] = {
+            "count": len(part),
+            "flagged_rate": flag.mean(),
+            "false_positive_rate": flag[good].mean(),     # flagged, yet did not default
+            "false_negative_rate": (~flag[adverse]).mean(),
+            "true_positive_rate": flag[adverse].mean(),
+            "precision": adverse[flag].mean(),
+            # the project's own orientation, from the same rows
+            "selection_rate": (~flag).mean(),
+            "fav_true_positive_rate": (~flag[good]).mean(),
+            "fav_false_positive_rate": (~flag[adverse]).mean(),
+        }
+    return pd.DataFrame(table).T
 
 
 def test_score_rule_decides_exactly_by_its_rule_and_keeps_the_score_order():
@@ -50,13 +74,16 @@ def test_score_rule_decides_exactly_by_its_rule_and_keeps_the_score_order():
     assert ((favourable >= 0.4) == (scores < 5.0)).all()
 
 
-def test_a_score_column_goes_through_the_gates_with_hand_computed_group_rates(tmp_path,
-                                                                              instance):
+def test_a_score_column_is_audited_on_every_row_with_a_pandas_audit_table(tmp_path, instance):
     root = make_project(tmp_path)
     raw = root / "data/raw/german_credit.csv"
     frame = pd.read_csv(raw, dtype=str)
-    # A vendor's risk score 1-10 from loan duration; "high risk" = score >= 5.
-    frame["vendor_risk_score"] = (frame["duration_in_month"].astype(int) // 6).clip(1, 10)
+    # A synthetic vendor risk score 0-10 (higher = riskier), from loan duration and amount and
+    # seeded noise; "high risk" = score >= 5.
+    noise = np.random.default_rng(19).normal(0, 1.5, len(frame))
+    frame["vendor_risk_score"] = np.clip(
+        frame["duration_in_month"].astype(int) / 8 + frame["credit_amount"].astype(int) / 4000
+        + noise, 0, 10).round(3)
     frame.to_csv(raw, index=False)
     spec = "datasets__german_credit__"
     numeric = params_of(root).active.numeric_columns
@@ -67,20 +94,62 @@ def test_a_score_column_goes_through_the_gates_with_hand_computed_group_rates(tm
                             "threshold": 5, "provenance": "vendor risk tool v1 (test)"}})
     result = run_graph(root, instance)
     checks = check_results(result)
-    assert checks["feasible_trial"].passed
+    for gate in ("feasible_trial", "carbon_budget", "perturbation_flips",
+                 "perturbation_auc_drop"):
+        assert checks[gate].metadata["outcome"].value == "not_applicable", gate
+        assert checks[gate].metadata["blocks_promotion"].value is False
+        assert "not applicable" in checks[gate].description
     assert "no search ran" in checks["feasible_trial"].description
     assert {"performance_report", "fairness_report", "model_card",
             "promotion_decision"} <= materialized(result)
-    golden = _golden(root)
-    _assert_fairness_matches(root, (golden["vendor_risk_score"] < 5).to_numpy(), golden)
-    for gate in ("perturbation_flips", "perturbation_auc_drop"):
-        assert checks[gate].metadata["outcome"].value == "insufficient_evidence"
-        assert checks[gate].metadata["blocks_promotion"].value is False
+
+    rows = _filtered_rows(root)
+    assert len(rows) == 1000
+    flagged = rows["vendor_risk_score"] >= 5
+    _assert_fairness_matches(root, (~flagged).to_numpy(), rows)
+    fairness = read_json(root / "reports/fairness.json")
+    assert set(fairness["orientations"]) == {"favourable_outcome", "adverse_outcome"}
+    for feature in ("sex", "age_band"):
+        groups = fairness["features"][feature]["groups"]
+        assert sum(g["count"] for g in groups.values()) == len(rows)   # every filtered row
+        table = _audit_table(rows, flagged, feature)
+        for group, expected in table.iterrows():
+            mine, adverse = groups[group], groups[group]["adverse_outcome"]
+            assert mine["count"] == expected["count"]
+            for rate in ("flagged_rate", "false_positive_rate", "false_negative_rate",
+                         "true_positive_rate", "precision"):
+                assert adverse[rate] == pytest.approx(expected[rate], abs=1e-9), (group, rate)
+            assert mine["selection_rate"] == pytest.approx(expected["selection_rate"], abs=1e-9)
+            assert mine["true_positive_rate"] == pytest.approx(
+                expected["fav_true_positive_rate"], abs=1e-9)
+            assert mine["false_positive_rate"] == pytest.approx(
+                expected["fav_false_positive_rate"], abs=1e-9)
+            # The two orientations are the same counts read two ways.
+            assert adverse["false_positive_rate"] == pytest.approx(
+                1 - mine["true_positive_rate"], abs=1e-9)
+            assert adverse["false_negative_rate"] == pytest.approx(
+                mine["false_positive_rate"], abs=1e-9)
+            assert adverse["true_positive_rate"] == pytest.approx(
+                1 - mine["false_positive_rate"], abs=1e-9)
+            assert adverse["flagged_rate"] == pytest.approx(1 - mine["selection_rate"],
+                                                            abs=1e-9)
+    for report in ("performance", "fairness", "explanation", "robustness"):
+        judged = read_json(root / f"reports/{report}.json")["evaluation_rows"]
+        assert judged["rows"] == len(rows) and judged["which"] == "all", report
     card = read_json(root / "reports/model_card.json")
     assert card["model_origin"]["kind"] == "scores"
+    assert card["performance"]["evaluation_rows"]["rows"] == len(rows)
     assert card["search"]["trials"] == []
     assert "incurred elsewhere" in card["carbon"]["note"]
-    assert "**Not trained here.**" in (root / "reports/model_card.md").read_text()
+    text = (root / "reports/model_card.md").read_text()
+    assert "**Not trained here.**" in text
+    assert "Judged on 1,000 rows" in text and "adverse outcome as positive" in text
+
+    set_params(root, audit__rows="golden")
+    run_graph(root, instance)
+    golden = pd.read_parquet(root / "data/prepared/splits/golden_test.parquet")
+    assert read_json(root / "reports/fairness.json")["evaluation_rows"]["rows"] == len(golden)
+    _assert_fairness_matches(root, (golden["vendor_risk_score"] < 5).to_numpy(), golden)
 
 
 def _vendor_model(root):
@@ -118,9 +187,9 @@ def test_an_external_model_file_is_loaded_safely_hashed_and_gated(tmp_path, inst
     meta = read_json(root / "models/candidate.json")
     assert meta["external"]["sha256"] == sha256_of_file(path)
     assert meta["external"]["trusted_types"] == [TREE_TYPE]
-    golden = _golden(root)
-    favourable = model.predict_proba(golden[params_of(root).active.model_features])[:, 1] >= 0.5
-    _assert_fairness_matches(root, favourable, golden)
+    rows = _filtered_rows(root)
+    favourable = model.predict_proba(rows[params_of(root).active.model_features])[:, 1] >= 0.5
+    _assert_fairness_matches(root, favourable, rows)
     card = read_json(root / "reports/model_card.json")
     assert card["model_origin"]["kind"] == "model_file"
     assert card["model_origin"]["sha256"] == sha256_of_file(path)

@@ -12,7 +12,14 @@ from ..core.columns import FAVOURABLE, model_inputs
 from ..core.files import sha256_of_file
 from ..resources import GovernanceProject
 from .data import dataset_splits
-from .publishing import CODE_VERSION, load_candidate, operating_threshold, publish, read_split
+from .publishing import (
+    CODE_VERSION,
+    evaluation_rows,
+    load_candidate,
+    operating_threshold,
+    publish,
+    read_split,
+)
 from .training import candidate_model
 
 
@@ -71,7 +78,7 @@ def robustness_report(project: GovernanceProject) -> MaterializeResult:
 
     params, layout = project.params(), project.layout
     spec, settings, threshold = params.active, params.robustness, operating_threshold(layout)
-    golden = read_split(layout, "golden_test")
+    golden, rows = evaluation_rows(layout, params)
     refit_rows = pd.concat([read_split(layout, "train"), read_split(layout, "validation")])
     numeric = [c for c in spec.model_features if c in spec.numeric_columns]
     model, binding = load_candidate(layout)
@@ -84,6 +91,7 @@ def robustness_report(project: GovernanceProject) -> MaterializeResult:
         "slices": robustness.slice_scan(labels, (scores >= threshold) == truth,
                                         params.policy.min_slice_accuracy,
                                         settings.min_slice_rows, settings.slice_alpha),
+        "evaluation_rows": rows,
         "binding": binding,
     }
     metrics = {"slices_below_floor": report["slices"]["slices_below_floor"]}

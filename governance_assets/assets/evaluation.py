@@ -18,6 +18,7 @@ from .data import dataset_splits
 from .publishing import (
     CODE_VERSION,
     data_binding,
+    evaluation_rows,
     load_candidate,
     operating_threshold,
     publish,
@@ -55,16 +56,21 @@ def performance_report(project: GovernanceProject) -> MaterializeResult:
     from ..core import performance
 
     params, layout = project.params(), project.layout
-    golden = read_split(layout, "golden_test")
+    golden, rows = evaluation_rows(layout, params)
     model, binding = load_candidate(layout)
     threshold = operating_threshold(layout)
     scores = model.predict_proba(model_inputs(model, golden))[:, 1]
+    # The incumbent is compared on the golden split alone: it was fitted on the other rows.
+    split = golden if rows["which"] == "golden" else read_split(layout, "golden_test")
+    split_scores = (scores if rows["which"] == "golden" else
+                    model.predict_proba(model_inputs(model, split))[:, 1])
     latency = performance.latency_ms(model, model_inputs(model, golden),
                                      params.evaluation.latency_rows,
                                      params.evaluation.latency_repeats)
     write_json_atomic(layout.runtime("latency.json"), {"latency_ms": latency, "binding": binding})
     report = {
-        "golden_test_rows": len(golden),
+        "golden_test_rows": rows["golden_test_rows"],
+        "evaluation_rows": rows,
         "decision_threshold": threshold,
         "metrics": performance.golden_metrics(golden[FAVOURABLE].to_numpy(), scores,
                                               threshold,
@@ -76,7 +82,7 @@ def performance_report(project: GovernanceProject) -> MaterializeResult:
             golden[FAVOURABLE].to_numpy(), (scores >= threshold).astype(int),
             golden[params.active.sensitive_features], params.policy.min_rate_denominator),
         "latency_ms": f"machine-dependent: see {layout.relative(layout.runtime('latency.json'))}",
-        "regression": _production_comparison(layout, golden, scores,
+        "regression": _production_comparison(layout, split, split_scores,
                                              params.evaluation.bootstrap_rounds,
                                              params.split.seed),
         "binding": binding,
@@ -157,7 +163,7 @@ def fairness_report(project: GovernanceProject) -> MaterializeResult:
     from ..core import counterfactual, fairness, fairness_view, mitigation, proxies
 
     params, layout = project.params(), project.layout
-    spec, golden = params.active, read_split(layout, "golden_test")
+    spec, (golden, rows) = params.active, evaluation_rows(layout, params)
     model, binding = load_candidate(layout)
     threshold = operating_threshold(layout)
     scores = model.predict_proba(model_inputs(model, golden))[:, 1]
@@ -177,6 +183,7 @@ def fairness_report(project: GovernanceProject) -> MaterializeResult:
             **mitigation.describe(model),
             "without": _headline(model.base, golden, spec, settings, threshold, crossed),
             "with": _headline(model, golden, spec, settings, threshold, crossed)}
+    report["evaluation_rows"] = rows
     report["binding"] = binding
     rates = [{"group": f"{name}={group}", "selection_rate": r["selection_rate"]}
              for name, feature in fairness_view.all_groupings(report).items()
@@ -218,11 +225,13 @@ def explanation_report(project: GovernanceProject) -> MaterializeResult:
     model, binding = load_candidate(layout)
     waterfalls = layout.report("explanations")
     proxies = read_json(layout.report("proxies.json"))["proxies"]
+    judged, rows = evaluation_rows(layout, params)
     report = explanations.explanation_report(
         model, params.active, params.explain, read_split(layout, "train"),
-        read_split(layout, "golden_test"), operating_threshold(layout), params.split.seed,
+        judged, operating_threshold(layout), params.split.seed,
         layout.reports, waterfalls, proxies)
-    report.update(waterfall_dir=layout.relative(waterfalls), binding=binding)
+    report.update(waterfall_dir=layout.relative(waterfalls), evaluation_rows=rows,
+                  binding=binding)
     table = layout.plot("shap_importance.csv")
     write_text_atomic(table, pd.DataFrame(report["global_importance"]).to_csv(index=False))
     summary = explanations.ui_markdown(report, proxies, layout.reports, waterfalls)

@@ -16,6 +16,8 @@ from ..core.verdicts import candidate_sha256, code_version
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..core.params import Params
+
 CODE_VERSION = code_version()
 
 
@@ -26,6 +28,35 @@ def read_split(layout: Layout, name: str) -> "pd.DataFrame":
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: materialize dataset_splits first")
     return pd.read_parquet(path)
+
+
+def evaluation_rows(layout: Layout, params: "Params") -> tuple["pd.DataFrame", dict]:
+    """The rows the candidate's reports judge it on, and what they are (every report quotes
+    it): the golden split for a candidate trained here; for an external one (an audit) by
+    default every row that passes the dataset's filters (params `audit.rows`)."""
+    import pandas as pd
+
+    from ..core.columns import ROW_ID
+
+    manifest = read_json(layout.report("splits.json"))
+    golden_rows = manifest["rows"]["golden_test"]
+    if params.evaluation_rows == "golden":
+        golden = read_split(layout, "golden_test")
+        why = ("external candidate, audit.rows: golden" if params.active.external else
+               "rows the candidate was never fitted or selected on")
+        return golden, {"rows": len(golden), "which": "golden", "splits": ["golden_test"],
+                        "golden_test_rows": golden_rows,
+                        "description": f"the golden test split ({why})"}
+    names = ["train", "validation", "golden_test"]
+    if not manifest["current"]["simulated"]:
+        names.append("current")
+    frame = pd.concat([read_split(layout, name) for name in names], ignore_index=True)
+    frame = frame.sort_values(ROW_ID, kind="stable").reset_index(drop=True)
+    return frame, {"rows": len(frame), "which": "all", "splits": names,
+                   "golden_test_rows": golden_rows,
+                   "description": "every row that passes the dataset's filters ("
+                                  + " + ".join(names) + "; audit.rows: all, the candidate "
+                                  "was not trained here)"}
 
 
 def data_binding(layout: Layout) -> dict:

@@ -60,10 +60,13 @@ def model_search(project: GovernanceProject) -> MaterializeResult:
 
 def _no_search(project: GovernanceProject) -> MaterializeResult:
     """An external model or score column stands for the candidate: nothing is searched."""
-    from ..core import external_model
+    from ..core import external_model, search_view
 
     params, layout = project.params(), project.layout
     origin = external_model.describe(layout.root, params.active)
+    plot = search_view.no_search_plot(f"The candidate is an external {origin['kind']} "
+                                      f"({origin['provenance']}), not trained here.",
+                                      layout.report(PARETO_PLOT))
     report = {"search_space": params.model.model_dump(),
               "search_space_hash": params.search_space_hash, "seed": params.split.seed,
               "budget": {"trials": 0, "trials_used": 0, "stopped_by": "no search",
@@ -73,7 +76,8 @@ def _no_search(project: GovernanceProject) -> MaterializeResult:
               "champion_reason": f"external {origin['kind']} ({origin['provenance']}), "
                                  "not trained here",
               "binding": data_binding(layout)}
-    return publish(layout, "search", report, {"trials": 0, "external": origin["kind"]})
+    return publish(layout, "search", report, {"trials": 0, "external": origin["kind"]},
+                   extra_files=(plot,))
 
 
 def _external_candidate(project: GovernanceProject) -> tuple[object, dict]:

@@ -26,6 +26,7 @@ def card_sections(validation: dict, robustness: dict, reference: dict, model_met
                 "rule": screen.get("rule", ""),
             },
             "retention": validation.get("retention") or None,
+            "small_groups": validation.get("small_groups") or None,
         },
         "robustness": {k: robustness[k] for k in ("perturbation_rule", "perturbation")}
         | {"slices": {k: v for k, v in robustness["slices"].items()
@@ -57,6 +58,24 @@ def _retention(governance: dict) -> str:
             f"{rule['as_of']}, column `{rule['column']}`) are past retention: "
             f"{rule['rows_expired']} found, action `{rule['action']}`. Oldest row in the file "
             f"{rule['oldest_row_in_file']}; **oldest row used {rule['oldest_row_used']}**.\n")
+
+
+def _small_groups(governance: dict) -> str:
+    """Groups below policy.min_group_size and what policy.small_groups did with them."""
+    rule = governance["small_groups"]
+    lines = [f"policy.small_groups: `{rule['rule']}` (groups below "
+             f"{rule['min_group_size']} rows)."]
+    for feature, handled in rule["attributes"].items():
+        groups = ", ".join(f"{g} ({n} rows)" for g, n in handled["groups"].items())
+        if handled["handled"] == "merge":
+            lines.append(f"- `{feature}`: {groups} merged into one group "
+                         f"`{handled['into']}` ({handled['merged_rows']} rows"
+                         + (", still below the minimum: insufficient evidence)"
+                            if handled["merged_group_still_small"] else ")") + ".")
+        else:
+            lines.append(f"- `{feature}`: {groups} reported as insufficient evidence; the "
+                         "other groups are judged.")
+    return "\n".join(lines) + "\n"
 
 
 def _perturbation(robustness: dict) -> str:
@@ -114,6 +133,8 @@ def render_markdown(card: dict) -> str:
         "## Model origin\n", _origin(card["model_origin"]),
         "## Data minimisation (personal data)\n", _minimisation(card["data_governance"]),
         "## Retention\n", _retention(card["data_governance"]),
+        *(["## Small sensitive groups\n", _small_groups(card["data_governance"])]
+          if (card["data_governance"].get("small_groups") or {}).get("attributes") else []),
         "## Robustness\n", _robustness(card["robustness"]),
         "## Reference decisions\n", _reference(card["reference_decisions"]),
     ])

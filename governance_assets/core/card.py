@@ -83,7 +83,8 @@ def render_markdown(card: dict) -> str:
         *(["## Data and outcomes\n",
            dataset_description.render_markdown(card["data_description"])]
           if "data_description" in card else []),
-        "## Performance on the golden test set\n",
+        "## Performance on the golden test set\n" if "evaluation_rows" not in perf else
+        f"## Performance\n\n{rows_judged(perf)}.\n",
         markdown.table(["metric", "value", "95% CI"],
                [[name, _fmt(m["value"]), f"{m['ci95'][0]:.3f}-{m['ci95'][1]:.3f}"]
                 for name, m in perf["metrics"].items()]) + "\n",
@@ -165,12 +166,18 @@ def _fairness_sections(card: dict) -> list[str]:
     fairness, mitigation = card["fairness"], card["mitigation"]
     method = next((r["intervals"]["method"] for r in fairness["features"].values()
                    if "intervals" in r), "no bootstrap (fairness.bootstrap_rounds: 0)")
+    adverse = fairness_view.adverse_table(fairness)
     sections = [
-        f"Golden test set. Intervals: {method}. `null` is an undefined rate (too few rows, "
-        "positives or negatives), never zero. Chart: "
+        f"{rows_judged(fairness)}. Intervals: {method}. `null` is an undefined rate (too few "
+        "rows, positives or negatives), never zero. Chart: "
         f"![selection rates]({link_from_reports(card['evidence']['fairness_chart'])})\n",
         fairness_view.summary_table(fairness) + "\n",
+        "Rates with the favourable outcome as positive (FPR = P(favourable decision | truly "
+        "unfavourable)):\n",
         fairness_view.group_table(fairness) + "\n",
+        *(["The same rates as published audits give them, the adverse outcome as positive "
+           "(FPR = flagged adverse among those whose true outcome was favourable):\n",
+           adverse + "\n"] if adverse else []),
         "### Counterfactual flip test\n",
         fairness_view.counterfactual_table(fairness) + "\n",
         "### Mitigation\n",
@@ -191,6 +198,14 @@ def _fairness_sections(card: dict) -> list[str]:
     return sections
 
 
+def rows_judged(report: dict) -> str:
+    """Which rows a report judged the candidate on, with their count (older reports: golden)."""
+    rows = report.get("evaluation_rows")
+    if rows is None:
+        return "Golden test set"
+    return f"Judged on {rows['rows']:,} rows: {rows['description']}"
+
+
 def derived_limitations(fairness: dict, drift: dict, policy_min_group: int) -> list[str]:
     """Limitations the evidence itself reveals, added to those params.yaml declares."""
     notes = []
@@ -199,7 +214,7 @@ def derived_limitations(fairness: dict, drift: dict, policy_min_group: int) -> l
     for feature, result in fairness_view.all_groupings(fairness).items():
         if result["insufficient_groups"]:
             notes.append(f"Fairness: {feature} group(s) {result['insufficient_groups']} have "
-                         f"fewer than {policy_min_group} golden-test rows and are excluded from "
+                         f"fewer than {policy_min_group} judged rows and are excluded from "
                          "ratios and gaps (reported with their counts).")
     mitigation = fairness.get("mitigation")
     if mitigation and mitigation["uses_sensitive_attribute_at_decision_time"]:

@@ -26,7 +26,8 @@ def plot_importance(report: dict, path: Path, top: int = 15) -> Path:
     axis.barh([r["feature"] for r in rows], [r["mean_abs_shap"] for r in rows],
               color=["#c0392b" if r["feature"] in protected else "#2c7fb8" for r in rows])
     axis.set_xlabel("mean |SHAP value|; red = protected feature or proxy")
-    axis.set_title("Global importance on the golden test sample", fontsize=10)
+    axis.set_title("Global importance on the evaluation sample (golden test; all rows in an "
+                   "audit)", fontsize=10)
     figure.tight_layout()
     return plots.save(figure, path)
 
@@ -53,7 +54,7 @@ def plot_summary(attribution: Attribution, rows: pd.DataFrame, path: Path, seed:
         warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
         shap.plots.beeswarm(explanation, max_display=top, ax=axis, show=False, plot_size=None)
     axis.set_xlabel(f"SHAP value ({attribution.output}); grey = categorical feature")
-    axis.set_title(f"SHAP summary, {len(rows)} golden-test rows ({attribution.explainer})",
+    axis.set_title(f"SHAP summary, {len(rows)} evaluated rows ({attribution.explainer})",
                    fontsize=10)
     return plots.save(figure, path)
 

@@ -126,7 +126,7 @@ def ui_markdown(report: dict, proxies: list[str], reports: Path, waterfall_dir: 
                                  f"waterfall of row {e['row_id']} ({e['prediction']})")
                   for e in shown]
     return "\n\n".join([
-        f"### Global importance: mean abs SHAP over {report['rows_explained']} golden-test rows",
+        f"### Global importance: mean abs SHAP over {report['rows_explained']} evaluated rows",
         f"Explainer: **{report['explainer']}**, values in {report['shap_output']}. Protected "
         f"features and proxies carry **{report['protected_influence_share']:.3f}** of the total.",
         importance,

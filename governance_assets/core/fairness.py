@@ -52,6 +52,24 @@ STATISTIC_RATES = {
     "equal_opportunity_difference": ["true_positive_rate"],
 }
 SUMMARIES = tuple(STATISTIC_RATES)
+# The same confusion counts read with the adverse outcome as "positive", as published audits
+# do (a recidivism or default-risk tool: false positive = flagged high risk among those whose
+# true outcome was favourable, e.g. did not reoffend / repaid). Each rate: its numerator and
+# denominator cells (tp/fp/fn/tn in the project's favourable orientation), and which
+# denominator minimum applies.
+ADVERSE_ORIENTATION = (
+    "positive = the adverse outcome (flagged: predicted unfavourable; truly adverse: the "
+    "unfavourable label). flagged_rate = P(predicted unfavourable); false_positive_rate = "
+    "P(flagged | truly favourable) = FNR of the favourable orientation; false_negative_rate = "
+    "P(not flagged | truly adverse) = FPR of the favourable orientation; true_positive_rate = "
+    "P(flagged | truly adverse) = 1 - FPR; precision = P(truly adverse | flagged)")
+ADVERSE_RATES = {
+    "flagged_rate": (("tn", "fn"), "rows"),
+    "true_positive_rate": (("tn",), "negatives"),
+    "false_positive_rate": (("fn",), "positives"),
+    "false_negative_rate": (("fp",), "negatives"),
+    "precision": (("tn",), "predicted_unfavourable"),
+}
 INTERSECTION = " × "
 HIGHEST_RATE, LARGEST_GROUP = "highest_rate", "largest_group"
 
@@ -69,8 +87,13 @@ class FairnessSettings:
     seed: int = 0
 
 
-def _clean(value: float | None) -> float | None:
-    return None if value is None or np.isnan(value) else round(float(value), 6)
+# Group rates keep 12 digits: an auditor's table recomputed from the same rows must match
+# them to 1e-9 (tests/test_external.py); ratios and gaps keep 6.
+RATE_DIGITS = 12
+
+
+def _clean(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None or np.isnan(value) else round(float(value), digits)
 
 
 def _minimums(settings: FairnessSettings) -> dict[str, int]:
@@ -90,6 +113,7 @@ def group_rates(y: pd.Series, predicted: pd.Series, groups: pd.Series,
                             sensitive_features=labels)
     positives = y.groupby(labels).sum()
     favourable = predicted.groupby(labels).sum()
+    cells = _confusion_cells(y, predicted, labels)
     minimum = _minimums(settings)
     result = {}
     for group, row in frame.by_group.iterrows():
@@ -104,10 +128,36 @@ def group_rates(y: pd.Series, predicted: pd.Series, groups: pd.Series,
                 undefined[rate] = (f"{n[basis]} {basis} < minimum {minimum[basis]}"
                                    if n[basis] else f"no {basis}: undefined")
             else:
-                rates[rate] = _clean(row[rate])
+                rates[rate] = _clean(row[rate], RATE_DIGITS)
         result[str(group)] = {"count": n["rows"], "positives": n["positives"],
-                              "negatives": n["negatives"], **rates, "undefined": undefined}
+                              "negatives": n["negatives"], **rates, "undefined": undefined,
+                              "adverse_outcome": _adverse_rates(cells[group], n, minimum)}
     return result
+
+
+def _confusion_cells(y: pd.Series, predicted: pd.Series, labels: pd.Series
+                     ) -> dict[str, dict[str, int]]:
+    """Per group: tp, fp, fn, tn with the favourable outcome as positive."""
+    truth, decision = y.to_numpy() == 1, predicted.to_numpy() == 1
+    frame = pd.DataFrame({"tp": truth & decision, "fp": ~truth & decision,
+                          "fn": truth & ~decision, "tn": ~truth & ~decision})
+    sums = frame.groupby(labels.to_numpy()).sum()
+    return {str(g): {k: int(v) for k, v in row.items()} for g, row in sums.iterrows()}
+
+
+def _adverse_rates(cells: dict[str, int], n: dict[str, int], minimum: dict[str, int]) -> dict:
+    """The group's rates in the adverse-outcome orientation (ADVERSE_ORIENTATION), each null
+    below the same denominator minimum as its favourable-orientation twin."""
+    basis = {**n, "predicted_unfavourable": cells["tn"] + cells["fn"]}
+    floor = {**minimum, "predicted_unfavourable": minimum["predicted_favourable"]}
+    rates = {}
+    for rate, (numerator, denominator) in ADVERSE_RATES.items():
+        enough = basis[denominator] >= floor[denominator] and basis[denominator] > 0
+        rates[rate] = (round(sum(cells[c] for c in numerator) / basis[denominator],
+                             RATE_DIGITS)
+                       if enough else None)
+    return {**rates, "flagged": cells["tn"] + cells["fn"], "truly_adverse": n["negatives"],
+            "truly_favourable": n["positives"]}
 
 
 def _reference_group(by_group: dict[str, dict], reference: str) -> str | None:
@@ -305,6 +355,10 @@ def fairness_report(y: pd.Series, predicted: pd.Series, sensitive: pd.DataFrame,
     return {
         "favourable_outcome": "prediction = favourable label",
         "orientation": ORIENTATION,
+        # Each group's rates are in the favourable orientation (the keys beside "count");
+        # its "adverse_outcome" block holds the same counts read as auditors publish them.
+        "orientations": {"favourable_outcome": ORIENTATION,
+                         "adverse_outcome": ADVERSE_ORIENTATION},
         "min_group_size": settings.min_group_size,
         "min_rate_denominator": settings.min_rate_denominator,
         "disparate_impact_reference": settings.reference,

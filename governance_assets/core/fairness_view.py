@@ -52,6 +52,26 @@ def group_table(report: dict) -> str:
                            "undefined because"], rows)
 
 
+ADVERSE_LABELS = {"flagged_rate": "flagged adverse", "false_positive_rate":
+                  "FPR (flagged among truly favourable)", "false_negative_rate":
+                  "FNR (not flagged among truly adverse)", "true_positive_rate":
+                  "TPR (flagged among truly adverse)",
+                  "precision": "precision (truly adverse among flagged)"}
+
+
+def adverse_table(report: dict) -> str:
+    """The same groups in the adverse-outcome orientation auditors publish (older reports,
+    without it, give an empty string)."""
+    rows = [[name, group, rates["count"]] + [
+        "null" if rates["adverse_outcome"][rate] is None
+        else f"{rates['adverse_outcome'][rate]:.3f}" for rate in ADVERSE_LABELS]
+        for name, result in all_groupings(report).items()
+        for group, rates in result["groups"].items() if "adverse_outcome" in rates]
+    if not rows:
+        return ""
+    return markdown.table(["attribute", "group", "rows", *ADVERSE_LABELS.values()], rows)
+
+
 def counterfactual_table(report: dict) -> str:
     """The flip rates per attribute; the notes below the table, where they have room."""
     attributes = report["counterfactual"]["attributes"]

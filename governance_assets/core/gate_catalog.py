@@ -99,7 +99,8 @@ GATES: tuple[GateSpec, ...] = (
           "empty."),
     _data("label_sanity", "Every label is declared and both classes occur."),
     _data("sensitive_groups", "Every sensitive feature can be built and each group has "
-          "policy.min_group_size rows.", ("policy.min_group_size",)),
+          "policy.min_group_size rows (policy.small_groups: fail, report as insufficient "
+          "evidence, or merge).", ("policy.min_group_size", "policy.small_groups")),
     _data("outlier_screen", "Share of extreme or duplicate rows (poisoning screen); warns only.",
           ("policy.max_outlier_share",), blocking=False),
     GateSpec("golden_test_disjoint", "dataset_splits", "prepare",

@@ -132,6 +132,10 @@ def search_reproducible(recorded: dict, rerun: dict, evidence: str) -> Verdict:
 
 
 def carbon_budget(carbon: dict, policy: Policy, evidence: str) -> Verdict:
+    if carbon.get("external"):
+        return Verdict("carbon_budget", NOT_APPLICABLE, None, policy.max_energy_kwh, "<=", True,
+                       "not applicable: the candidate was not trained here, so the energy of "
+                       "its training is unknown (only the audit's own is recorded)", evidence)
     if policy.max_energy_kwh is None:
         return Verdict("carbon_budget", NOT_APPLICABLE, carbon["energy_kwh"], None, "<=", True,
                        "no carbon budget set (policy.max_energy_kwh: null); energy is recorded",
@@ -144,7 +148,9 @@ def carbon_budget(carbon: dict, policy: Policy, evidence: str) -> Verdict:
 
 def performance_floor(performance: dict, policy: Policy, evidence: str) -> Verdict:
     auc = performance["metrics"]["auc"]
-    return _bound("performance_floor", auc["value"], policy.min_auc, ">=", "golden-test AUC",
+    rows = performance.get("evaluation_rows", {"which": "golden"})
+    what = "golden-test AUC" if rows["which"] == "golden" else f"AUC on all {rows['rows']} rows"
+    return _bound("performance_floor", auc["value"], policy.min_auc, ">=", what,
                   evidence, detail=f" (95% CI {auc['ci95'][0]:.3f}-{auc['ci95'][1]:.3f})")
 
 
@@ -479,9 +485,10 @@ def retention(report: dict, evidence: str) -> Verdict:
 
 
 def _not_perturbed(gate: str, robustness: dict, threshold: float, evidence: str) -> Verdict:
-    """Scores given without their model: inputs cannot be re-scored. Disclosed, not blocking."""
-    return Verdict(gate, INSUFFICIENT, None, threshold, "<=", False,
-                   robustness["perturbation_rule"], evidence)
+    """Scores given without their model: inputs cannot be re-scored. An audit cannot have
+    this evidence, so the gate does not apply (said why), rather than lacking it."""
+    return Verdict(gate, NOT_APPLICABLE, None, threshold, "<=", False,
+                   f"not applicable: {robustness['perturbation_rule']}", evidence)
 
 
 def perturbation_flips(robustness: dict, policy: Policy, evidence: str) -> Verdict:

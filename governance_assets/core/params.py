@@ -542,10 +542,27 @@ class EvaluationSpec(_Strict):
     drift_html_sample_rows: int | None = Field(default=20_000, ge=1_000)
 
 
+class AuditSpec(_Strict):
+    """Which rows an external candidate (external_model, external_scores) is judged on.
+
+    all: every row that passes the dataset's filters (the train, validation and golden
+    splits and the current period, concatenated): nothing was trained here, so there is no
+    golden set to protect. golden: the golden split alone, as for a trained candidate.
+    A candidate trained here is always judged on the golden split (it was fitted on the rest).
+    """
+
+    rows: Literal["all", "golden"] = "all"
+
+
 class Policy(_Strict):
     """Every gate threshold. Its hash goes into the card, so a weakened rule stays visible."""
 
     min_group_size: int = Field(ge=1)
+    # A sensitive group below min_group_size: fail (a validation error), insufficient_evidence
+    # (reported as such, the other groups judged) or merge (folded into one group "other",
+    # recorded in validation.json and the card). null: fail for a candidate trained here,
+    # insufficient_evidence for an external one (an audit).
+    small_groups: Literal["fail", "insufficient_evidence", "merge"] | None = None
     insufficient_evidence: Literal["fail", "warn"]
     min_disparate_impact: float = Field(gt=0, le=1)
     max_demographic_parity_difference: float = Field(ge=0, le=1)
@@ -670,6 +687,7 @@ class Params(_Strict):
     evaluation: EvaluationSpec
     policy: Policy
     robustness: RobustnessSpec = RobustnessSpec()
+    audit: AuditSpec = AuditSpec()
     # Production monitoring (issue 11): batches, WARN/ERROR levels, alerts, rollback.
     monitoring: MonitoringSpec = MonitoringSpec()
     signoff: SignoffSpec = SignoffSpec()
@@ -711,6 +729,11 @@ class Params(_Strict):
     @property
     def active(self) -> DatasetSpec:
         return self.datasets[self.dataset]
+
+    @property
+    def evaluation_rows(self) -> Literal["all", "golden"]:
+        """The rows the reports judge the candidate on (AuditSpec): golden unless external."""
+        return self.audit.rows if self.active.external else "golden"
 
     @property
     def policy_hash(self) -> str:

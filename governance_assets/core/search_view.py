@@ -67,3 +67,17 @@ def pareto_plot(trace: dict, path: Path) -> Path:
     axis.set_title("Search trials: accuracy against fairness")
     axis.legend(loc="lower left", fontsize="small")
     return plots.save(figure, path)
+
+
+def no_search_plot(reason: str, path: Path) -> Path:
+    """The Pareto plot's place when nothing was searched (an external candidate): a figure
+    that says so, so the train stage writes every output dvc.yaml declares in every mode."""
+    import textwrap
+
+    plt = plots.pyplot()
+    figure, axis = plt.subplots(figsize=(6, 4))
+    axis.set_axis_off()
+    axis.set_title("Search trials: none")
+    axis.text(0.5, 0.5, "\n".join(textwrap.wrap(f"No search ran. {reason}", 60)),
+              ha="center", va="center", fontsize="small", transform=axis.transAxes)
+    return plots.save(figure, path)

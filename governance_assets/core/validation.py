@@ -62,6 +62,9 @@ class ValidationReport:
     poisoning: dict = field(default_factory=dict)
     personal_data: dict = field(default_factory=dict)
     retention: dict = field(default_factory=dict)
+    # policy.small_groups as applied: the rule, and per attribute the groups below
+    # min_group_size (reported as insufficient evidence, or merged into OTHER_GROUP).
+    small_groups: dict = field(default_factory=dict)
     location: str = "line"
 
     def add(self, gate: str, rule: str, column: str | None, passed: bool, message: str,
@@ -93,6 +96,7 @@ class ValidationReport:
             "poisoning": self.poisoning,
             "personal_data": self.personal_data,
             "retention": self.retention,
+            "small_groups": self.small_groups,
             "findings": [asdict(f) for f in self.findings],
         }
 
@@ -501,8 +505,22 @@ def derived_column(source: pd.Series, rule: DerivedFeature) -> pd.Series:
     return pd.cut(pd.to_numeric(source), edges, labels=rule.band_labels, right=False).astype(str)
 
 
+OTHER_GROUP = "other"
+
+
+def small_group_rule(spec: DatasetSpec, policy: Policy) -> str:
+    """policy.small_groups, its null resolved: fail for a model trained here,
+    insufficient_evidence for an external one (an audit)."""
+    if policy.small_groups is not None:
+        return policy.small_groups
+    return "insufficient_evidence" if spec.external else "fail"
+
+
 def _check_groups(typed: pd.DataFrame, spec: DatasetSpec, policy: Policy, file: str,
                   report: ValidationReport) -> None:
+    rule = small_group_rule(spec, policy)
+    report.small_groups = {"rule": rule, "min_group_size": policy.min_group_size,
+                           "attributes": {}}
     for feature in spec.sensitive_features:
         if feature not in typed.columns:
             source = spec.derived[feature].source if feature in spec.derived else feature
@@ -520,13 +538,56 @@ def _check_groups(typed: pd.DataFrame, spec: DatasetSpec, policy: Policy, file: 
         report.add("groups", "sensitive_present", feature, True, f"{len(sizes)} groups")
         small = sizes[sizes < policy.min_group_size]
         if len(small):
-            listed = ", ".join(f"{k!r}={v}" for k, v in small.items())
-            message = (f"{file}: column {feature!r} rule min_group_size: group(s) {listed} "
-                       f"below policy.min_group_size={policy.min_group_size}")
-            report.add("groups", "min_group_size", feature, False, message, float(small.min()))
+            _small_groups(typed, feature, sizes, small, rule, spec, policy, file, report)
         else:
             report.add("groups", "min_group_size", feature, True,
                        f"smallest group has {int(sizes.min())} rows", float(sizes.min()))
+
+
+def _small_groups(typed: pd.DataFrame, feature: str, sizes: pd.Series, small: pd.Series,
+                  rule: str, spec: DatasetSpec, policy: Policy, file: str,
+                  report: ValidationReport) -> None:
+    """Groups below policy.min_group_size, handled as policy.small_groups says (in place)."""
+    listed = ", ".join(f"{k!r}={v}" for k, v in small.items())
+    below = (f"{file}: column {feature!r} rule min_group_size: group(s) {listed} below "
+             f"policy.min_group_size={policy.min_group_size}")
+    groups = {str(k): int(v) for k, v in small.items()}
+    if rule == "fail":
+        source = spec.derived[feature].source if feature in spec.derived else feature
+        message = (f"{below}. To judge the other groups: policy.small_groups: "
+                   f"insufficient_evidence (the small group is reported as insufficient "
+                   f"evidence) or merge (groups below the minimum become one group "
+                   f"{OTHER_GROUP!r}); or map groups together yourself with "
+                   f"datasets.<name>.derived.{feature}: {{source: {source}, mapping: {{...}}}}")
+        report.add("groups", "min_group_size", feature, False, message, float(small.min()))
+        return
+    if rule == "insufficient_evidence":
+        report.small_groups["attributes"][feature] = {"handled": "insufficient_evidence",
+                                                      "groups": groups}
+        report.add("groups", "min_group_size", feature, True,
+                   f"{below}: reported as insufficient evidence (policy.small_groups), the "
+                   f"other groups judged", float(small.min()))
+        return
+    if feature in spec.model_features:
+        report.add("groups", "min_group_size", feature, False,
+                   f"{below}; policy.small_groups: merge cannot rewrite {feature!r}, a model "
+                   f"input: declare a derived attribute (datasets.<name>.derived) from it and "
+                   f"use that as the sensitive feature", float(small.min()))
+        return
+    merged = typed[feature].astype(str).isin(list(groups))
+    typed[feature] = typed[feature].astype(str).where(~merged, OTHER_GROUP)
+    after = typed[feature].value_counts().sort_index()
+    report.group_sizes[feature] = {str(k): int(v) for k, v in after.items()}
+    size = int(after.get(OTHER_GROUP, 0))
+    still = size < policy.min_group_size
+    report.small_groups["attributes"][feature] = {
+        "handled": "merge", "into": OTHER_GROUP, "groups": groups, "merged_rows": size,
+        "merged_group_still_small": still}
+    note = (f"; {OTHER_GROUP!r} has {size} rows, still below the minimum: reported as "
+            "insufficient evidence" if still else f" ({size} rows)")
+    report.add("groups", "min_group_size", feature, True,
+               f"{below}: merged into group {OTHER_GROUP!r} (policy.small_groups: merge)"
+               f"{note}", float(after.min()))
 
 
 def period_labels(values: pd.Series, time: TimeSelection) -> tuple[pd.Series, pd.Series]:
