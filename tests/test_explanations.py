@@ -298,3 +298,15 @@ def test_the_report_names_the_fallback_when_shap_raises_its_additivity_error(
     assert report["local_explanations"] and report["protected_influence_share"] >= 0
     markdown = explanations.ui_markdown(report, [], tmp_path, tmp_path / "explanations")
     assert "Fallback: the tree explainer failed" in markdown
+
+
+def test_the_card_lists_an_explainer_fallback_as_a_limitation():
+    from governance_assets.core.card import derived_limitations
+
+    model, frame = _missing_values_pipeline()
+    attribution = explain.shap_by_feature(model, frame.head(50), frame.iloc[100:130], seed=1,
+                                          permutations=1)
+    fairness = {"features": {}, "intersections": {}}
+    notes = derived_limitations(fairness, {}, 20, {"explainer_fallback": attribution.fallback})
+    assert notes == [f"Explanations: {attribution.fallback['reason']}."]
+    assert derived_limitations(fairness, {}, 20, {"explainer_fallback": None}) == []
