@@ -208,3 +208,105 @@ def test_the_asset_page_shows_importance_plots_and_agreement(passing):
     assert text.count("data:image/png;base64,") >= 2  # the summary and a waterfall
     assert "SHAP and LIME agree" in text
     assert metadata["explainer"].value in (explain.TREE, explain.LINEAR)
+
+
+def _missing_values_pipeline() -> tuple[Pipeline, pd.DataFrame]:
+    """Gradient boosting on a column with missing values that carry signal, as a passenger's
+    unknown age does: SHAP's tree explainer fails its own additivity check on it."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"age": rng.normal(40, 10, 600), "amount": rng.normal(size=600),
+                          "sex": rng.choice(["f", "m"], 600)})
+    frame.loc[rng.random(600) < 0.2, "age"] = np.nan
+    favourable = ((frame["age"].fillna(60) - 40) / 10 + frame["amount"] > 0.5).astype(int)
+    pre = ColumnTransformer([("num", "passthrough", ["age", "amount"]),
+                             ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                              ["sex"])])
+    model = Pipeline([("pre", pre), ("est", HistGradientBoostingClassifier(random_state=0))])
+    return model.fit(frame, favourable), frame
+
+
+def test_a_tree_explainer_failing_its_additivity_check_falls_back_and_says_so():
+    import shap
+
+    model, frame = _missing_values_pipeline()
+    background, rows = frame.head(50), frame.iloc[100:130]
+    assert explain.explainer_kind(model) == explain.TREE
+    with pytest.raises(shap.utils._exceptions.ExplainerError, match="Additivity check failed"):
+        shap.TreeExplainer(model.named_steps["est"], model.named_steps["pre"].transform(
+            background), feature_perturbation="interventional")(
+            model.named_steps["pre"].transform(rows))
+    with pytest.raises(explain.ExactExplainerFailed):
+        explain.shap_by_feature(model, background, rows, seed=1, permutations=2,
+                                fall_back=False)
+    attribution = explain.shap_by_feature(model, background, rows, seed=1, permutations=2)
+    fallback = attribution.fallback
+    assert attribution.explainer == fallback["ran"] == explain.AGNOSTIC
+    assert fallback["tried"] == explain.TREE and "Additivity check failed" in fallback["error"]
+    gap = fallback["additivity_gap"]
+    assert gap["rows"] == 30 and gap["output"] == explain.LOG_ODDS and gap["max"] > 0.01
+    assert f"up to {gap['max']:.3g}" in fallback["reason"]
+    # what ran instead adds up to the model's own probability on every row
+    total = attribution.values.sum(axis=1) + attribution.base_values
+    np.testing.assert_allclose(total, model.predict_proba(rows)[:, 1], atol=1e-9)
+
+
+def test_an_explainer_that_cannot_even_start_falls_back(german_splits, monkeypatch):
+    import shap
+
+    def refuse(*_args, **_kwargs):
+        raise TypeError("model type not yet supported by TreeExplainer")
+
+    params, train, golden = german_splits
+    features = params.active.model_features
+    monkeypatch.setattr(shap, "TreeExplainer", refuse)
+    attribution = explain.shap_by_feature(_fitted("random_forest", german_splits),
+                                          train[features].head(20), golden[features].head(4),
+                                          seed=1, permutations=1)
+    assert attribution.explainer == explain.AGNOSTIC
+    assert attribution.fallback["additivity_gap"] is None
+    assert "raised before giving any values" in attribution.fallback["reason"]
+
+
+def test_the_report_names_the_fallback_when_shap_raises_its_additivity_error(
+        german_splits, tmp_path, monkeypatch):
+    """The first, checked call raises SHAP's own additivity error (as on the passenger data
+    set); the unchecked values are measured, the permutation explainer runs on the
+    model-agnostic sample, and the report, the card's copy of it and the UI say so."""
+    import shap
+    from shap.utils._exceptions import ExplainerError
+
+    checked_calls = []
+    call = shap.TreeExplainer.__call__
+
+    def failing_check(self, X, *args, check_additivity=True, **kwargs):
+        if check_additivity:
+            checked_calls.append(len(X))
+            raise ExplainerError("Additivity check failed in TreeExplainer! (forced)")
+        return call(self, X, *args, check_additivity=False, **kwargs)
+
+    monkeypatch.setattr(shap.TreeExplainer, "__call__", failing_check)
+    model = _fitted("random_forest", german_splits)
+    report = _report(model, german_splits, tmp_path)
+    assert checked_calls, "the tree explainer was tried first"
+    fallback = report["explainer_fallback"]
+    assert report["explainer"] == fallback["ran"] == explain.AGNOSTIC
+    assert fallback["tried"] == explain.TREE and "(forced)" in fallback["error"]
+    assert fallback["additivity_gap"]["max"] < 1e-6   # the values were right: disclosed anyway
+    assert report["rows_explained"] == min(SMALL.sample_rows, SMALL.agnostic_sample_rows)
+    assert report["local_explanations"] and report["protected_influence_share"] >= 0
+    markdown = explanations.ui_markdown(report, [], tmp_path, tmp_path / "explanations")
+    assert "Fallback: the tree explainer failed" in markdown
+
+
+def test_the_card_lists_an_explainer_fallback_as_a_limitation():
+    from governance_assets.core.card import derived_limitations
+
+    model, frame = _missing_values_pipeline()
+    attribution = explain.shap_by_feature(model, frame.head(50), frame.iloc[100:130], seed=1,
+                                          permutations=1)
+    fairness = {"features": {}, "intersections": {}}
+    notes = derived_limitations(fairness, {}, 20, {"explainer_fallback": attribution.fallback})
+    assert notes == [f"Explanations: {attribution.fallback['reason']}."]
+    assert derived_limitations(fairness, {}, 20, {"explainer_fallback": None}) == []

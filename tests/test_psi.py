@@ -105,3 +105,101 @@ def test_drift_gates_show_the_noise_floor(tmp_path):
     assert verdict.message.endswith("(feature: age; noise floor at this batch size 0.04; "
                                     "largest-feature noise floor 0.12)")
     assert "age; noise floor at this batch size 0.04" in drifted_share(report, policy, "d").message
+
+
+def test_noise_floor_is_the_95th_percentile_of_the_two_sample_null():
+    """Both the reference and the batch are samples of one distribution: the floor computed
+    from one reference must sit at the 95th percentile of the PSI of fresh pairs drawn from
+    that distribution. Resampling only the batch against the whole reference gave 0.73-0.82
+    of it on x, c, h and half of it on the 438-value z; without the categories the reference
+    never saw, z's floor is about two thirds of it."""
+    rng = np.random.default_rng(20)
+    reference_rows, batch_rows = 800, 200
+    many = [f"k{i}" for i in range(40)]
+    weights = 1 / np.arange(1, 41)
+    # 438 values, Zipf-like: most of them seen once or never in 800 rows
+    values, zipf = [f"v{i}" for i in range(438)], 1 / np.arange(1, 439)
+
+    def draw(rows: int) -> pd.DataFrame:
+        return pd.DataFrame({"x": rng.normal(0, 1, rows),
+                             "c": rng.choice(list("pqrs"), rows, p=[0.4, 0.3, 0.2, 0.1]),
+                             "h": rng.choice(many, rows, p=weights / weights.sum()),
+                             "z": rng.choice(values, rows, p=zipf / zipf.sum())})
+
+    columns = {"x": True, "c": False, "h": False, "z": False}
+    null = np.array([[drift.psi(reference[c], batch[c], numeric)
+                      for c, numeric in columns.items()]
+                     for reference, batch in ((draw(reference_rows), draw(batch_rows))
+                                              for _ in range(1000))])
+    target = np.quantile(null, 0.95, axis=0)
+    floors = np.array([list(drift.noise_floors(draw(reference_rows), columns, batch_rows,
+                                               seed)[0].values()) for seed in range(4)])
+    ratio = floors.mean(axis=0) / target
+    assert np.all((ratio > 0.88) & (ratio < 1.12)), ratio
+    level = [(null[:, j] <= floors[:, j].mean()).mean() for j in range(len(columns))]
+    # the 438-value column's null is narrow: 5 % low on the value is 15 points on the level
+    assert min(level[:3]) > 0.92 and max(level) < 0.985 and level[3] > 0.75, level
+
+
+def many_category_frames(tmp_path, rows: int, batch_rows: int, seed: int):
+    """A German credit spec whose `purpose` has 300 equally likely values; the batch is a
+    fresh draw from the same distribution: no drift, yet a large PSI."""
+    rng = np.random.default_rng(seed)
+    spec = params_of(make_project(tmp_path)).active
+    columns = spec.numeric_columns + spec.categorical_columns
+
+    def draw(n: int) -> pd.DataFrame:
+        frame = pd.DataFrame({c: rng.normal(100, 10, n) for c in spec.numeric_columns})
+        for column in spec.categorical_columns:
+            frame[column] = rng.choice(["x", "y", "z"], n)
+        frame["purpose"] = rng.choice([f"p{i:03d}" for i in range(300)], n)
+        return frame[columns]
+    return spec, draw(rows), draw(batch_rows)
+
+
+def test_a_many_category_column_within_its_noise_floor_is_not_drift(tmp_path):
+    from governance_assets.core.gates import drift_psi, drifted_share
+
+    spec, reference, batch = many_category_frames(tmp_path, 1000, 200, 5)
+    report = drift.drift_report(reference, batch, spec, 0.25, 0.2, tmp_path / "d.html")
+    assert report["max_psi_feature"] == "purpose" and report["max_psi"] > 0.25
+    assert report["psi"]["purpose"] <= report["psi_noise_floor"]["purpose"]
+    assert "purpose" not in report["drifted_features"]
+    assert report["above_max_psi_within_noise_floor"] == ["purpose"]
+    assert report["max_psi_above_noise_floor_feature"] != "purpose"
+    policy = params_of(tmp_path).policy.model_copy(update={"max_psi": 0.25,
+                                                           "max_drifted_share": 0.2})
+    verdict = drift_psi(report, policy, "drift.json")
+    assert verdict.outcome == "pass", verdict.message
+    assert f"largest PSI {report['max_psi']:.3g} on purpose is within its noise floor" \
+        in verdict.message
+    share = drifted_share(report, policy, "drift.json")
+    assert share.passed and "within the noise floor, not counted: purpose" in share.message
+
+
+def test_a_simulated_current_batch_never_blocks_on_drift(tmp_path):
+    from governance_assets.core import verdicts
+    from governance_assets.core.gate_catalog import GATES
+    from governance_assets.core.gates import drift_psi, drifted_share
+
+    policy = params_of(make_project(tmp_path)).policy.model_copy(
+        update={"max_psi": 0.25, "max_drifted_share": 0.2})
+    report = {"psi": {"age": 0.4, "job": 0.01}, "psi_noise_floor": {"age": 0.1, "job": 0.05},
+              "max_psi": 0.4, "max_psi_feature": "age", "max_psi_noise_floor": 0.12,
+              "max_psi_above_noise_floor": 0.4, "max_psi_above_noise_floor_feature": "age",
+              "drifted_features": ["age"], "above_max_psi_within_noise_floor": [],
+              "drifted_share": 0.5}
+    specs = {g.name: g for g in GATES}
+    for gate in (drift_psi, drifted_share):
+        real = gate({**report, "simulated": False}, policy, "drift.json")
+        assert real.outcome == "fail" and real.blocks
+        simulated = gate({**report, "simulated": True}, policy, "drift.json")
+        assert simulated.outcome == "insufficient_evidence" and not simulated.blocks
+        assert "current batch is simulated" in simulated.message
+        assert simulated.value == real.value   # still measured and reported
+        # the promotion guard reads the recorded verdict: it lets this one through
+        standing = verdicts.Standing(specs[simulated.gate], verdicts.CURRENT,
+                                     {"verdict": simulated.to_dict()}, None, "")
+        assert specs[simulated.gate].blocking and not standing.blocks
+        assert verdicts.Standing(specs[real.gate], verdicts.CURRENT,
+                                 {"verdict": real.to_dict()}, None, "").blocks

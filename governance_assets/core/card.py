@@ -206,11 +206,15 @@ def rows_judged(report: dict) -> str:
     return f"Judged on {rows['rows']:,} rows: {rows['description']}"
 
 
-def derived_limitations(fairness: dict, drift: dict, policy_min_group: int) -> list[str]:
+def derived_limitations(fairness: dict, drift: dict, policy_min_group: int,
+                        explanation: dict | None = None) -> list[str]:
     """Limitations the evidence itself reveals, added to those params.yaml declares."""
     notes = []
     if drift.get("simulated"):
         notes.append(f"Drift: {drift['note']}")
+    fallback = (explanation or {}).get("explainer_fallback")
+    if fallback:
+        notes.append(f"Explanations: {fallback['reason']}.")
     for feature, result in fairness_view.all_groupings(fairness).items():
         if result["insufficient_groups"]:
             notes.append(f"Fairness: {feature} group(s) {result['insufficient_groups']} have "
@@ -250,7 +254,8 @@ def assemble_card(*, params, provenance: dict, lineage: dict, model_meta: dict, 
         "provenance": provenance,
         "intended_use": spec.intended_use,
         "limitations": spec.limitations + derived_limitations(fairness, drift,
-                                                              policy.min_group_size),
+                                                              policy.min_group_size,
+                                                              explanation),
         "run_meta": search_card.run_meta(search),
         "constraints": {"allowed_algorithms": params.model.allowed_families,
                         **policy.model_dump(), "search": search_card.search_constraints(params)},

@@ -5,6 +5,11 @@ fitted `pre` (ColumnTransformer) + `est` Pipeline the tree or linear explainer r
 encoded columns and a feature's one-hot columns are summed per row; any other model (a
 fairness-mitigated wrapper, an unknown estimator) is explained model-agnostically over its raw
 inputs, with categorical columns ordinal-coded for the masker and decoded before each call.
+
+An exact explainer that fails (SHAP's additivity check: a tree explainer whose values do not
+add up to the model's output, as for a gradient-boosted model reading missing values) never
+ends the report: the discrepancy its unchecked values would carry is measured, and the
+model-agnostic explainer runs instead; the attribution records both.
 """
 
 from __future__ import annotations
@@ -35,6 +40,29 @@ class Attribution:
     base_values: pd.Series
     explainer: str
     output: str
+    # Set when the exact explainer failed and another ran: what failed, by how much, instead.
+    fallback: dict | None = None
+
+
+class ExactExplainerFailed(Exception):
+    """The tree or linear explainer could not explain the rows; `gap` is how far its values
+    miss the model's output when SHAP's additivity check is turned off (None: not measured)."""
+
+    def __init__(self, kind: str, error: Exception, gap: dict | None) -> None:
+        super().__init__(f"{kind} explainer failed: {type(error).__name__}: {error}")
+        self.kind, self.error, self.gap = kind, error, gap
+
+    def record(self, rows: int) -> dict:
+        gap = self.gap
+        why = ("its values, with the additivity check off, miss the model output by up to "
+               f"{gap['max']:.3g} ({gap['output']}; mean {gap['mean']:.3g} over {gap['rows']} "
+               "rows)" if gap else "it raised before giving any values")
+        return {"tried": self.kind, "error": f"{type(self.error).__name__}: "
+                                             f"{str(self.error)[:300]}",
+                "additivity_gap": gap, "ran": AGNOSTIC, "rows_explained": rows,
+                "reason": f"the {self.kind} explainer failed: {why}; the model-agnostic "
+                          "permutation explainer ran instead (its values add up to the "
+                          "model's probability by construction)"}
 
 
 @dataclass(frozen=True)
@@ -99,12 +127,30 @@ def explainer_kind(model) -> str:
 
 
 def shap_by_feature(model, background: pd.DataFrame, rows: pd.DataFrame, seed: int,
-                    permutations: int) -> Attribution:
-    """SHAP values of `rows` per raw feature, against `background` rows of the training data."""
+                    permutations: int, fall_back: bool = True) -> Attribution:
+    """SHAP values of `rows` per raw feature, against `background` rows of the training data.
+
+    When the exact explainer fails, the model-agnostic one explains the same rows (the
+    attribution's `fallback` says why); fall_back=False raises ExactExplainerFailed instead,
+    for a caller that explains fewer rows model-agnostically (see `fallback_attribution`).
+    """
     kind = explainer_kind(model)
     if kind == AGNOSTIC:
         return _model_agnostic(model, background, rows, seed, permutations)
-    return _encoded(model, kind, background, rows)
+    try:
+        return _encoded(model, kind, background, rows)
+    except ExactExplainerFailed as failure:
+        if not fall_back:
+            raise
+        return fallback_attribution(model, background, rows, seed, permutations, failure)
+
+
+def fallback_attribution(model, background: pd.DataFrame, rows: pd.DataFrame, seed: int,
+                         permutations: int, failure: ExactExplainerFailed) -> Attribution:
+    """The model-agnostic explanation of `rows`, recording which explainer failed and how."""
+    agnostic = _model_agnostic(model, background, rows, seed, permutations)
+    return Attribution(agnostic.values, agnostic.base_values, agnostic.explainer,
+                       agnostic.output, failure.record(len(rows)))
 
 
 def _sources_of_columns(pipeline: Pipeline) -> list[str]:
@@ -133,14 +179,22 @@ def _encoded(pipeline: Pipeline, kind: str, background: pd.DataFrame, rows: pd.D
 
     pre, estimator = pipeline.named_steps["pre"], pipeline.named_steps["est"]
     encoded_background = np.asarray(pre.transform(background), dtype=float)
-    if kind == TREE:
-        explainer = shap.TreeExplainer(estimator, encoded_background,
-                                       feature_perturbation="interventional")
-        output = PROBABILITY if isinstance(estimator, RandomForestClassifier) else LOG_ODDS
-    else:
-        masker = shap.maskers.Independent(encoded_background, max_samples=len(background))
-        explainer, output = shap.LinearExplainer(estimator, masker), LOG_ODDS
-    explained = explainer(np.asarray(pre.transform(rows), dtype=float))
+    encoded = np.asarray(pre.transform(rows), dtype=float)
+    output = (PROBABILITY if kind == TREE and isinstance(estimator, RandomForestClassifier)
+              else LOG_ODDS)
+    explainer = None
+    try:
+        if kind == TREE:
+            explainer = shap.TreeExplainer(estimator, encoded_background,
+                                           feature_perturbation="interventional")
+        else:
+            masker = shap.maskers.Independent(encoded_background, max_samples=len(background))
+            explainer = shap.LinearExplainer(estimator, masker)
+        explained = explainer(encoded)
+    except Exception as error:  # noqa: BLE001 - any failure of SHAP's exact explainers
+        gap = (_additivity_gap(explainer, estimator, encoded, output)
+               if kind == TREE and explainer is not None and "dditivity" in str(error) else None)
+        raise ExactExplainerFailed(kind, error, gap) from error
     values = _favourable(np.asarray(explained.values), axis=2)
     sources = _sources_of_columns(pipeline)
     if len(sources) != values.shape[1]:
@@ -149,6 +203,21 @@ def _encoded(pipeline: Pipeline, kind: str, background: pd.DataFrame, rows: pd.D
     by_feature = by_feature.reindex(columns=list(rows.columns), fill_value=0.0)  # dropped: 0
     base_values = pd.Series(_favourable(np.asarray(explained.base_values), axis=1), rows.index)
     return Attribution(by_feature.set_axis(rows.index), base_values, kind, output)
+
+
+def _additivity_gap(explainer, estimator, encoded: np.ndarray, output: str) -> dict | None:
+    """How far the tree explainer's values, unchecked, miss the model's own output."""
+    try:
+        explained = explainer(encoded, check_additivity=False)
+    except Exception:  # noqa: BLE001 - the gap is reported when it can be measured
+        return None
+    total = (_favourable(np.asarray(explained.values), axis=2).sum(axis=1)
+             + _favourable(np.asarray(explained.base_values), axis=1))
+    model_output = (estimator.predict_proba(encoded)[:, 1] if output == PROBABILITY
+                    else estimator.decision_function(encoded))
+    gap = np.abs(total - np.asarray(model_output, dtype=float))
+    return {"max": round(float(gap.max()), 6), "mean": round(float(gap.mean()), 6),
+            "rows": len(gap), "output": output}
 
 
 def _model_agnostic(model, background: pd.DataFrame, rows: pd.DataFrame, seed: int,

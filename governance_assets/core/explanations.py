@@ -42,19 +42,18 @@ def _explanation_report(model, spec: DatasetSpec, settings: ExplainSpec, train: 
     golden = golden.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     background = train.sample(min(settings.background_rows, len(train)),
                               random_state=seed)[features]
-    sample = golden.head(_global_rows(model, settings))
     scores = model.predict_proba(golden[features])[:, 1]
     chosen = explain_local.choose_decisions(golden[spec.sensitive_features], scores >= threshold,
                                             settings.local_per_group,
                                             settings.max_local_decisions)
     local = golden.iloc[chosen]
-    explained = pd.concat([sample, local[~local.index.isin(sample.index)]])
-    attribution = explain.shap_by_feature(model, background, explained[features], seed,
-                                          settings.permutations)
+    attribution, sample = _attribution(model, background, golden, local, features, settings,
+                                       seed)
     on_sample = explain.Attribution(attribution.values.loc[sample.index],
                                     attribution.base_values.loc[sample.index],
                                     attribution.explainer, attribution.output)
     report = {"explainer": attribution.explainer, "shap_output": attribution.output,
+              "explainer_fallback": attribution.fallback,
               **explain.global_importance(on_sample.values,
                                           explain.protected_inputs(features, spec, proxies))}
     lime = explain_local.lime_weights(model, background, local[features], seed,
@@ -72,6 +71,25 @@ def _explanation_report(model, spec: DatasetSpec, settings: ExplainSpec, train: 
     report["shap_lime_agreement"] = explain_local.agreement_summary(entries,
                                                                     settings.lime_samples)
     return report
+
+
+def _attribution(model, background: pd.DataFrame, golden: pd.DataFrame, local: pd.DataFrame,
+                 features: list[str], settings: ExplainSpec, seed: int
+                 ) -> tuple[explain.Attribution, pd.DataFrame]:
+    """SHAP values of the global sample and the local decisions, and that sample.
+
+    An exact explainer that fails is replaced by the model-agnostic one, on the smaller
+    sample that explainer is given anyway; the attribution's `fallback` says what failed."""
+    sample = golden.head(_global_rows(model, settings))
+    explained = pd.concat([sample, local[~local.index.isin(sample.index)]])
+    try:
+        return explain.shap_by_feature(model, background, explained[features], seed,
+                                       settings.permutations, fall_back=False), sample
+    except explain.ExactExplainerFailed as failure:
+        sample = golden.head(min(settings.sample_rows, settings.agnostic_sample_rows))
+        explained = pd.concat([sample, local[~local.index.isin(sample.index)]])
+        return explain.fallback_attribution(model, background, explained[features], seed,
+                                            settings.permutations, failure), sample
 
 
 def _global_rows(model, settings: ExplainSpec) -> int:
@@ -128,7 +146,9 @@ def ui_markdown(report: dict, proxies: list[str], reports: Path, waterfall_dir: 
     return "\n\n".join([
         f"### Global importance: mean abs SHAP over {report['rows_explained']} evaluated rows",
         f"Explainer: **{report['explainer']}**, values in {report['shap_output']}. Protected "
-        f"features and proxies carry **{report['protected_influence_share']:.3f}** of the total.",
+        f"features and proxies carry **{report['protected_influence_share']:.3f}** of the total."
+        + (f" Fallback: {report['explainer_fallback']['reason']}."
+           if report.get("explainer_fallback") else ""),
         importance,
         markdown.image(reports / report["plots"]["summary"], "SHAP summary (beeswarm)"),
         f"### Local explanations: {len(decisions)} decisions, each outcome in each group",

@@ -447,19 +447,48 @@ def _floor_note(drift: dict, feature: str) -> str:
     return "" if floor is None else f"; noise floor at this batch size {floor:.3g}"
 
 
+# A split of one data set cannot show drift over time: its PSI is reported, never blocks.
+SIMULATED_BATCH = ("the current batch is simulated (golden-test rows of a dataset without a "
+                   "time axis, a random split of the same data): not evidence of drift over "
+                   "time, so insufficient evidence that does not block")
+
+
 def drift_psi(drift: dict, policy: Policy, evidence: str) -> Verdict:
-    feature = drift["max_psi_feature"]
+    """The largest PSI above its feature's noise floor (reports without floors: the largest
+    PSI); on a simulated current batch a value over the threshold warns, never blocks."""
+    feature, value, noise = drift["max_psi_feature"], drift["max_psi"], ""
+    beyond = "max_psi_above_noise_floor" in drift
+    if beyond:
+        if drift["max_psi_above_noise_floor_feature"] != feature:
+            noise = f"; largest PSI {value:.3g} on {feature} is within its noise floor"
+        feature, value = (drift["max_psi_above_noise_floor_feature"],
+                          drift["max_psi_above_noise_floor"])
     largest = drift.get("max_psi_noise_floor")
     across = "" if largest is None else f"; largest-feature noise floor {largest:.3g}"
-    return _bound("drift_psi", drift["max_psi"], policy.max_psi, "<=", "largest feature PSI",
-                  evidence, detail=f" (feature: {feature}{_floor_note(drift, feature)}{across})")
+    verdict = _bound("drift_psi", value, policy.max_psi, "<=", "largest feature PSI"
+                     + (" above its noise floor" if beyond else ""), evidence,
+                     detail=f" (feature: {feature or 'none above its noise floor'}"
+                            f"{_floor_note(drift, feature)}{across}{noise})")
+    if verdict.passed or not drift.get("simulated"):
+        return verdict
+    return Verdict(**{**verdict.to_dict(), "outcome": INSUFFICIENT, "blocking": False,
+                      "message": f"{verdict.message}; {SIMULATED_BATCH}"})
 
 
 def drifted_share(drift: dict, policy: Policy, evidence: str) -> Verdict:
+    """Features above policy.max_psi and their noise floor; simulated batch: as drift_psi."""
     drifted = ", ".join(f"{c}{_floor_note(drift, c)}" for c in drift["drifted_features"])
-    return _bound("drifted_share", drift["drifted_share"], policy.max_drifted_share, "<=",
-                  "share of drifted features", evidence,
-                  detail=f" (drifted: {drifted or 'none'})")
+    noise = ", ".join(f"{c}{_floor_note(drift, c)}"
+                      for c in drift.get("above_max_psi_within_noise_floor", []))
+    verdict = _bound("drifted_share", drift["drifted_share"], policy.max_drifted_share, "<=",
+                     "share of drifted features", evidence,
+                     detail=f" (drifted: {drifted or 'none'}"
+                            + (f"; above policy.max_psi but within the noise floor, not "
+                               f"counted: {noise}" if noise else "") + ")")
+    if verdict.passed or not drift.get("simulated"):
+        return verdict
+    return Verdict(**{**verdict.to_dict(), "outcome": INSUFFICIENT, "blocking": False,
+                      "message": f"{verdict.message}; {SIMULATED_BATCH}"})
 
 
 def card_valid(errors: list[str], evidence: str) -> Verdict:
