@@ -21,7 +21,7 @@ def test_german_credit_passes_the_new_gates_with_their_figures_in_the_ui(passing
     checks = check_results(result)
     for name in ("personal_data", "retention", *NEW_EVALUATION_GATES):
         assert checks[name].passed, checks[name].description
-    assert checks["perturbation_flips"].metadata["value"].value == pytest.approx(0.01, abs=0.03)
+    assert checks["perturbation_flips"].metadata["value"].value == pytest.approx(0.05, abs=0.03)
     assert checks["reference_agreement"].metadata["value"].value == 1.0
     assert "| flip rate |" in checks["perturbation_flips"].metadata["what was judged"].value
     assert "Weakest slices" in checks["slice_performance"].metadata["what was judged"].value

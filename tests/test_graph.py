@@ -65,8 +65,18 @@ def test_bundled_data_passes_every_blocking_gate_and_is_staged(passing):
     assert blocking_failures == []
     assert checks["demographic_parity"].description.startswith(
         "warning, does not block promotion: largest demographic parity difference")
-    assert checks["four_fifths_rule"].metadata["value"].value == pytest.approx(0.95, abs=0.03)
-    assert 0.03 < checks["equalized_odds"].metadata["value"].value <= 0.1
+    assert checks["four_fifths_rule"].metadata["value"].value == pytest.approx(0.92, abs=0.03)
+    assert 0.1 < checks["equalized_odds"].metadata["value"].value <= 0.2
+    # Not the near-constant approver of a fixed 0.5: it refuses a share of defaulters.
+    performance = read_json(root / "reports/performance.json")["metrics"]
+    assert performance["selection_rate"]["value"] < 0.95
+    for gate, metric in (("decision_skill", "balanced_accuracy"),
+                         ("adverse_refusal", "adverse_refusal_rate")):
+        assert checks[gate].metadata["outcome"].value == "pass"
+        assert checks[gate].metadata["value"].value == performance[metric]["value"]
+        low, high = performance[metric]["ci95"]
+        assert low < performance[metric]["value"] < high
+    assert performance["balanced_accuracy"]["ci95"][0] > 0.5
     staged = read_json(root / "reports/staging.json")
     assert registry.get_alias(root / "registry", "staging") == staged["version"]
     manifest = registry.manifest(root / "registry", staged["version"])
@@ -83,6 +93,10 @@ def test_card_records_lineage_gates_and_validates(passing):
                                                   "drift_psi", "schema"}
     assert card["drift"]["simulated"] is True
     assert any("0.2, not the common 0.1" in item for item in card["limitations"])
+    for metric in ("balanced_accuracy", "adverse_refusal_rate"):
+        assert len(card["performance"]["metrics"][metric]["ci95"]) == 2
+        assert f"| {metric} |" in (root / "reports/model_card.md").read_text()
+    assert {"decision_skill", "adverse_refusal"} <= {g["gate"] for g in card["gates"]}
     markdown = (root / "reports/model_card.md").read_text()
     assert "co2_eq_emissions:\n  emissions: " in markdown and "| four_fifths_rule |" in markdown
 
@@ -114,14 +128,16 @@ def inject_bias(root) -> None:
 
 def test_injected_bias_is_blocked_and_promotion_refused_even_when_selected_alone(
         tmp_path, instance):
-    root = make_project(tmp_path, model__search__trials=6)
+    root = make_project(tmp_path, model__search__trials=6,
+                        model__search__mitigated_variants__when="never")
     inject_bias(root)
     stopped = run_graph(root, instance)   # the search's fairness constraint sees it first
     search = check_results(stopped)["feasible_trial"]
     assert not search.passed and "disparate_impact ruled out 6 of 6 trial(s)" in \
         search.description
     assert "candidate_model" not in materialized(stopped)
-    set_params(root, model__search__constraints__min_disparate_impact=None)
+    set_params(root, model__search__constraints__min_disparate_impact=None,
+               model__search__constraints__max_perturbation_auc_drop=None)
     result = run_graph(root, instance)    # without it, the golden-set gates refuse the model
     blocked_after(result, "four_fifths_rule", root)
     assert check_results(result)["four_fifths_rule"].metadata["value"].value < 0.5
@@ -184,9 +200,12 @@ def test_regression_against_production_is_blocked(passing, tmp_path, instance):
     shutil.copytree(passing[0], root)
     production = read_json(root / "reports/staging.json")["version"]
     registry.set_alias(root / "registry", "production", production, "test: a strong production")
+    # A weaker model: the search's own floors are loosened so that one is found and judged.
     set_params(root, datasets__german_credit__exclude_from_model=[
         "personal_status_and_sex", "age_in_years", "foreign_worker",
-        "status_of_existing_checking_account", "credit_history", "duration_in_month"])
+        "status_of_existing_checking_account", "credit_history", "duration_in_month"],
+        model__search__constraints__max_perturbation_auc_drop=None,
+        model__search__constraints__min_disparate_impact=None, policy__min_auc=0.6)
     result = run_graph(root, instance)
     verdict = check_results(result)["no_regression"]
     assert not verdict.passed and production in verdict.description

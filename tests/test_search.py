@@ -196,7 +196,8 @@ def test_an_infeasible_search_blocks_promotion_and_names_the_constraint(passing,
     root = tmp_path / "project"
     shutil.copytree(passing[0], root)
     staged = registry.get_alias(root / "registry", "staging")
-    set_params(root, model__search__trials=4, model__search__constraints__max_model_size_kb=1)
+    set_params(root, model__search__trials=4, model__search__constraints__max_model_size_kb=1,
+               model__search__mitigated_variants__when="never")
     with DagsterInstance.ephemeral() as instance:
         result = run_graph(root, instance)
     verdict = check_results(result)["feasible_trial"]

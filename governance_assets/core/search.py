@@ -393,8 +393,9 @@ def floors(params: Params) -> Floors:
 def operating_point(y: np.ndarray, probability: np.ndarray, validation: pd.DataFrame,
                     params: Params) -> OperatingPoint:
     """The trial's threshold: tuned on validation, or model.decision_threshold when tuning
-    is off (or a mitigator decides, which it does with 0/1 probabilities)."""
-    if params.model.threshold_tuning == "none" or params.model.mitigation.method != "none":
+    is off. With model.mitigation the champion's mitigator decides (0/1 probabilities), but
+    each plain trial is still screened at its own best operating point."""
+    if params.model.threshold_tuning == "none":
         return OperatingPoint(params.model.decision_threshold, True, 0)
     groups = {a: validation[a].astype(str).to_numpy() for a in params.active.sensitive_features}
     return tune(y, probability, groups, floors(params))
@@ -594,7 +595,7 @@ def trace(outcome: SearchOutcome, params: Params) -> dict:
 
 def threshold_rule(params: Params) -> str:
     """How each trial's decision threshold was set, in words."""
-    if params.model.threshold_tuning == "none" or params.model.mitigation.method != "none":
+    if params.model.threshold_tuning == "none":
         return f"decision threshold fixed at {params.model.decision_threshold}"
     return ("decision threshold tuned per trial on validation (model.threshold_tuning: "
             "global): the grid threshold with the highest balanced accuracy among those "
