@@ -358,11 +358,12 @@ def _conclude(root: Path, returned: int, codes: dict[str, int], log: Path) -> in
         return INPUT_ERROR
     outcome = report(root, stopped_at=_stopped_at(codes))
     if outcome == PROMOTED and returned != 0:
-        print(f"\ndvc repro failed (exit {returned}) although no gate refused; see "
-              f"{layout.relative(log)}.")
+        print(f"\ndvc repro failed (exit {returned}) although no gate refused, so this run "
+              f"exits {FAILURE}, not {outcome} as above; see {layout.relative(log)}.")
         return FAILURE
     if outcome == BLOCKED and returned != 0 and BLOCKED not in codes.values() and codes:
-        print(f"\ndvc repro failed (exit {returned}); see {layout.relative(log)}.")
+        print(f"\ndvc repro failed (exit {returned}), so this run exits {FAILURE}, not "
+              f"{BLOCKED} as above; see {layout.relative(log)}.")
         return FAILURE
     print(f"\nFull log: {layout.relative(log)}")
     return outcome
@@ -525,6 +526,20 @@ def ci(root: Path, against: str, output: Path) -> int:
     return code
 
 
+def _earlier_outputs(root: Path, stopped_at: str | None) -> set[str]:
+    """The outs of the stages after the one the run stopped at: DVC leaves them in place, so
+    they are an earlier run's, maybe of another dataset."""
+    if stopped_at not in STAGES:
+        return set()
+    import yaml
+
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    later = STAGES[STAGES.index(stopped_at) + 1:]
+    outs = {str(out) for name in later for out in stages.get(name, {}).get("outs", [])}
+    return {relative for _, relative in REPORTS
+            if relative in outs or any(relative.startswith(f"{o}/") for o in outs)}
+
+
 def report(root: Path, stopped_at: str | None = None) -> int:
     """Print and write every gate's standing against the current inputs; 0 only if promoted."""
     from .core import decisions
@@ -545,9 +560,12 @@ def report(root: Path, stopped_at: str | None = None) -> int:
     _print_table(rows)
     _print_reasons(rows)
     print("\nReports:")
+    earlier = _earlier_outputs(root, stopped_at)
     for label, relative in REPORTS:
-        missing = "" if (root / relative).exists() else "  (not produced)"
-        print(f"  {label:<23} {relative}{missing}")
+        note = ("  (not produced)" if not (root / relative).exists() else
+                f"  (STALE: from an earlier run; this one stopped at {stopped_at})"
+                if relative in earlier else "")
+        print(f"  {label:<23} {relative}{note}")
     _print_aliases(layout)
     if blocked:
         print("\n" + _blocked_headline(items))

@@ -109,6 +109,22 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                                 "(pytest and pytest-xdist out of step; see pyproject.toml)")
 
 
+def declare_vendor_score(root: Path, score: Callable[[pd.DataFrame], object], provenance: str,
+                         **overrides) -> None:
+    """The raw German credit file gains `vendor_risk_score` (`score` of the raw text frame),
+    declared as the external candidate: favourable when below 5. Overrides are params keys."""
+    raw = root / "data/raw/german_credit.csv"
+    frame = pd.read_csv(raw, dtype=str)
+    frame["vendor_risk_score"] = score(frame)
+    frame.to_csv(raw, index=False)
+    spec = "datasets__german_credit__"
+    numeric = load_params(root).active.numeric_columns
+    set_params(root, **{f"{spec}numeric_columns": [*numeric, "vendor_risk_score"],
+                        f"{spec}external_scores": {
+                            "column": "vendor_risk_score", "favourable_when": "<",
+                            "threshold": 5, "provenance": provenance}, **overrides})
+
+
 def german_spec_path(name: str) -> str:
     return f"datasets__german_credit__{name}"
 

@@ -13,23 +13,18 @@ import json
 import os
 import subprocess
 
-import numpy as np
 import pandas as pd
 import pytest
-import skops.io as sio
 import yaml
 
-from governance_assets.core import training
-from governance_assets.core.params import load_params
-
-from .conftest import REPO, set_params
+from .conftest import REPO, declare_vendor_score, set_params
+from .test_external import TREE_TYPE, synthetic_vendor_score, vendor_model
 from .worktree import commit_all, git_copy_of_working_tree
 
 pytestmark = pytest.mark.slow
 DVC = REPO / ".venv-dvc" / "bin" / "dvc"
 GOVERNANCE = REPO / ".venv" / "bin" / "governance"
 SPEC = "datasets__german_credit__"
-TREE_TYPE = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
 PURPOSES = {"A40": "car_new", "A41": "car_used", "A42": "furniture", "A43": "radio_tv",
             "A44": "appliances", "A45": "repairs", "A46": "education", "A48": "retraining",
             "A49": "business", "A410": "other_purpose"}
@@ -105,18 +100,7 @@ def _assert_audited(root) -> dict:
 
 def test_an_external_scores_audit_runs_through_governance_run(tmp_path):
     root = _copy(tmp_path)
-    raw = root / "data/raw/german_credit.csv"
-    frame = pd.read_csv(raw, dtype=str)
-    noise = np.random.default_rng(19).normal(0, 1.5, len(frame))
-    frame["vendor_risk_score"] = np.clip(
-        frame["duration_in_month"].astype(int) / 8 + frame["credit_amount"].astype(int) / 4000
-        + noise, 0, 10).round(3)
-    frame.to_csv(raw, index=False)
-    numeric = load_params(root).active.numeric_columns
-    set_params(root, **{f"{SPEC}numeric_columns": [*numeric, "vendor_risk_score"],
-                        f"{SPEC}external_scores": {
-                            "column": "vendor_risk_score", "favourable_when": "<",
-                            "threshold": 5, "provenance": "vendor risk tool v1 (test)"}})
+    declare_vendor_score(root, synthetic_vendor_score, "vendor risk tool v1 (test)")
     commit_all(root, "an external score audit")
     _run(root)
     found = _assert_audited(root)
@@ -132,15 +116,7 @@ def test_an_external_scores_audit_runs_through_governance_run(tmp_path):
 
 def test_an_external_model_audit_runs_through_governance_run(tmp_path):
     root = _copy(tmp_path)
-    params = load_params(root)
-    spec = params.active
-    frame = pd.read_csv(root / spec.path, dtype=str)
-    for column in spec.numeric_columns:
-        frame[column] = frame[column].astype(float)
-    model = training.build_pipeline("hist_gradient_boosting", spec, params.model, 7)
-    model.fit(frame[spec.model_features], frame[spec.target] == spec.favourable_label)
-    (root / "data/external").mkdir(parents=True, exist_ok=True)
-    sio.dump(model, root / "data/external/vendor_model.skops")
+    vendor_model(root)
     set_params(root, **{f"{SPEC}external_model": {
         "path": "data/external/vendor_model.skops", "trusted_types": [TREE_TYPE],
         "provenance": "credit team B (test)"}, "policy__small_groups": "merge"})

@@ -1,5 +1,7 @@
 """`governance check` and `governance report` on a project, without DVC: exit codes, paragraphs."""
 
+from pathlib import Path
+
 import pandas as pd
 
 from governance_assets import cli
@@ -59,3 +61,25 @@ def test_check_refuses_non_finite_and_absurd_numbers(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "'credit_amount'" in out and "'inf'" in out and "line 4" in out
     assert "'duration_in_month'" in out and "1e300" in out
+
+
+def test_after_an_early_stop_the_later_stages_reports_are_marked_stale():
+    from governance_assets.cli import _earlier_outputs
+
+    repo = Path(__file__).resolve().parents[1]
+    after_train = _earlier_outputs(repo, "train")
+    assert {"reports/model_card.md", "reports/performance.json",
+            "reports/compliance.html"} <= after_train
+    assert not {"reports/search.json", "models/candidate.joblib",
+                "reports/validation.json"} & after_train
+    assert _earlier_outputs(repo, None) == set()
+
+
+def test_a_stale_verdict_names_the_changed_keys_of_a_block_not_the_block():
+    from governance_assets.core.verdicts import _what_changed
+
+    old = {"path": "data/raw/a.csv", "target": "y", "limitations": ["x" * 500]}
+    line = _what_changed("datasets.a", old, {**old, "path": "data/raw/b.csv"})
+    assert line == "datasets.a changed in path"
+    long = _what_changed("policy.national_id_patterns", "p" * 200, "q")
+    assert len(long) < 160 and long.endswith("now 'q'")

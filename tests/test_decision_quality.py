@@ -8,7 +8,15 @@ import pytest
 from governance_assets.core import gates, performance, thresholds
 from governance_assets.core.files import read_json
 
-from .conftest import check_results, make_project, materialized, params_of, run_graph, set_params
+from .conftest import (
+    check_results,
+    declare_vendor_score,
+    make_project,
+    materialized,
+    params_of,
+    run_graph,
+    set_params,
+)
 
 
 def _floors(**changes) -> thresholds.Floors:
@@ -141,18 +149,10 @@ def params_of_bundled():
 def test_an_approve_everyone_candidate_is_blocked_whatever_its_fairness(tmp_path, instance):
     """A vendor score that approves every applicant: perfect parity, no skill."""
     root = make_project(tmp_path)
-    raw = root / "data/raw/german_credit.csv"
-    frame = pd.read_csv(raw, dtype=str)
     # Scores 1-4 from loan duration, all below the rule's 5: every applicant approved.
-    frame["vendor_risk_score"] = (frame["duration_in_month"].astype(int) // 12).clip(1, 4)
-    frame.to_csv(raw, index=False)
-    spec = "datasets__german_credit__"
-    numeric = params_of(root).active.numeric_columns
-    set_params(root, **{f"{spec}numeric_columns": [*numeric, "vendor_risk_score"],
-                        f"{spec}reference_decisions": None,
-                        f"{spec}external_scores": {
-                            "column": "vendor_risk_score", "favourable_when": "<",
-                            "threshold": 5, "provenance": "approve-everyone rule (test)"}})
+    declare_vendor_score(
+        root, lambda raw: (raw["duration_in_month"].astype(int) // 12).clip(1, 4),
+        "approve-everyone rule (test)", datasets__german_credit__reference_decisions=None)
     result = run_graph(root, instance)
     checks = check_results(result)
     for gate in ("decision_skill", "adverse_refusal"):
@@ -207,3 +207,31 @@ def test_where_no_plain_trial_meets_the_band_mitigated_variants_are_tried_and_na
     else:
         assert champion["mitigation"] is not None
         assert champion["disparate_impact"] >= 0.9
+
+
+def _standing(outcome: str, blocking: bool):
+    from governance_assets.core.gate_catalog import GATES_BY_NAME
+    from governance_assets.core.verdicts import CURRENT, Standing
+
+    verdict = gates.Verdict("decision_skill", outcome, 0.58, 0.55, ">=", blocking, "m", "p")
+    return Standing(GATES_BY_NAME["decision_skill"], CURRENT, {"verdict": verdict.to_dict()},
+                    None, "")
+
+
+def test_the_guard_blocks_on_insufficient_evidence_unless_the_policy_says_warn():
+    assert _standing(gates.INSUFFICIENT, blocking=True).blocks
+    assert not _standing(gates.INSUFFICIENT, blocking=False).blocks
+    assert _standing(gates.FAIL, blocking=True).blocks
+    assert not _standing(gates.PASS, blocking=True).blocks
+    assert not _standing(gates.NOT_APPLICABLE, blocking=True).blocks
+
+
+def test_one_input_has_no_protected_influence_to_measure():
+    policy = params_of_bundled().policy
+    one = {"protected_features": [], "protected_influence_share": 0.0,
+           "global_importance": [{"feature": "vendor_risk_score", "share": 1.0}]}
+    verdict = gates.protected_influence(one, policy, "e")
+    assert verdict.outcome == gates.NOT_APPLICABLE and not verdict.blocks
+    two = {**one, "global_importance": [*one["global_importance"],
+                                         {"feature": "age", "share": 0.0}]}
+    assert gates.protected_influence(two, policy, "e").outcome == gates.PASS

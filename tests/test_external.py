@@ -11,7 +11,15 @@ from governance_assets.core.columns import FAVOURABLE
 from governance_assets.core.external_model import ScoreRule
 from governance_assets.core.files import read_json, sha256_of_file
 
-from .conftest import check_results, make_project, materialized, params_of, run_graph, set_params
+from .conftest import (
+    check_results,
+    declare_vendor_score,
+    make_project,
+    materialized,
+    params_of,
+    run_graph,
+    set_params,
+)
 
 TREE_TYPE = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
 
@@ -74,24 +82,18 @@ def test_score_rule_decides_exactly_by_its_rule_and_keeps_the_score_order():
     assert ((favourable >= 0.4) == (scores < 5.0)).all()
 
 
+def synthetic_vendor_score(raw: pd.DataFrame) -> np.ndarray:
+    """A vendor risk score 0-10 (higher = riskier) from loan duration and amount and seeded
+    noise; "high risk" = score >= 5."""
+    noise = np.random.default_rng(19).normal(0, 1.5, len(raw))
+    return np.clip(raw["duration_in_month"].astype(int) / 8
+                   + raw["credit_amount"].astype(int) / 4000 + noise, 0, 10).round(3)
+
+
 def test_a_score_column_is_audited_on_every_row_with_a_pandas_audit_table(tmp_path, instance):
     root = make_project(tmp_path)
-    raw = root / "data/raw/german_credit.csv"
-    frame = pd.read_csv(raw, dtype=str)
-    # A synthetic vendor risk score 0-10 (higher = riskier), from loan duration and amount and
-    # seeded noise; "high risk" = score >= 5.
-    noise = np.random.default_rng(19).normal(0, 1.5, len(frame))
-    frame["vendor_risk_score"] = np.clip(
-        frame["duration_in_month"].astype(int) / 8 + frame["credit_amount"].astype(int) / 4000
-        + noise, 0, 10).round(3)
-    frame.to_csv(raw, index=False)
-    spec = "datasets__german_credit__"
-    numeric = params_of(root).active.numeric_columns
-    set_params(root, **{f"{spec}numeric_columns": [*numeric, "vendor_risk_score"],
-                        f"{spec}reference_decisions": None,
-                        f"{spec}external_scores": {
-                            "column": "vendor_risk_score", "favourable_when": "<",
-                            "threshold": 5, "provenance": "vendor risk tool v1 (test)"}})
+    declare_vendor_score(root, synthetic_vendor_score, "vendor risk tool v1 (test)",
+                         datasets__german_credit__reference_decisions=None)
     result = run_graph(root, instance)
     checks = check_results(result)
     for gate in ("feasible_trial", "carbon_budget", "perturbation_flips",
@@ -152,7 +154,7 @@ def test_a_score_column_is_audited_on_every_row_with_a_pandas_audit_table(tmp_pa
     _assert_fairness_matches(root, (golden["vendor_risk_score"] < 5).to_numpy(), golden)
 
 
-def _vendor_model(root):
+def vendor_model(root):
     """Another team's model: gradient boosting on all 1,000 rows, saved with skops."""
     params = params_of(root)
     spec = params.active
@@ -169,7 +171,7 @@ def _vendor_model(root):
 
 def test_an_external_model_file_is_loaded_safely_hashed_and_gated(tmp_path, instance):
     root = make_project(tmp_path)
-    model, path = _vendor_model(root)
+    model, path = vendor_model(root)
     declared = {"path": "data/external/vendor_model.skops", "provenance": "credit team B"}
     set_params(root, datasets__german_credit__external_model=declared)
     refused = run_graph(root, instance)

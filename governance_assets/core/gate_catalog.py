@@ -66,6 +66,13 @@ def _data(name: str, description: str, reads: tuple[str, ...] = (), blocking: bo
                     ("reports/validation.json",), blocking, needs_candidate=False)
 
 
+def _decision_rate(name: str, cases: str, threshold_key: str) -> GateSpec:
+    return GateSpec(name, "performance_report", "document",
+                    f"Share of {cases} >= {threshold_key} (per sensitive group when "
+                    "policy.decision_quality_per_group).",
+                    (threshold_key, *_GROUP_RATE_KEYS), PERFORMANCE_EVIDENCE)
+
+
 def _robustness(name: str, description: str, threshold_key: str) -> GateSpec:
     return GateSpec(name, "robustness_report", "document", description,
                     (threshold_key, *_ROBUSTNESS_KEYS), (ROBUSTNESS_EVIDENCE,))
@@ -128,16 +135,10 @@ GATES: tuple[GateSpec, ...] = (
              "clear of the no-skill 0.5 that any constant decision scores.",
              ("policy.min_balanced_accuracy", "policy.insufficient_evidence",
               *_PERFORMANCE_KEYS), PERFORMANCE_EVIDENCE),
-    GateSpec("adverse_refusal", "performance_report", "document",
-             "Share of truly unfavourable golden cases refused >= "
-             "policy.min_adverse_refusal_rate (per sensitive group when "
-             "policy.decision_quality_per_group).",
-             ("policy.min_adverse_refusal_rate", *_GROUP_RATE_KEYS), PERFORMANCE_EVIDENCE),
-    GateSpec("favourable_approval", "performance_report", "document",
-             "Share of truly favourable golden cases approved >= "
-             "policy.min_favourable_approval_rate (per sensitive group when "
-             "policy.decision_quality_per_group).",
-             ("policy.min_favourable_approval_rate", *_GROUP_RATE_KEYS), PERFORMANCE_EVIDENCE),
+    _decision_rate("adverse_refusal", "truly unfavourable golden cases refused",
+                   "policy.min_adverse_refusal_rate"),
+    _decision_rate("favourable_approval", "truly favourable golden cases approved",
+                   "policy.min_favourable_approval_rate"),
     GateSpec("no_regression", "performance_report", "document",
              "Upper 95% bound of the paired-bootstrap AUC drop vs production <= "
              "policy.max_regression; not applicable with no production version.",

@@ -434,7 +434,16 @@ def counterfactual_flip(fairness: dict, policy: Policy, evidence: str) -> Verdic
 
 
 def protected_influence(explanation: dict, policy: Policy, evidence: str) -> Verdict:
+    """Share of attribution on protected inputs. With one input (a score column) the share
+    is 0 or 1 by construction, which measures nothing about the model."""
     features = ", ".join(explanation["protected_features"]) or "none among model inputs"
+    inputs = [row["feature"] for row in explanation["global_importance"]]
+    if len(inputs) == 1:
+        return Verdict("protected_influence", NOT_APPLICABLE, None,
+                       policy.max_protected_influence, "<=", True,
+                       f"not applicable: the candidate reads one input ({inputs[0]}), so its "
+                       "share of attribution is 0 or 1 by construction (protected: "
+                       f"{features}); the fairness gates judge its decisions", evidence)
     return _bound("protected_influence", explanation["protected_influence_share"],
                   policy.max_protected_influence, "<=",
                   "share of mean |SHAP| on protected features and proxies", evidence,

@@ -219,10 +219,20 @@ class Standing:
                 "judged_in_run": self.record.get("run_id") if self.record else None}
 
 
+def _what_changed(key: str, old: object, new: object) -> str:
+    """One params key's change, short: a block (a whole dataset) names the keys that differ
+    instead of printing both blocks."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        return f"{key} changed in {', '.join(differ)}"
+    shown = [repr(v) if len(repr(v)) <= 60 else repr(v)[:57] + "..." for v in (old, new)]
+    return f"{key} was {shown[0]}, now {shown[1]}"
+
+
 def _why_stale(latest: dict, now: Fingerprint, values: dict[str, object]) -> str:
     """Name what changed since the latest verdict, so a reader knows what to re-run."""
     then = latest["fingerprint"]
-    changes = [f"{key} was {old!r}, now {values.get(key)!r}"
+    changes = [_what_changed(key, old, values.get(key))
                for key, old in latest["bound_values"].items() if values.get(key) != old]
     labels = {"data_version": "data", "candidate_sha256": "candidate",
               "code_version": "code", "evidence_sha256": "evidence file"}
