@@ -434,8 +434,9 @@ def _print_aliases(layout: Layout) -> None:
         entry = registry.alias_entry(layout.registry, alias)
         where = ("nothing yet" if entry is None else
                  f"{entry['data']['version']} (ledger #{entry['seq']} at {entry['at']}, "
-                 f"{entry['data'].get('move', 'move')}, run {entry['data'].get('run_id')}, by "
-                 f"{entry['actor']['name']})")
+                 f"{entry['data'].get('move', 'move')}, run {entry['data'].get('run_id')}, "
+                 f"{'signed' if entry.get('sig') else 'unsigned'}"
+                 f"{', by ' + entry['data']['by'] if entry['data'].get('by') else ''})")
         print(f"  {alias:<10} {where}")
 
 
@@ -446,13 +447,17 @@ def _production_line(layout: Layout, staged: str) -> str:
     current = registry.get_alias(layout.registry, signoff.PRODUCTION)
     if current == staged:
         return f"production: {current} (this candidate)"
-    standing = signoff.approval_standing(layout.registry, staged,
-                                         load_params(layout.root).signoff)
+    try:
+        trust = signoff.Trust.of(layout.root, load_params(layout.root).signoff)
+    except signoff.SignoffError as error:
+        return f"production: {current or 'none'}; sign-off unavailable: {error}"
+    standing = signoff.approval_standing(layout.registry, staged, trust)
     if standing.valid:
         return (f"production: {current or 'none'}; {staged} is approved "
-                f"({standing.approval['data']['by']}): run `governance promote-production`")
-    return (f"production: {current or 'none'}; {staged} is awaiting approval: `governance "
-            f"approve {staged} --by NAME --reason ...`")
+                f"({standing.approval['data']['by']}): a promoter runs `governance "
+                "promote-production --key KEY`")
+    return (f"production: {current or 'none'}; {staged} is not approved: "
+            f"{standing.summary()}")
 
 
 def _blocked_headline(items) -> str:
@@ -608,8 +613,12 @@ def main(argv: list[str] | None = None) -> int:
     stage_parser = commands.add_parser("stage", help="one DVC stage (what dvc.yaml calls)")
     stage_parser.add_argument("name", choices=(*STAGES, PRODUCTION_STAGE))
     # --- issue 10: production promotion and the registry commands ---
-    commands.add_parser("promote-production", help="move production to the approved staging "
-                                                   "version (refused without an approval)")
+    promote_parser = commands.add_parser(
+        "promote-production", help="sign a promotion request with a promoter's key, then move "
+                                   "production to the approved staging version")
+    promote_parser.add_argument("--key", type=Path,
+                                help="the promoter's OpenSSH private key (or .pub with "
+                                     "ssh-agent); without it, an open signed request is used")
     cli_registry.add_commands(commands)
     # --- production monitoring (issue 11): governance_assets/monitor_cli.py ---
     batches_parser = commands.add_parser("batches", help="split the dataset into batch files")
@@ -621,6 +630,10 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root.resolve()
     use_project_instance(root)
     if args.command == "promote-production":
+        if args.key is not None:
+            code = cli_registry.request_promotion(root, args.key)
+            if code != cli_registry.DONE:
+                return code
         return promote_production(root)
     if args.command in cli_registry.COMMANDS:
         return cli_registry.run(root, args)

@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .core import audit, ledger, registry, signoff
+from .core import audit, keyring, ledger, registry, signoff
 from .core.files import read_json
 from .core.layout import Layout
 from .core.params import ParamsError, load_params
+from .core.signatures import SignatureError, Signer
 
 DONE, REFUSED, BAD_INPUT, LOCKED = 0, 1, 2, 4
 ALIASES = ("staging", "production")
@@ -35,20 +36,30 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     history = commands.add_parser("history", help="the ledger, oldest first")
     history.add_argument("--kind", action="append", help="only these entry kinds")
     history.add_argument("--last", type=int, default=50, help="how many entries (default 50)")
-    for name, text in (("approve", "approve a version's evidence for production"),
-                       ("reject", "reject a version (voids earlier approvals)")):
+    for name, text in (("approve", "approve a version's evidence for production (signed)"),
+                       ("reject", "reject a version, voiding earlier approvals (signed)")):
         sign = commands.add_parser(name, help=text)
         sign.add_argument("version")
-        sign.add_argument("--by", required=True, help="the reviewer's name (a role in params)")
+        add_key_argument(sign, "the reviewer's")
         sign.add_argument("--reason", required=True)
     rollback = commands.add_parser("rollback", help="move production back to the previous "
-                                                    "approved version")
+                                                    "approved version (signed by a promoter)")
     rollback.add_argument("--alias", default=signoff.PRODUCTION)
-    rollback.add_argument("--by", help="who rolls back (default: GOVERNANCE_USER or OS user)")
+    add_key_argument(rollback, "the promoter's")
     rollback.add_argument("--reason", required=True)
+    keys = commands.add_parser("keys", help="demo keys and allowed signers for a try-out")
+    keys.add_argument("action", choices=["init"])
+    keys.add_argument("--into", default=keyring.DEMO_FOLDER,
+                      help=f"where the demo keys go (default {keyring.DEMO_FOLDER}, git-ignored)")
     verify = commands.add_parser("verify", help="check the ledger, every registry file and "
                                                 "alias; non-zero naming the first bad entry")
     verify.add_argument("--anchor", help="SEQ:HASH of a head printed earlier and kept elsewhere")
+
+
+def add_key_argument(parser: argparse.ArgumentParser, whose: str) -> None:
+    parser.add_argument("--key", required=True, type=Path,
+                        help=f"{whose} OpenSSH private key (or its .pub, with the key in "
+                             "ssh-agent); its principal in the allowed-signers file is who acts")
 
 
 def resolve(root: Path, name: str) -> str:
@@ -72,21 +83,21 @@ def _aliases_of(root: Path, version: str) -> list[str]:
     return [a for a in ALIASES if registry.get_alias(root, a) == version]
 
 
-def _show(root: Path, name: str, spec) -> int:
+def _show(root: Path, name: str, trust: signoff.Trust) -> int:
     version = resolve(root, name)
     entry = registry.registration(root, version)
     data = entry["data"]
     print(f"version {version}  aliases: {', '.join(_aliases_of(root, version)) or 'none'}")
-    print(f"  registered: ledger #{entry['seq']} at {entry['at']} by {entry['actor']['name']} "
-          f"(run {data.get('run_id')}, decision {data.get('decision')}, dataset "
-          f"{data.get('dataset')})")
+    print(f"  registered: ledger #{entry['seq']} at {entry['at']}, "
+          f"{signoff.run_signature(entry, trust)} (run {data.get('run_id')}, decision "
+          f"{data.get('decision')}, dataset {data.get('dataset')})")
     print(f"  evidence hash: {signoff.evidence_hash(entry)}")
     bad = signoff.tampered_files(root, entry)
     print("  files (sha256 from the ledger):" + (f"  TAMPERED: {'; '.join(bad)}" if bad else ""))
     for file, digest in sorted(data["files"].items()):
         print(f"    {digest[:16]}  versions/{version}/{file}")
     _print_gates(root / "versions" / version / "manifest.json")
-    print(f"  approval: {signoff.approval_standing(root, version, spec).summary()}")
+    print(f"  approval: {signoff.approval_standing(root, version, trust).summary()}")
     card = root / "versions" / version / "model_card.md"
     if card.is_file():
         print(f"  card: {card}")
@@ -104,14 +115,14 @@ def _print_gates(manifest: Path) -> None:
         print(f"    {gate['name']:<24} {gate['verdict']:<22} {value:>9}")
 
 
-def _list(root: Path, spec) -> int:
+def _list(root: Path, trust: signoff.Trust) -> int:
     seen = []
     for entry in registry.versions(root):
         version = entry["data"]["version"]
         if version in seen:
             continue
         seen.append(version)
-        standing = signoff.approval_standing(root, version, spec)
+        standing = signoff.approval_standing(root, version, trust)
         print(f"{version}  #{entry['seq']:<6} {entry['at']}  "
               f"{','.join(_aliases_of(root, version)) or '-':<19} "
               f"{'approved by ' + standing.approval['data']['by'] if standing.valid else '-'}")
@@ -128,6 +139,8 @@ def _summary(entry: dict) -> str:
                 f"{data['previous']}): {data['reason']}")
     if kind in ("approval", "rejection"):
         return f"{data['version']} by {data['by']}: {data['reason']}"
+    if kind == "promotion_request":
+        return f"{data['version']} requested by {data['by']}"
     if kind == "register":
         return f"{data['version']} model {data['model_sha256'][:12]} run {data.get('run_id')}"
     if kind == "policy":
@@ -140,23 +153,25 @@ def _summary(entry: dict) -> str:
 def _history(root: Path, kinds: list[str] | None, last: int) -> int:
     chosen = ledger.entries(root, tuple(kinds or ()))
     for entry in chosen[-last:]:
-        print(f"#{entry['seq']:<6} {entry['at']} {entry['kind']:<9} "
-              f"{entry['actor']['name']:<12} {_summary(entry)}")
+        signed = "signed" if entry.get("sig") else "unsigned"
+        print(f"#{entry['seq']:<6} {entry['at']} {entry['kind']:<9} {signed:<8} "
+              f"{_summary(entry)}")
     print(f"({min(last, len(chosen))} of {len(chosen)} entries shown)")
     return DONE
 
 
-def _sign(root: Path, kind: str, args: argparse.Namespace, spec) -> int:
+def _sign(root: Path, kind: str, args: argparse.Namespace, trust: signoff.Trust) -> int:
     version = resolve(root, args.version)
     act = signoff.approve if kind == "approve" else signoff.reject
-    entry = act(root, version, args.by, args.reason, spec)
-    print(f"{entry['kind']} of {version} by {args.by} recorded as ledger #{entry['seq']} "
+    entry = act(root, version, Signer(args.key), args.reason, trust)
+    print(f"{entry['kind']} of {version} by {entry['data']['by']} (key "
+          f"{entry['signer']['key']}) recorded as ledger #{entry['seq']} "
           f"(evidence {entry['data']['evidence_hash'][:16]}…)")
     return DONE
 
 
-def _rollback(root: Path, args: argparse.Namespace) -> int:
-    entry = signoff.rollback(root, args.alias, args.by, args.reason)
+def _rollback(root: Path, args: argparse.Namespace, trust: signoff.Trust) -> int:
+    entry = signoff.rollback(root, trust, Signer(args.key), args.reason, args.alias)
     print(f"{args.alias}: {entry['data']['previous']} -> {entry['data']['version']} "
           f"(ledger #{entry['seq']})")
     return DONE
@@ -181,34 +196,65 @@ def _verify(root: Path, anchor: str | None) -> int:
 
 def run(root: Path, args: argparse.Namespace) -> int:
     """Dispatch a registry command; every refusal is one paragraph with its exit code."""
+    return _guarded(lambda: _dispatch(root, args))
+
+
+def _guarded(action) -> int:
     try:
-        return _dispatch(root, args)
+        return action()
     except (ParamsError, UsageError) as error:
         print(f"error: {error} (exit {BAD_INPUT})")
         return BAD_INPUT
     except ledger.RegistryLocked as error:
         print(f"error: {error} (exit {LOCKED})")
         return LOCKED
-    except (signoff.SignoffError, registry.RegistryError, ledger.LedgerError) as error:
+    except (signoff.SignoffError, registry.RegistryError, ledger.LedgerError,
+            SignatureError, keyring.KeyringError) as error:
         print(f"refused: {error} (exit {REFUSED})")
         return REFUSED
+    except OSError as error:
+        print(f"error: the registry could not be written or read ({error}); nothing was "
+              f"recorded (exit {LOCKED})")
+        return LOCKED
+
+
+def request_promotion(project: Path, key: Path) -> int:
+    """`promote-production --key`: the promoter's signed request the production asset acts on."""
+    def act(root: Path, trust: signoff.Trust) -> int:
+        version = resolve(root, "staging")
+        entry = signoff.request_promotion(root, version, Signer(key), trust)
+        print(f"promotion request for {version} by {entry['data']['by']} (key "
+              f"{entry['signer']['key']}) recorded as ledger #{entry['seq']}")
+        return DONE
+
+    return _guarded(lambda: act(Layout(project).registry,
+                                signoff.Trust.of(project, load_params(project).signoff)))
+
+
+def _keys(project: Path, folder: str) -> int:
+    made = keyring.init_demo(project, project / folder, load_params(project).signoff)
+    for line in made:
+        print(line)
+    return DONE
 
 
 def _dispatch(project: Path, args: argparse.Namespace) -> int:
-    """verify, history and rollback need no params.yaml: an auditor checks a copied registry."""
+    """verify and history need no params.yaml: an auditor checks a copied registry."""
     root, command = Layout(project).registry, args.command
     if command == "history":
         return _history(root, args.kind, args.last)
-    if command == "rollback":
-        return _rollback(root, args)
     if command == "verify":
         return _verify(root, args.anchor)
-    spec = load_params(project).signoff
+    if command == "keys":
+        return _keys(project, args.into)
+    trust = signoff.Trust.of(project, load_params(project).signoff)
+    if command == "rollback":
+        return _rollback(root, args, trust)
     if command == "show":
-        return _show(root, args.version, spec)
+        return _show(root, args.version, trust)
     if command == "list":
-        return _list(root, spec)
-    return _sign(root, command, args, spec)
+        return _list(root, trust)
+    return _sign(root, command, args, trust)
 
 
-COMMANDS = ("show", "list", "history", "approve", "reject", "rollback", "verify")
+COMMANDS = ("show", "list", "history", "approve", "reject", "rollback", "verify", "keys")

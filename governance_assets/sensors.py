@@ -103,11 +103,13 @@ def drift_research_sensor(context: SensorEvaluationContext) -> SensorResult:
                     "approved production version, when params allow it (ledger entry).")
 def fairness_rollback_sensor(context: SensorEvaluationContext, project: GovernanceProject
                              ) -> SensorResult:
-    from .core import registry, rollback
+    from .core import registry, rollback, signoff
 
     events, cursor = _new_monitoring(context)
     root = project.layout.registry
-    allowed = project.params().monitoring.rollback_on_fairness_breach
+    params = project.params()
+    allowed = params.monitoring.rollback_on_fairness_breach
+    trust = signoff.Trust.of(project.layout.root, params.signoff)
     reasons = []
     for batch, metadata in events:
         current = registry.get_alias(root, "production")
@@ -115,11 +117,12 @@ def fairness_rollback_sensor(context: SensorEvaluationContext, project: Governan
             reasons.append(f"{batch}: judged {metadata.get('production_version')}, no longer "
                            "production")
             continue
-        previous = rollback.previous_production(root)
+        previous = rollback.previous_production(root, trust)
         wanted, why = rollback.rollback_wanted(bool(metadata.get("fairness_breach")), allowed,
                                                current, previous)
         if wanted:
-            entry = rollback.roll_back_production(root, why, batch, str(metadata.get("report")))
+            entry = rollback.roll_back_production(root, trust, why, batch,
+                                                  str(metadata.get("report")))
             context.log.warning(f"production rolled back: ledger entry {entry['seq']}")
             why = f"rolled back to {previous} (ledger entry {entry['seq']}): {why}"
         reasons.append(f"{batch}: {why}")

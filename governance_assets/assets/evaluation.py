@@ -6,9 +6,9 @@ and the candidate is loaded only when its bytes are the ones recorded at trainin
 
 from typing import TYPE_CHECKING
 
-from dagster import MaterializeResult, MetadataValue, asset
+from dagster import Failure, MaterializeResult, MetadataValue, asset
 
-from ..core import markdown, registry
+from ..core import markdown, registry, signoff
 from ..core.columns import FAVOURABLE, model_inputs
 from ..core.files import read_json, write_json_atomic, write_text_atomic
 from ..core.layout import Layout
@@ -33,12 +33,16 @@ if TYPE_CHECKING:
     from ..core.params import DatasetSpec, Params
 
 
-def _production_comparison(layout: Layout, golden: "pd.DataFrame", candidate_scores,
-                           rounds: int, seed: int) -> dict | None:
+def _production_comparison(layout: Layout, params: "Params", golden: "pd.DataFrame",
+                           candidate_scores, rounds: int, seed: int) -> dict | None:
     """Both models scored on the same golden rows, each on the features it was trained with."""
     from ..core import performance
 
-    version = registry.get_alias(layout.registry, "production")
+    try:
+        version = signoff.production_version(layout.registry,
+                                             signoff.Trust.of(layout.root, params.signoff))
+    except signoff.SignoffError as error:
+        raise Failure(description=str(error)) from error
     if version is None:
         return None
     production = registry.load_model(layout.registry, version)
@@ -82,7 +86,7 @@ def performance_report(project: GovernanceProject) -> MaterializeResult:
             golden[FAVOURABLE].to_numpy(), (scores >= threshold).astype(int),
             golden[params.active.sensitive_features], params.policy.min_rate_denominator),
         "latency_ms": f"machine-dependent: see {layout.relative(layout.runtime('latency.json'))}",
-        "regression": _production_comparison(layout, split, split_scores,
+        "regression": _production_comparison(layout, params, split, split_scores,
                                              params.evaluation.bootstrap_rounds,
                                              params.split.seed),
         "binding": binding,

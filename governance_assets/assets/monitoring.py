@@ -21,7 +21,7 @@ from dagster import (
     asset,
 )
 
-from ..core import batches, registry
+from ..core import batches, registry, signoff
 from ..core.columns import input_columns
 from ..core.files import read_json, read_parquet, write_json_atomic, write_parquet_atomic
 from ..core.layout import Layout
@@ -99,7 +99,11 @@ def scored_batch(context: AssetExecutionContext, project: GovernanceProject) -> 
     if frame is None:
         problems = [f.message for f in report.findings if not f.passed]
         return _refuse(layout, batch, content, "; ".join(problems))
-    production = registry.get_alias(layout.registry, "production")
+    try:
+        production = signoff.production_version(
+            layout.registry, signoff.Trust.of(layout.root, params.signoff))
+    except signoff.SignoffError as error:
+        raise Failure(description=str(error)) from error
     if production is None:
         raise Failure(description="no `production` version in the registry: a batch is scored "
                                   "only by an approved production model")

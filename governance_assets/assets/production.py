@@ -36,15 +36,17 @@ def _staging_version(project: GovernanceProject) -> str:
 def production_model(context: AssetExecutionContext, project: GovernanceProject
                      ) -> MaterializeResult:
     """Points `production` at the staging version, resting on a valid human approval."""
-    root, spec = project.layout.registry, project.params().signoff
+    root = project.layout.registry
     version = _staging_version(project)
     try:
-        entry = signoff.promote_to_production(root, version, spec, run_id=context.run_id)
+        trust = signoff.Trust.of(project.layout.root, project.params().signoff)
+        entry = signoff.promote_to_production(root, version, trust, run_id=context.run_id)
     except (signoff.SignoffError, LedgerError) as error:
         raise Failure(description=str(error)) from error
-    approval = signoff.approval_standing(root, version, spec).approval
+    approval = signoff.approval_standing(root, version, trust).approval
     return MaterializeResult(metadata={
         "version": version, "approved_by": approval["data"]["by"],
+        "promoted_by": entry["data"]["by"],
         "approval_reason": approval["data"]["reason"],
         "approval_ledger_entry": f"#{approval['seq']} {approval['hash'][:16]}",
         "production_ledger_entry": f"#{entry['seq']} {entry['hash'][:16]}",
@@ -52,14 +54,19 @@ def production_model(context: AssetExecutionContext, project: GovernanceProject
 
 
 @asset_check(asset=production_model, name="production_approval", blocking=True,
-             description="production rests on an unexpired approval, by someone with the "
-                         "approver role, of exactly the evidence the registry holds.")
+             description="production rests on an unexpired approval, signed by a key of a "
+                         "principal with the approver role, of exactly the evidence the "
+                         "registry holds, and on a promoter's signed request.")
 def production_approval(project: GovernanceProject) -> AssetCheckResult:
     root = project.layout.registry
-    version = registry.get_alias(root, signoff.PRODUCTION)
+    try:
+        trust = signoff.Trust.of(project.layout.root, project.params().signoff)
+        version = signoff.production_version(root, trust)
+    except (signoff.SignoffError, LedgerError) as error:
+        return AssetCheckResult(passed=False, description=str(error))
     if version is None:
         return AssetCheckResult(passed=False, description="`production` points at nothing")
-    standing = signoff.approval_standing(root, version, project.params().signoff)
+    standing = signoff.approval_standing(root, version, trust)
     return AssetCheckResult(
         passed=standing.valid, description=standing.summary(),
         metadata={"version": version,

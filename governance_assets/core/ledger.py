@@ -25,6 +25,7 @@ from a bucket to a disk verifies with the same command.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import hmac
@@ -33,6 +34,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -42,7 +44,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from . import object_lock, storage
+from . import object_lock, signatures, storage, witness
 from .files import write_json_atomic
 
 LEDGER_FILE, HEAD_FILE, LOCK_FILE = "ledger.jsonl", "ledger.head", ".lock"
@@ -61,6 +63,10 @@ class LedgerError(RuntimeError):
 
 class RegistryLocked(LedgerError):
     """Another process holds the registry lock longer than the timeout."""
+
+
+class LedgerTampered(LedgerError):
+    """A reader found the chain broken (or rolled back) and acts on nothing in it."""
 
 
 def now() -> str:
@@ -160,23 +166,6 @@ def entry_hash(body: dict, key: bytes | None) -> str:
     return hashlib.sha256(text).hexdigest()
 
 
-def _last_line(path: Path) -> bytes | None:
-    """The last complete line, read from the end (the ledger may hold 100,000 entries)."""
-    with path.open("rb") as source:
-        end = source.seek(0, os.SEEK_END)
-        block, data = 4096, b""
-        while end > 0:
-            start = max(0, end - block)
-            source.seek(start)
-            data = source.read(end - start) + data
-            end = start
-            if data.count(b"\n") >= 2 or start == 0:
-                break
-            block *= 2
-    lines = data.rstrip(b"\n").split(b"\n")
-    return lines[-1] if lines and lines[-1] else None
-
-
 def _cut_torn_tail(path: Path) -> None:
     """A line without its newline was being written when its writer died: never committed."""
     with path.open("rb+") as ledger:
@@ -191,14 +180,25 @@ def _cut_torn_tail(path: Path) -> None:
         ledger.truncate(data.rfind(b"\n") + 1)
 
 
-def _new_entry(previous: dict | None, kind: str, data: dict) -> dict:
-    """The next entry after `previous`, hashed (or HMAC'd under the key)."""
+def _new_entry(previous: dict | None, kind: str, data: dict,
+               signer: signatures.Signer | None) -> dict:
+    """The next entry after `previous`, hashed (or HMAC'd under the key), then signed: the
+    signature covers the hash, which covers everything else, the previous hash included."""
     key = _key()
     body = {"seq": previous["seq"] + 1 if previous else 0, "at": now(), "kind": kind,
             "actor": identity(), "data": data,
             "prev": previous["hash"] if previous else GENESIS,
             "alg": "hmac-sha256" if key else "sha256"}
-    return {**body, "hash": entry_hash(body, key)}
+    if signer is not None:
+        body["signer"] = {"key": signer.fingerprint}
+    digest = entry_hash(body, key)
+    entry = {**body, "hash": digest}
+    if signer is not None:
+        try:
+            entry["sig"] = signer.sign(digest.encode())
+        except signatures.SignatureError as error:
+            raise LedgerError(f"{kind} entry not written: {error}") from error
+    return entry
 
 
 def _read_json_or_none(path: storage.RegistryPath) -> dict | None:
@@ -206,24 +206,29 @@ def _read_json_or_none(path: storage.RegistryPath) -> dict | None:
     return json.loads(data) if data else None
 
 
-def _refuse_lost_tail(root: storage.RegistryPath, last: dict | None) -> None:
-    """Never write after a ledger that does not reach its head file's entry.
+def _hash_at(data: bytes, seq: int, last: dict) -> str | None:
+    """The hash of entry #seq of a verified ledger (the last one without splitting it)."""
+    if seq == last["seq"]:
+        return last["hash"]
+    lines = data.split(b"\n")
+    return json.loads(lines[seq])["hash"] if 0 <= seq < len(lines) - 1 else None
 
-    The head is written after every entry, so the last entry is the head's or (a writer died in
-    between) the one right after it. Anything else means the ledger lost entries from its end
-    or was rewritten, or (on object storage) this read saw an older object: a new entry and
-    head written now would bury that, so the write is refused and `verify` names the damage.
+
+def _refuse_lost_tail(root: storage.RegistryPath, data: bytes, last: dict | None) -> None:
+    """Never write after a ledger that does not contain its head file's entry.
+
+    The head is written after every entry, so it names the last entry or (writers that died or
+    failed in between: a full disk) an earlier one of the same verified chain, which this write
+    then repairs. A head the ledger does not contain means entries were lost from its end or
+    rewritten, or (object storage) this read saw an older object: a new entry and head written
+    now would bury that, so the write is refused and `verify` names the damage.
     """
     recorded = _read_json_or_none(root / HEAD_FILE)
     if recorded is None:
         return
     seq, digest = recorded.get("seq", -1), recorded.get("hash")
-    if last is None:
-        consistent = False
-    elif seq == last["seq"]:
-        consistent = digest == last["hash"]
-    else:
-        consistent = seq == last["seq"] - 1 and digest == last["prev"]
+    consistent = (last is not None and isinstance(seq, int) and seq <= last["seq"]
+                  and _hash_at(data, seq, last) == digest)
     if not consistent:
         raise LedgerError(
             f"{root / LEDGER_FILE} ends at #{last['seq'] if last else -1} but {HEAD_FILE} "
@@ -232,29 +237,56 @@ def _refuse_lost_tail(root: storage.RegistryPath, last: dict | None) -> None:
             "names the damage")
 
 
-def append_locked(root: storage.RegistryPath, kind: str, data: dict) -> dict:
-    """Append one entry; the caller holds registry_lock. Returns the entry as written."""
+def _after_commit(root: storage.RegistryPath, entry: dict) -> None:
+    """Head file and witness: the entry is committed already, so failing here is a warning
+    (the next writer repairs a lagging head), never a reported failure of the command."""
+    try:
+        write_json_atomic(root / HEAD_FILE, {"seq": entry["seq"], "hash": entry["hash"]})
+        witness.record(root, entry["seq"], entry["hash"])
+    except (OSError, subprocess.SubprocessError) as error:
+        print(f"warning: ledger #{entry['seq']} is committed, but its head could not be "
+              f"recorded ({error}); the next write records it", file=sys.stderr)
+
+
+def _write_line(path: Path, line: bytes) -> None:
+    """Append and fsync; a failed write (full or read-only disk) is cut back, never half kept."""
+    with path.open("ab") as ledger:
+        start = ledger.tell()
+        try:
+            crash_point("ledger:before-write")
+            if os.environ.get("GOVERNANCE_CRASH_AT") == "ledger:torn-line":
+                ledger.write(line[: len(line) // 2])
+                ledger.flush()
+                crash_point("ledger:torn-line")
+            ledger.write(line)
+            ledger.flush()
+            os.fsync(ledger.fileno())
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                ledger.truncate(start)
+            reason = error.strerror or type(error).__name__
+            raise LedgerError(f"{path}: the entry could not be written ({reason}); nothing "
+                              "was committed") from error
+
+
+def append_locked(root: storage.RegistryPath, kind: str, data: dict,
+                  signer: signatures.Signer | None = None) -> dict:
+    """Append one entry, signed by `signer` (default: the pipeline key, if one is set); the
+    caller holds registry_lock. The chain it extends is verified first. Returns the entry."""
+    signer = signer or signatures.pipeline_signer()
     if storage.is_object_store(root):
-        return _append_object(root, kind, data)
+        return _append_object(root, kind, data, signer)
     path = root / LEDGER_FILE
     path.touch(exist_ok=True)
     _cut_torn_tail(path)
-    last = _last_line(path)
+    committed = trusted_bytes(root) or b""
+    last = _last_of(committed)
     previous = json.loads(last) if last else None
-    _refuse_lost_tail(root, previous)
-    entry = _new_entry(previous, kind, data)
-    line = (canonical(entry) + "\n").encode()
-    with path.open("ab") as ledger:
-        crash_point("ledger:before-write")
-        if os.environ.get("GOVERNANCE_CRASH_AT") == "ledger:torn-line":
-            ledger.write(line[: len(line) // 2])
-            ledger.flush()
-            crash_point("ledger:torn-line")
-        ledger.write(line)
-        ledger.flush()
-        os.fsync(ledger.fileno())
+    _refuse_lost_tail(root, committed, previous)
+    entry = _new_entry(previous, kind, data, signer)
+    _write_line(path, (canonical(entry) + "\n").encode())
     crash_point("ledger:before-head")
-    write_json_atomic(root / HEAD_FILE, {"seq": entry["seq"], "hash": entry["hash"]})
+    _after_commit(root, entry)
     return entry
 
 
@@ -263,19 +295,20 @@ def _committed(data: bytes) -> bytes:
     return data[: data.rfind(b"\n") + 1]
 
 
-def _append_object(root: storage.RegistryPath, kind: str, data: dict) -> dict:
+def _append_object(root: storage.RegistryPath, kind: str, data: dict,
+                   signer: signatures.Signer | None) -> dict:
     """Object storage cannot append: put the whole ledger again, the committed bytes read
     under the lock plus the new line, as one atomic object. O(ledger size) per entry."""
     path = root / LEDGER_FILE
-    committed = _committed(storage.read_or_none(path) or b"")
+    committed = trusted_bytes(root) or b""
     last = _last_of(committed)
     previous = json.loads(last) if last else None
-    _refuse_lost_tail(root, previous)
-    entry = _new_entry(previous, kind, data)
+    _refuse_lost_tail(root, committed, previous)
+    entry = _new_entry(previous, kind, data, signer)
     crash_point("ledger:before-write")
     storage.put(path, committed + (canonical(entry) + "\n").encode())
     crash_point("ledger:before-head")
-    write_json_atomic(root / HEAD_FILE, {"seq": entry["seq"], "hash": entry["hash"]})
+    _after_commit(root, entry)
     return entry
 
 
@@ -284,49 +317,57 @@ def _last_of(data: bytes) -> bytes | None:
     return lines[-1] if lines and lines[-1] else None
 
 
-def append(root: storage.RegistryPath, kind: str, data: dict) -> dict:
+def append(root: storage.RegistryPath, kind: str, data: dict,
+           signer: signatures.Signer | None = None) -> dict:
     with registry_lock(root):
-        return append_locked(root, kind, data)
+        return append_locked(root, kind, data, signer)
 
 
 _INDEX_CACHE: dict[str, tuple[object, dict[str, list[bytes]]]] = {}
 # Canonical keys are sorted, so an entry's top-level "kind" comes after "data" and is its
-# line's last `"kind":"` (greedy `.*`); a quote inside a string value is escaped, so text
-# cannot forge one. Reading the kind this way spares parsing 100,000 entries to find a few.
+# line's last `"kind":"` (greedy `.*`; the keys after it, prev/seq/sig/signer, hold hashes and
+# base64 only); a quote inside a string value is escaped, so text cannot forge one. Reading
+# the kind this way spares parsing 100,000 entries to find a few.
 KIND_LINE = re.compile(rb'^.*"kind":"([a-z_]+)".*$', re.MULTILINE)
+VERIFY_CACHE_ENV = "GOVERNANCE_VERIFY_CACHE"
 
 
-def _indexed(name: str, state: object, data: bytes | None = None,
-             path: Path | None = None) -> dict[str, list[bytes]]:
+def _indexed(name: str, state: object, data: bytes) -> dict[str, list[bytes]]:
     """Lines grouped by kind, rebuilt only when `state` differs from the cached one."""
     cached = _INDEX_CACHE.get(name)
     if cached is None or cached[0] != state:
         index: dict[str, list[bytes]] = {}
-        for found in KIND_LINE.finditer(data if data is not None else path.read_bytes()):
+        for found in KIND_LINE.finditer(data):
             index.setdefault(found.group(1).decode(), []).append(found.group(0))
         _INDEX_CACHE.clear()
         cached = _INDEX_CACHE[name] = (state, index)
     return cached[1]
 
 
-def _by_kind(root: storage.RegistryPath) -> dict[str, list[bytes]] | None:
-    """The ledger's lines grouped by kind, built once per state of the file: a command asks
-    several questions of it. Any write changes size or mtime, so the index is never stale.
-
+def _state(root: storage.RegistryPath) -> object | None:
+    """What changes whenever the ledger file does (a local file's inode, size and mtime).
     An object's metadata is not that reliable (S3's mtime has one-second resolution, and a
-    rewrite may keep the size), so there the bytes are read fresh each time and the index is
-    keyed by their digest. None: no ledger yet.
-    """
-    path = root / LEDGER_FILE
+    rewrite may keep the size): None, so its bytes are read and verified every time."""
     if storage.is_object_store(root):
-        data = storage.read_or_none(path)
-        if data is None:
-            return None
-        return _indexed(str(path), hashlib.blake2b(data, digest_size=20).digest(), data)
-    if not path.is_file():
         return None
-    stat = path.stat()
-    return _indexed(str(path), (stat.st_ino, stat.st_size, stat.st_mtime_ns), path=path)
+    stat = (root / LEDGER_FILE).stat()
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns, _key() is not None)
+
+
+def _by_kind(root: storage.RegistryPath) -> dict[str, list[bytes]] | None:
+    """The verified ledger's lines grouped by kind, built once per state of the file: a
+    command asks several questions of it. Any write changes size or mtime. None: no ledger."""
+    path = root / LEDGER_FILE
+    if not storage.is_object_store(root) and not path.is_file():
+        return None
+    state = _state(root)
+    cached = _INDEX_CACHE.get(str(path))
+    if state is not None and cached is not None and cached[0] == state:
+        return cached[1]
+    data = trusted_bytes(root)
+    if data is None:
+        return None
+    return _indexed(str(path), state or hashlib.blake2b(data, digest_size=20).digest(), data)
 
 
 def _ledger_bytes(root: storage.RegistryPath) -> bytes | None:
@@ -336,20 +377,112 @@ def _ledger_bytes(root: storage.RegistryPath) -> bytes | None:
     return path.read_bytes() if path.is_file() else None
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """A verified prefix of the ledger: its length, its sha256 and its last entry."""
+
+    length: int
+    digest: str
+    seq: int
+    hash: str
+
+
+_VERIFIED: dict[str, tuple[object, _Verified]] = {}
+
+
+def _cache_file(root: storage.RegistryPath) -> Path:
+    """Where this user keeps the verified prefix: outside the registry, which an attacker who
+    edits the ledger can write; whoever can write this user's cache already runs as them."""
+    base = os.environ.get(VERIFY_CACHE_ENV) or os.environ.get("XDG_CACHE_HOME") or \
+        str(Path.home() / ".cache")
+    key = _key()
+    name = hashlib.sha256((storage.describe(root) + "|" + (
+        hashlib.sha256(key).hexdigest() if key else "")).encode()).hexdigest()[:24]
+    return Path(base) / "governance" / f"verified-{name}.json"
+
+
+def _load_verified(root: storage.RegistryPath, data: bytes) -> _Verified | None:
+    """The cached verified prefix, if the ledger still starts with exactly those bytes."""
+    path = _cache_file(root)
+    try:
+        cached = _Verified(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    if cached.length > len(data) or \
+            hashlib.sha256(data[:cached.length]).hexdigest() != cached.digest:
+        return None
+    return cached
+
+
+def _save_verified(root: storage.RegistryPath, verified: _Verified) -> None:
+    with contextlib.suppress(OSError):
+        write_json_atomic(_cache_file(root), verified.__dict__)
+
+
+def _checked_tail(root: storage.RegistryPath, data: bytes, start: _Verified | None
+                  ) -> _Verified:
+    """Verify the entries after `start` (all without it); raise LedgerTampered at the first
+    bad one. Returns the verified state of the whole of `data`."""
+    offset = start.length if start else 0
+    number = start.seq + 1 if start else 0
+    previous = start.hash if start else GENESIS
+    key = _key()
+    for raw in data[offset:].split(b"\n")[:-1]:
+        entry, problem = _check_line(number, raw, previous, key)
+        if problem:
+            raise LedgerTampered(f"{storage.describe(root / LEDGER_FILE)}: {problem}. Nothing "
+                                 "in it is acted on; `governance verify` names every problem")
+        previous, number = entry["hash"], number + 1
+    return _Verified(len(data), hashlib.sha256(data).hexdigest(), number - 1, previous)
+
+
+def _check_witness(root: storage.RegistryPath, data: bytes, verified: _Verified) -> None:
+    """The ledger must still contain the head the git ref witnessed (core/witness.py)."""
+    seen = witness.witnessed(root)
+    if seen is None:
+        return
+    seq, digest = seen
+    last = {"seq": verified.seq, "hash": verified.hash}
+    if seq > verified.seq or _hash_at(data, seq, last) != digest:
+        raise LedgerTampered(
+            f"{storage.describe(root / LEDGER_FILE)} ends at #{verified.seq}, but the witness "
+            f"{witness.location(root)[1]} records #{seq} {digest[:12]}… that it does not "
+            "contain: an older copy of the registry was put back (or the ledger rewritten). "
+            "Nothing in it is acted on")
+
+
+def trusted_bytes(root: storage.RegistryPath) -> bytes | None:
+    """The committed ledger, verified before anyone acts on it: chain links, hashes (HMACs
+    under the key), signatures, and the witnessed head. Verification resumes after the
+    prefix verified before (this process, or this user's cache), so a reader pays for new
+    entries only. None: no ledger yet."""
+    data = _ledger_bytes(root)
+    if data is None:
+        return None
+    data = _committed(data)
+    name, state = str(root / LEDGER_FILE), _state(root)
+    cached = _VERIFIED.get(name)
+    if state is not None and cached is not None and cached[0] == state:
+        return data
+    start = _load_verified(root, data)
+    verified = start if start and start.length == len(data) else \
+        _checked_tail(root, data, start)
+    _check_witness(root, data, verified)
+    if verified != start:
+        _save_verified(root, verified)
+    if state is not None:
+        _VERIFIED[name] = (state, verified)
+    return data
+
+
 def _parsed(lines: list[bytes]) -> list[dict]:
-    found = []
-    for line in lines:
-        try:
-            found.append(json.loads(line))
-        except json.JSONDecodeError:  # a torn last line: never committed
-            continue
-    return found
+    return [json.loads(line) for line in lines]
 
 
 def entries(root: storage.RegistryPath, kinds: tuple[str, ...] = ()) -> list[dict]:
-    """Every committed entry of these kinds (all without kinds), oldest first."""
+    """Every committed entry of these kinds (all without kinds), oldest first, verified."""
     if not kinds:
-        data = _ledger_bytes(root)
+        data = trusted_bytes(root)
         return _parsed([line for line in data.split(b"\n") if line]) if data else []
     index = _by_kind(root)
     if index is None:
@@ -362,20 +495,14 @@ def last_entry(root: storage.RegistryPath, kind: str, **match: object) -> dict |
     """The newest entry of a kind whose data has the given values (searched from the end)."""
     index = _by_kind(root)
     for line in reversed(index.get(kind, []) if index else []):
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+        entry = json.loads(line)
         if all(entry["data"].get(k) == v for k, v in match.items()):
             return entry
     return None
 
 
 def head(root: storage.RegistryPath) -> dict | None:
-    if storage.is_object_store(root):
-        last = _last_of(_committed(storage.read_or_none(root / LEDGER_FILE) or b""))
-    else:
-        last = _last_line(root / LEDGER_FILE) if (root / LEDGER_FILE).is_file() else None
+    last = _last_of(trusted_bytes(root) or b"")
     if not last:
         return None
     entry = json.loads(last)
@@ -393,6 +520,23 @@ class ChainReport:
     parsed: list[dict] = field(default_factory=list, repr=False)
 
 
+def _signature_problem(number: int, entry: dict) -> str:
+    """Why a signed entry's signature does not stand ('' when it does, or it is unsigned)."""
+    signer, sig = entry.get("signer"), entry.get("sig")
+    if signer is None and sig is None:
+        return ""
+    where = f"ledger entry #{number} ({entry.get('kind')})"
+    if not isinstance(signer, dict) or not isinstance(sig, str):
+        return f"{where}: a signature without the key it names, or a key without signature"
+    try:
+        public = signatures.verify(str(entry.get("hash")).encode(), sig)
+    except signatures.SignatureError as error:
+        return f"{where}: its signature does not verify ({error})"
+    if signatures.fingerprint(public) != signer.get("key"):
+        return f"{where}: signed by {signatures.fingerprint(public)}, not the key it names"
+    return ""
+
+
 def _check_line(number: int, raw: bytes, previous: str, key: bytes | None) -> tuple[dict, str]:
     """The parsed entry, or the reason line `number` breaks the chain."""
     try:
@@ -405,20 +549,21 @@ def _check_line(number: int, raw: bytes, previous: str, key: bytes | None) -> tu
     if entry.get("prev") != previous:
         return entry, (f"ledger entry #{number}: its prev hash does not match entry "
                        f"#{number - 1} (an entry before it was removed, edited or reordered)")
-    body = {k: v for k, v in entry.items() if k != "hash"}
+    body = {k: v for k, v in entry.items() if k not in ("hash", "sig")}
     if body.get("alg") == "hmac-sha256" and key is None:
-        return entry, ""
+        return entry, _signature_problem(number, entry)
     if key is not None and body.get("alg") != "hmac-sha256":
         return entry, (f"ledger entry #{number}: not HMAC-signed although "
                        f"{KEY_ENV} is set (written or re-hashed without the key)")
     if not hmac.compare_digest(entry_hash(body, key), str(entry.get("hash"))):
         return entry, (f"ledger entry #{number} ({entry.get('kind')}): its hash does not match "
                        f"its content (the entry was edited)")
-    return entry, ""
+    return entry, _signature_problem(number, entry)
 
 
 def verify_chain(root: storage.RegistryPath, anchor: str | None = None) -> ChainReport:
-    """Walk the whole chain; compare with the head file and an external anchor 'SEQ:HASH'."""
+    """Walk the whole chain (no cache: this is the auditor's check); compare with the head
+    file, the git witness and an external anchor 'SEQ:HASH'."""
     report, key = ChainReport(), _key()
     data = _ledger_bytes(root)
     if data is None:
@@ -429,13 +574,14 @@ def verify_chain(root: storage.RegistryPath, anchor: str | None = None) -> Chain
         report.notices.append(f"ledger line {len(lines)} is incomplete: a writer died before "
                               "committing it (the next writer cuts it off)")
         lines[-1] = b""
-    previous, hashes, unsigned = GENESIS, [], 0
+    previous, hashes, unsigned, unauthenticated = GENESIS, [], 0, 0
     for number, raw in enumerate(lines[:-1]):
         entry, problem = _check_line(number, raw, previous, key)
         if problem:
             report.problems.append(problem)
             return report
         unsigned += entry.get("alg") == "hmac-sha256" and key is None
+        unauthenticated += "sig" not in entry
         previous = entry["hash"]
         hashes.append(previous)
         report.parsed.append(entry)
@@ -444,11 +590,31 @@ def verify_chain(root: storage.RegistryPath, anchor: str | None = None) -> Chain
     if unsigned:
         report.notices.append(f"{unsigned} HMAC-signed entries checked for linkage only: set "
                               f"{KEY_ENV} to check their signatures")
+    if unauthenticated:
+        report.notices.append(f"{unauthenticated} entries carry no SSH signature (unsigned "
+                              "local runs): their authorship rests on who can write the folder")
     _check_head_file(root, hashes, report)
+    _check_witness_report(root, hashes, report)
     anchor = anchor or os.environ.get(ANCHOR_ENV)
     if anchor:
         _check_anchor(anchor, hashes, report)
     return report
+
+
+def _check_witness_report(root: storage.RegistryPath, hashes: list[str], report: ChainReport
+                          ) -> None:
+    found = witness.location(root)
+    seen = witness.witnessed(root) if found else None
+    if found is None:
+        report.notices.append("no git repository around the registry: no witness of its head "
+                              "outside the folder (README: threat model)")
+    elif seen is None:
+        report.notices.append(f"no witness ref {found[1]} yet (written by the next ledger "
+                              "write)")
+    elif seen[0] >= len(hashes) or hashes[seen[0]] != seen[1]:
+        report.problems.append(f"the witness {found[1]} records #{seen[0]} {seen[1][:12]}…, "
+                               f"which the ledger (ending at #{len(hashes) - 1}) does not "
+                               "contain: an older copy of the registry was put back")
 
 
 def _check_head_file(root: storage.RegistryPath, hashes: list[str], report: ChainReport

@@ -644,12 +644,16 @@ class RobustnessSpec(_Strict):
 
 
 class SignoffSpec(_Strict):
-    """Human sign-off before production: roles, expiry, separation of duties."""
+    """Human sign-off before production: who holds which role (principals of the
+    allowed-signers file, never typed names), expiry, separation of duties, signed runs."""
 
     approvers: list[str] = []
-    promoters: list[str] = Field(default=[], description="empty: anyone may promote")
+    promoters: list[str] = Field(default=[], description="empty: the approvers promote")
     approval_expiry_days: int = Field(default=30, ge=1, le=3650)
     separation_of_duties: bool = True
+    allowed_signers: str = Field(default="governance/allowed_signers", min_length=1)
+    pipeline_signers: list[str] = []
+    require_signed_run: bool = True
 
 
 class RegistrySpec(_Strict):

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from . import ledger, storage
 from .files import read_json, sha256_of_file, write_bytes_atomic, write_json_atomic
+from .signatures import Signer
 
 MODEL_FILE = "model.joblib"
 
@@ -204,23 +205,24 @@ def alias_history(root: storage.RegistryPath, alias: str | None = None) -> list[
 
 
 def set_alias(root: storage.RegistryPath, alias: str, version: str, reason: str,
-              **grounds: object) -> dict:
+              signer: Signer | None = None, **grounds: object) -> dict:
     """Point alias at a registered version: one ledger entry (the commit), then the alias file.
 
     `grounds` (run id, decision record, approval, ...) go into the entry, so every move names
     what it rests on.
     """
     with ledger.registry_lock(root):
-        return set_alias_locked(root, alias, version, reason, **grounds)
+        return set_alias_locked(root, alias, version, reason, signer, **grounds)
 
 
 def set_alias_locked(root: storage.RegistryPath, alias: str, version: str, reason: str,
-                     **grounds: object) -> dict:
+                     signer: Signer | None = None, **grounds: object) -> dict:
+    """The move, signed by `signer` (default: the pipeline key, when set)."""
     _ledgered(root, version)
     previous = get_alias(root, alias)
     entry = ledger.append_locked(root, "alias", {"alias": alias, "version": version,
                                                  "previous": previous, "reason": reason,
-                                                 **grounds})
+                                                 **grounds}, signer)
     ledger.crash_point("alias:before-file")
     _write_alias_file(root, alias, entry)
     return entry

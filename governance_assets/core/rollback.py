@@ -14,9 +14,9 @@ from . import signoff
 MONITORING_IDENTITY = "monitoring (fairness_rollback_sensor)"
 
 
-def previous_production(registry_root: Path) -> str | None:
+def previous_production(registry_root: Path, trust: signoff.Trust) -> str | None:
     """Where a rollback of `production` would go: an earlier, approved, gate-passing holder."""
-    return signoff.rollback_target(registry_root, signoff.PRODUCTION)
+    return signoff.rollback_target(registry_root, trust, signoff.PRODUCTION)
 
 
 def rollback_wanted(fairness_breach: bool, allowed: bool, current: str | None,
@@ -35,7 +35,10 @@ def rollback_wanted(fairness_breach: bool, allowed: bool, current: str | None,
     return True, f"fairness breach on production {current}; previous version {previous}"
 
 
-def roll_back_production(registry_root: Path, reason: str, batch: str, evidence: str) -> dict:
-    """The one place monitoring moves production: the ledger entry says why and on what."""
-    return signoff.rollback(registry_root, signoff.PRODUCTION, by=MONITORING_IDENTITY,
-                            reason=f"{reason} (batch {batch}; evidence {evidence})")
+def roll_back_production(registry_root: Path, trust: signoff.Trust, reason: str, batch: str,
+                         evidence: str) -> dict:
+    """The one place monitoring moves production: signed by the pipeline key, the ledger
+    entry says why and on what evidence."""
+    return signoff.rollback(registry_root, trust, None,
+                            f"{MONITORING_IDENTITY}: {reason} (batch {batch}; evidence "
+                            f"{evidence})", monitoring=True)

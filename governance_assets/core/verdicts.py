@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 
-from . import ledger
+from . import ledger, signatures, signoff
 from .files import md5_of_file, read_json, sha256_of_file, write_json_atomic
 from .gate_catalog import GATES, GateSpec
 from .gates import INSUFFICIENT, NOT_APPLICABLE, PASS
@@ -146,30 +147,55 @@ def current_fingerprint(params: Params, layout: Layout, gate: GateSpec,
 class VerdictStore:
     """registry/verdicts/<gate>/<fingerprint key>.json, plus latest.json for the STALE view."""
 
-    def __init__(self, layout: Layout):
+    def __init__(self, layout: Layout, signed_by: Callable[[dict], str | None] | None = None):
+        """`signed_by`: in a signed run, why a verdict entry is not the pipeline's (None: it
+        is); the guard of a signed run acts only on verdicts a pipeline key signed."""
         self.root = layout.registry / "verdicts"
+        self.signed_by = signed_by
 
     def record(self, gate: str, verdict: dict, fingerprint: Fingerprint,
                values: dict[str, object], run_id: str | None) -> dict:
+        """The verdict file, then its ledger entry carrying the file's sha256: the guard acts
+        on a file only while it is byte-for-byte the one the (signed) ledger entry names."""
         entry = {"gate": gate, "verdict": verdict, "fingerprint": fingerprint.to_dict(),
                  "fingerprint_key": fingerprint.key, "bound_values": values,
                  "run_id": run_id,
                  "judged_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        write_json_atomic(self.root / gate / f"{fingerprint.key}.json", entry)
+        path = self.root / gate / f"{fingerprint.key}.json"
+        write_json_atomic(path, entry)
         write_json_atomic(self.root / gate / "latest.json", entry)
         ledger.append(self.root.parent, "verdict", {
             "gate": gate, "outcome": verdict.get("outcome"), "value": verdict.get("value"),
             "threshold": verdict.get("threshold"), "fingerprint": fingerprint.key,
-            "run_id": run_id})
+            "record_sha256": sha256_of_file(path), "run_id": run_id})
         return entry
 
-    def lookup(self, gate: str, fingerprint: Fingerprint) -> dict | None:
+    def lookup(self, gate: str, fingerprint: Fingerprint) -> tuple[dict | None, str]:
+        """The verdict recorded under this fingerprint, or None and why it does not count."""
         path = self.root / gate / f"{fingerprint.key}.json"
-        return read_json(path) if path.is_file() else None
+        if not path.is_file():
+            return None, ""
+        entry = ledger.last_entry(self.root.parent, "verdict", gate=gate,
+                                  fingerprint=fingerprint.key)
+        if entry is None or entry["data"].get("record_sha256") is None:
+            return None, (f"verdict file {layout_name(path)} has no ledger entry naming its "
+                          "sha256: never acted on")
+        if sha256_of_file(path) != entry["data"]["record_sha256"]:
+            return None, (f"verdict file {layout_name(path)} is not the one ledger "
+                          f"#{entry['seq']} recorded (edited after the gate ran): ignored")
+        if self.signed_by is not None:
+            refusal = self.signed_by(entry)
+            if refusal:
+                return None, f"verdict of ledger #{entry['seq']}: {refusal}"
+        return read_json(path), ""
 
     def latest(self, gate: str) -> dict | None:
         path = self.root / gate / "latest.json"
         return read_json(path) if path.is_file() else None
+
+
+def layout_name(path: Path) -> str:
+    return "/".join(path.parts[-4:])
 
 
 @dataclass(frozen=True)
@@ -251,10 +277,12 @@ def standing(params: Params, layout: Layout, gate: GateSpec, candidate: str | No
         return Standing(gate, NOT_EVALUATED, store.latest(gate.name), None,
                         candidate_problem or "no candidate model")
     now = current_fingerprint(params, layout, gate, candidate)
-    found = store.lookup(gate.name, now)
+    found, problem = store.lookup(gate.name, now)
     if found is not None:
         return Standing(gate, CURRENT, found, now, "")
     latest = store.latest(gate.name)
+    if problem:
+        return Standing(gate, NOT_EVALUATED, latest, now, problem)
     if latest is None:
         return Standing(gate, NOT_EVALUATED, None, now, "never evaluated")
     if now.evidence_sha256 is None and not gate.volatile:
@@ -266,13 +294,27 @@ def standing(params: Params, layout: Layout, gate: GateSpec, candidate: str | No
 
 def standings(params: Params, layout: Layout, gates: tuple[GateSpec, ...] = GATES
               ) -> list[Standing]:
-    """Every gate's standing against the files as they are now."""
-    store = VerdictStore(layout)
+    """Every gate's standing against the files as they are now; a run signed by a pipeline
+    key counts only verdicts a pipeline key signed."""
+    store = VerdictStore(layout, _pipeline_check(params, layout))
     try:
         candidate, problem = candidate_sha256(layout), None
     except IntegrityError as error:
         candidate, problem = None, str(error)
     return [standing(params, layout, gate, candidate, problem, store) for gate in gates]
+
+
+def _pipeline_check(params: Params, layout: Layout) -> Callable[[dict], str | None] | None:
+    if signatures.pipeline_signer() is None:
+        return None
+    trust = signoff.Trust.of(layout.root, params.signoff)
+
+    def refusal(entry: dict) -> str | None:
+        if trust.pipeline_signed(entry):
+            return None
+        return ("not signed by a pipeline key (signoff.pipeline_signers), although this run "
+                "is signed: ignored")
+    return refusal
 
 
 def refusals(items: list[Standing]) -> list[str]:
