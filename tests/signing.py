@@ -1,0 +1,61 @@
+"""Real OpenSSH keys for the tests: made once per session by ssh-keygen, listed in an
+allowed-signers file the way a team lists its reviewers' and CI's keys."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from governance_assets.core import signoff
+from governance_assets.core.authority import AllowedSigners
+from governance_assets.core.keyring import allowed_line
+from governance_assets.core.params import SignoffSpec
+from governance_assets.core.signatures import Signer
+
+PEOPLE = ("alice", "bob", "carol", "dave")
+PIPELINE = "ci-pipeline"
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Private keys by principal, and the allowed-signers file that lists them all."""
+
+    folder: Path
+    allowed: Path
+
+    def signer(self, principal: str) -> Signer:
+        return Signer(self.folder / principal)
+
+    def path(self, principal: str) -> Path:
+        return self.folder / principal
+
+    def trust(self, spec: SignoffSpec) -> signoff.Trust:
+        return signoff.Trust(spec, AllowedSigners.load(self.allowed))
+
+    def install(self, project: Path, spec: SignoffSpec | None = None) -> None:
+        """Put the allowed-signers file where a project's params.yaml names it."""
+        target = project / (spec.allowed_signers if spec else "governance/allowed_signers")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(self.allowed.read_text())
+
+
+def make_key(folder: Path, principal: str, kind: tuple[str, ...] = ("-t", "ed25519")) -> Path:
+    path = folder / principal
+    subprocess.run(["ssh-keygen", "-q", *kind, "-N", "", "-C", principal, "-f", str(path)],
+                   check=True, capture_output=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    folder = tmp_path_factory.mktemp("keys")
+    lines = [allowed_line(p, Path(f"{make_key(folder, p)}.pub").read_text()) for p in PEOPLE]
+    pipeline = make_key(folder, PIPELINE, ("-t", "ecdsa", "-b", "256"))
+    lines.append(allowed_line(PIPELINE, Path(f"{pipeline}.pub").read_text()))
+    make_key(folder, "mallory")  # a real key nobody listed
+    allowed = folder / "allowed_signers"
+    allowed.write_text("\n".join(lines) + "\n")
+    return Keys(folder, allowed)
