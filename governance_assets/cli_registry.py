@@ -6,7 +6,8 @@ prints can never silently disagree with `aliases/*.json`. Exit codes:
   1  refused: a sign-off, rollback or promotion the rules do not allow (the reason is printed),
      or verify found tampering (the first bad entry is named)
   2  bad input: an unknown version, an alias with nothing behind it, params.yaml invalid
-  4  the registry is locked by another process (try again)
+  4  the registry is locked by another process, or the disk refused the write (full,
+     read-only): nothing was recorded; try again when it is fixed
 """
 
 from __future__ import annotations
@@ -177,8 +178,16 @@ def _rollback(root: Path, args: argparse.Namespace, trust: signoff.Trust) -> int
     return DONE
 
 
-def _verify(root: Path, anchor: str | None) -> int:
-    report = audit.verify(root, anchor)
+def _project_trust(project: Path) -> signoff.Trust | None:
+    """The project's trust when it has one (an auditor may verify a copied registry alone)."""
+    try:
+        return signoff.Trust.of(project, load_params(project).signoff)
+    except (ParamsError, signoff.SignoffError):
+        return None
+
+
+def _verify(root: Path, anchor: str | None, trust: signoff.Trust | None) -> int:
+    report = audit.verify(root, anchor, trust)
     for notice in report.notices:
         print(f"note: {notice}")
     if report.problems:
@@ -205,7 +214,7 @@ def _guarded(action) -> int:
     except (ParamsError, UsageError) as error:
         print(f"error: {error} (exit {BAD_INPUT})")
         return BAD_INPUT
-    except ledger.RegistryLocked as error:
+    except (ledger.RegistryLocked, ledger.LedgerWriteFailed) as error:
         print(f"error: {error} (exit {LOCKED})")
         return LOCKED
     except (signoff.SignoffError, registry.RegistryError, ledger.LedgerError,
@@ -244,7 +253,7 @@ def _dispatch(project: Path, args: argparse.Namespace) -> int:
     if command == "history":
         return _history(root, args.kind, args.last)
     if command == "verify":
-        return _verify(root, args.anchor)
+        return _verify(root, args.anchor, _project_trust(project))
     if command == "keys":
         return _keys(project, args.into)
     trust = signoff.Trust.of(project, load_params(project).signoff)

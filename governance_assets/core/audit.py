@@ -1,4 +1,6 @@
-"""`governance verify`: the whole ledger, every registered file and every alias file.
+"""`governance verify`: the whole ledger, every registered file, alias file, verdict file and
+decision record, and (given the project's trust) that every production move stands on signed
+grounds.
 
 Problems are tampering (or damage) and make verify fail, the first one named; notices are
 states a killed writer leaves that the next write completes (a version folder without its
@@ -8,8 +10,8 @@ ledger entry is never loaded or promoted; an alias file one move behind its ledg
 from __future__ import annotations
 
 from . import ledger
-from .files import read_json
-from .signoff import tampered_files
+from .files import read_json, sha256_of_file
+from .signoff import PRODUCTION, Trust, move_problem, tampered_files
 from .storage import RegistryPath
 
 
@@ -56,12 +58,50 @@ def _check_alias_files(root: RegistryPath, moves: list[dict], report: ledger.Cha
                                   f"#{latest[alias]['seq']} (rewritten on the next move)")
 
 
-def verify(root: RegistryPath, anchor: str | None = None) -> ledger.ChainReport:
-    """Chain first (nothing is trusted past a break), then files and aliases against it."""
+def _check_records(root: RegistryPath, entries: list[dict], report: ledger.ChainReport
+                   ) -> None:
+    """Verdict files and decision records are the bytes their ledger entries name (the
+    newest entry per file: a verdict re-judged under the same fingerprint rewrites it)."""
+    newest: dict[str, tuple[dict, str]] = {}
+    for entry in entries:
+        data = entry["data"]
+        if data.get("record_sha256") is None:
+            continue
+        where = (data["record"] if entry["kind"] == "decision"
+                 else f"verdicts/{data['gate']}/{data['fingerprint']}.json")
+        newest[where] = (entry, data["record_sha256"])
+    for where, (entry, digest) in newest.items():
+        path = root / where
+        if path.is_file() and sha256_of_file(path) != digest:
+            report.problems.append(f"{where} is not the file ledger #{entry['seq']} recorded "
+                                   f"({entry['kind']} edited after it was written)")
+
+
+def _check_production_moves(root: RegistryPath, moves: list[dict], trust: Trust | None,
+                            report: ledger.ChainReport) -> None:
+    if trust is None:
+        report.notices.append("production moves not checked against signatures: no "
+                              "params.yaml / allowed-signers file beside this registry")
+        return
+    for move in moves:
+        if move["data"]["alias"] == PRODUCTION:
+            problem = move_problem(root, move, trust)
+            if problem:
+                report.problems.append(f"production move ledger #{move['seq']} to "
+                                       f"{move['data']['version']}: {problem}")
+
+
+def verify(root: RegistryPath, anchor: str | None = None, trust: Trust | None = None
+           ) -> ledger.ChainReport:
+    """Chain first (nothing is trusted past a break), then files, records and aliases."""
     report = ledger.verify_chain(root, anchor)
     if report.problems:
         return report
     everything = report.parsed
     _check_versions(root, [e for e in everything if e["kind"] == "register"], report)
-    _check_alias_files(root, [e for e in everything if e["kind"] == "alias"], report)
+    moves = [e for e in everything if e["kind"] == "alias"]
+    _check_alias_files(root, moves, report)
+    _check_records(root, [e for e in everything if e["kind"] in ("verdict", "decision")],
+                   report)
+    _check_production_moves(root, moves, trust, report)
     return report

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import ledger
 from .card import validate_card
-from .files import read_json, write_json_atomic
+from .files import read_json, sha256_of_file, write_json_atomic
 from .layout import Layout
 from .params import Params
 from .verdicts import (
@@ -79,12 +79,13 @@ def write_decision(layout: Layout, record: dict) -> Path:
     stamp = record["decided_at"].replace(":", "").replace("-", "")
     name = "-".join([stamp, (record["candidate_sha256"] or "none")[:12],
                      (record["run_id"] or "cli")[:8], record["decision"]])
-    write_json_atomic(layout.registry / "decisions" / f"{name}.json", record)
-    _ledger_decision(layout.registry, record, f"decisions/{name}.json")
+    where = layout.registry / "decisions" / f"{name}.json"
+    write_json_atomic(where, record)
+    _ledger_decision(layout.registry, record, f"decisions/{name}.json", sha256_of_file(where))
     return write_json_atomic(layout.report("decision.json"), record)
 
 
-def _ledger_decision(registry: Path, record: dict, where: str) -> None:
+def _ledger_decision(registry: Path, record: dict, where: str, digest: str) -> None:
     """The decision, and before it a policy entry when the policy differs from the last one."""
     with ledger.registry_lock(registry):
         last = ledger.last_entry(registry, "policy")
@@ -101,7 +102,7 @@ def _ledger_decision(registry: Path, record: dict, where: str) -> None:
             "decision": record["decision"], "run_id": record["run_id"],
             "trigger": record["trigger"], "candidate_sha256": record["candidate_sha256"],
             "policy_hash": record["policy_hash"], "refused_by": record["refused_by"],
-            "record": where})
+            "record": where, "record_sha256": digest})
 
 
 def latest_decision(layout: Layout) -> dict | None:

@@ -26,6 +26,7 @@ from a bucket to a disk verifies with the same command.
 from __future__ import annotations
 
 import contextlib
+import errno
 import getpass
 import hashlib
 import hmac
@@ -63,6 +64,10 @@ class LedgerError(RuntimeError):
 
 class RegistryLocked(LedgerError):
     """Another process holds the registry lock longer than the timeout."""
+
+
+class LedgerWriteFailed(LedgerError):
+    """The disk refused the entry (full, read-only, a size limit); nothing was committed."""
 
 
 class LedgerTampered(LedgerError):
@@ -185,6 +190,9 @@ def _new_entry(previous: dict | None, kind: str, data: dict,
     """The next entry after `previous`, hashed (or HMAC'd under the key), then signed: the
     signature covers the hash, which covers everything else, the previous hash included."""
     key = _key()
+    if key is None and previous is not None and previous.get("alg") == "hmac-sha256":
+        raise LedgerError(f"the ledger is HMAC-signed: set {KEY_ENV} to write to it (an entry "
+                          "written without the key would stop every reader that has it)")
     body = {"seq": previous["seq"] + 1 if previous else 0, "at": now(), "kind": kind,
             "actor": identity(), "data": data,
             "prev": previous["hash"] if previous else GENESIS,
@@ -249,24 +257,25 @@ def _after_commit(root: storage.RegistryPath, entry: dict) -> None:
 
 
 def _write_line(path: Path, line: bytes) -> None:
-    """Append and fsync; a failed write (full or read-only disk) is cut back, never half kept."""
-    with path.open("ab") as ledger:
+    """Append and fsync, unbuffered so a failed write (full or read-only disk, a size limit)
+    surfaces here; what it left is cut back, never half kept."""
+    with path.open("ab", buffering=0) as ledger:
         start = ledger.tell()
         try:
             crash_point("ledger:before-write")
             if os.environ.get("GOVERNANCE_CRASH_AT") == "ledger:torn-line":
                 ledger.write(line[: len(line) // 2])
-                ledger.flush()
                 crash_point("ledger:torn-line")
-            ledger.write(line)
-            ledger.flush()
+            if ledger.write(line) != len(line):
+                raise OSError(errno.ENOSPC, "short write: the disk is full or a file size "
+                                            "limit was reached")
             os.fsync(ledger.fileno())
         except OSError as error:
             with contextlib.suppress(OSError):
                 ledger.truncate(start)
             reason = error.strerror or type(error).__name__
-            raise LedgerError(f"{path}: the entry could not be written ({reason}); nothing "
-                              "was committed") from error
+            raise LedgerWriteFailed(f"{path}: the entry could not be written ({reason}); "
+                                    "nothing was committed") from error
 
 
 def append_locked(root: storage.RegistryPath, kind: str, data: dict,
