@@ -11,7 +11,7 @@ DVC_STAMP := $(DVC_VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/.dagster
 UI_PORT ?= 3000
 
-.PHONY: setup run test test-all test-heavy ui bench bench-scale census-full lint lock
+.PHONY: setup run test test-all test-heavy ui bench bench-scale census-full lint lock keys
 
 setup: $(ENV_STAMP) $(DVC_STAMP)
 
@@ -30,6 +30,11 @@ $(DVC_STAMP): requirements-dvc.lock $(ENV_STAMP)
 ## The main job: `dvc repro` of the governed graph, then the gate table and report paths.
 run: setup
 	$(VENV)/bin/governance run
+
+## Demo signing keys for a local try-out (README "Sign-off"): two reviewers and the pipeline in
+## .governance-keys/ (git-ignored), their lines added to governance/allowed_signers.
+keys: setup
+	$(VENV)/bin/governance keys init
 
 ## The tests (unit, graph, gates both ways, bad input, DVC, selection parsing), on
 ## TEST_WORKERS pytest-xdist workers: tests that share state carry an xdist_group and stay in

@@ -44,15 +44,16 @@ def fingerprint(public_blob: bytes) -> str:
 
 def _strings(data: bytes) -> list[bytes]:
     """The SSH wire format's length-prefixed strings, in order."""
-    found, at = [], 0
-    while at < len(data):
-        if at + 4 > len(data):
+    found, at, end = [], 0, len(data)
+    while at < end:
+        if at + 4 > end:
             raise SignatureError("truncated SSH string")
-        (size,) = struct.unpack(">I", data[at:at + 4])
-        if at + 4 + size > len(data):
+        (size,) = struct.unpack_from(">I", data, at)
+        at += 4
+        if at + size > end:
             raise SignatureError("truncated SSH string")
-        found.append(data[at + 4:at + 4 + size])
-        at += 4 + size
+        found.append(data[at:at + size])
+        at += size
     return found
 
 
