@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from . import assurance_card, dataset_description, fairness_view, markdown, sampling, search_card
+from .signatures import run_label
 
 PROMOTABLE, BLOCKED = "promotable", "blocked"
 
@@ -126,11 +127,13 @@ def render_markdown(card: dict) -> str:
 
 
 def _decision_paragraph(decision: dict) -> str:
+    run = f"\n\nThis run: {decision['run']}.\n" if decision.get("run") else "\n"
     if decision["status"] == PROMOTABLE:
         return ("**Decision: promotable.** Every blocking gate passed on the inputs this card "
-                "describes.\n")
+                "describes." + run)
     reasons = "\n".join(f"- {line}" for line in decision["reasons"])
-    return f"**Decision: BLOCKED** by {', '.join(decision['refused_by'])}.\n\n{reasons}\n"
+    return (f"**Decision: BLOCKED** by {', '.join(decision['refused_by'])}.\n\n{reasons}"
+            + run)
 
 
 def gate_entry(item) -> dict:
@@ -154,7 +157,7 @@ def gate_entry(item) -> dict:
 
 def decision_summary(items) -> dict:
     refused = [item for item in items if item.blocks]
-    return {"status": BLOCKED if refused else PROMOTABLE,
+    return {"status": BLOCKED if refused else PROMOTABLE, "run": run_label(),
             "refused_by": [item.gate.name for item in refused],
             "reasons": [f"{item.gate.name}: {item.label} - "
                         f"{item.verdict['message'] if item.state == 'current' else item.reason}"

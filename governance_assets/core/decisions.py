@@ -16,6 +16,7 @@ from .card import validate_card
 from .files import read_json, sha256_of_file, write_json_atomic
 from .layout import Layout
 from .params import Params
+from .signatures import run_label
 from .verdicts import (
     IntegrityError,
     Standing,
@@ -47,6 +48,12 @@ def trigger_from_tags(tags: dict[str, str] | None) -> str:
         else "manual"
 
 
+def _signers_digest(params: Params, layout: Layout) -> str | None:
+    """Who may sign is policy too: the allowed-signers file's hash goes with each decision."""
+    path = layout.root / params.signoff.allowed_signers
+    return sha256_of_file(path) if path.is_file() else None
+
+
 def decide(params: Params, layout: Layout, items: list[Standing], run_id: str | None,
            trigger: str, git_commit: str | None) -> dict:
     """The record for the current inputs: promote only when no blocking gate refuses."""
@@ -60,6 +67,8 @@ def decide(params: Params, layout: Layout, items: list[Standing], run_id: str | 
         "decision": BLOCKED if refused or candidate is None else PROMOTE,
         "decided_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "run_id": run_id, "trigger": trigger, "triggered_by": ledger.identity(),
+        "run_signature": run_label(),
+        "allowed_signers_sha256": _signers_digest(params, layout),
         "dataset": params.dataset, "policy": params.policy.model_dump(mode="json"),
         "data_version": data_version(params, layout), "candidate_sha256": candidate,
         "candidate_problem": problem, "policy_hash": params.policy_hash,
@@ -89,14 +98,16 @@ def _ledger_decision(registry: Path, record: dict, where: str, digest: str) -> N
     """The decision, and before it a policy entry when the policy differs from the last one."""
     with ledger.registry_lock(registry):
         last = ledger.last_entry(registry, "policy")
-        if last is None or last["data"]["policy_hash"] != record["policy_hash"]:
+        signers = record.get("allowed_signers_sha256")
+        if (last is None or last["data"]["policy_hash"] != record["policy_hash"]
+                or last["data"].get("allowed_signers_sha256") != signers):
             before = last["data"]["policy"] if last else {}
             policy = record.get("policy", {})
             changed = sorted(k for k in before.keys() | policy.keys()
                              if before.get(k) != policy.get(k))
             ledger.append_locked(registry, "policy", {
                 "policy_hash": record["policy_hash"], "policy": policy,
-                "changed_keys": changed,
+                "changed_keys": changed, "allowed_signers_sha256": signers,
                 "previous_hash": last["data"]["policy_hash"] if last else None})
         ledger.append_locked(registry, "decision", {
             "decision": record["decision"], "run_id": record["run_id"],

@@ -192,3 +192,11 @@ def pipeline_signer() -> Signer | None:
     """The pipeline's key (CI's), named by GOVERNANCE_SIGNING_KEY; None: an unsigned run."""
     key = os.environ.get(SIGNING_KEY_ENV)
     return Signer(Path(key)) if key else None
+
+
+def run_label() -> str:
+    """What the card and the decision record say about who signs this run."""
+    signer = pipeline_signer()
+    if signer is None:
+        return f"unsigned local run (no {SIGNING_KEY_ENV}): its ledger entries carry no signature"
+    return f"signed by the pipeline key {signer.fingerprint}"
