@@ -105,6 +105,8 @@ def _ledger_decision(registry: Path, record: dict, where: str, digest: str) -> N
             policy = record.get("policy", {})
             changed = sorted(k for k in before.keys() | policy.keys()
                              if before.get(k) != policy.get(k))
+            if last is not None and last["data"].get("allowed_signers_sha256") != signers:
+                changed.append("allowed signers file")
             ledger.append_locked(registry, "policy", {
                 "policy_hash": record["policy_hash"], "policy": policy,
                 "changed_keys": changed, "allowed_signers_sha256": signers,
