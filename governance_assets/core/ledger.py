@@ -296,9 +296,11 @@ def append_locked(root: storage.RegistryPath, kind: str, data: dict,
     previous = json.loads(last) if last else None
     _refuse_lost_tail(root, committed, previous)
     entry = _new_entry(previous, kind, data, signer)
-    _write_line(path, (canonical(entry) + "\n").encode())
+    line = (canonical(entry) + "\n").encode()
+    _write_line(path, line)
     crash_point("ledger:before-head")
     _after_commit(root, entry)
+    _remember_own_write(root, committed, line, entry)
     return entry
 
 
@@ -399,7 +401,8 @@ class _Verified:
     hash: str
 
 
-_VERIFIED: dict[str, tuple[object, _Verified]] = {}
+# path -> (file state, verified prefix, sha256 object over exactly that prefix)
+_VERIFIED: dict[str, tuple[object, _Verified, object]] = {}
 
 
 def _cache_file(root: storage.RegistryPath) -> Path:
@@ -413,17 +416,20 @@ def _cache_file(root: storage.RegistryPath) -> Path:
     return Path(base) / "governance" / f"verified-{name}.json"
 
 
-def _load_verified(root: storage.RegistryPath, data: bytes) -> _Verified | None:
-    """The cached verified prefix, if the ledger still starts with exactly those bytes."""
+def _load_verified(root: storage.RegistryPath, data: bytes):
+    """The cached verified prefix and a sha256 object over it, if the ledger still starts with
+    exactly those bytes; else (None, a fresh sha256)."""
     path = _cache_file(root)
     try:
         cached = _Verified(**json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
-        return None
-    if cached.length > len(data) or \
-            hashlib.sha256(data[:cached.length]).hexdigest() != cached.digest:
-        return None
-    return cached
+        return None, hashlib.sha256()
+    if cached.length > len(data):
+        return None, hashlib.sha256()
+    hasher = hashlib.sha256(data[:cached.length])
+    if hasher.hexdigest() != cached.digest:
+        return None, hashlib.sha256()
+    return cached, hasher
 
 
 def _save_verified(root: storage.RegistryPath, verified: _Verified) -> None:
@@ -431,10 +437,11 @@ def _save_verified(root: storage.RegistryPath, verified: _Verified) -> None:
         write_json_atomic(_cache_file(root), verified.__dict__)
 
 
-def _checked_tail(root: storage.RegistryPath, data: bytes, start: _Verified | None
-                  ) -> _Verified:
-    """Verify the entries after `start` (all without it); raise LedgerTampered at the first
-    bad one. Returns the verified state of the whole of `data`."""
+def _checked_tail(root: storage.RegistryPath, data: bytes, start: _Verified | None,
+                  hasher) -> _Verified:
+    """Verify the entries after `start` (all without it; `hasher` holds the sha256 of the
+    prefix and takes the tail); raise LedgerTampered at the first bad one. Returns the
+    verified state of the whole of `data`."""
     offset = start.length if start else 0
     number = start.seq + 1 if start else 0
     previous = start.hash if start else GENESIS
@@ -449,7 +456,8 @@ def _checked_tail(root: storage.RegistryPath, data: bytes, start: _Verified | No
     if problem:
         raise LedgerTampered(f"{storage.describe(root / LEDGER_FILE)}: {problem}. Nothing "
                              "in it is acted on; `governance verify` names every problem")
-    return _Verified(len(data), hashlib.sha256(data).hexdigest(), number - 1, previous)
+    hasher.update(data[offset:])
+    return _Verified(len(data), hasher.hexdigest(), number - 1, previous)
 
 
 def _check_witness(root: storage.RegistryPath, data: bytes, verified: _Verified) -> None:
@@ -472,23 +480,45 @@ def trusted_bytes(root: storage.RegistryPath) -> bytes | None:
     under the key), signatures, and the witnessed head. Verification resumes after the
     prefix verified before (this process, or this user's cache), so a reader pays for new
     entries only. None: no ledger yet."""
+    name = str(root / LEDGER_FILE)
+    local = not storage.is_object_store(root)
+    if local and not (root / LEDGER_FILE).is_file():
+        return None
+    before = _state(root) if local else None
     data = _ledger_bytes(root)
     if data is None:
         return None
     data = _committed(data)
-    name, state = str(root / LEDGER_FILE), _state(root)
     cached = _VERIFIED.get(name)
-    if state is not None and cached is not None and cached[0] == state:
+    if local and cached is not None and cached[0] == before == _state(root):
         return data
-    start = _load_verified(root, data)
+    start, hasher = _load_verified(root, data)
     verified = start if start and start.length == len(data) else \
-        _checked_tail(root, data, start)
+        _checked_tail(root, data, start, hasher)
     _check_witness(root, data, verified)
     if verified != start:
         _save_verified(root, verified)
-    if state is not None:
-        _VERIFIED[name] = (state, verified)
+    if local and before == _state(root):
+        _VERIFIED[name] = (before, verified, hasher)
     return data
+
+
+def _remember_own_write(root: storage.RegistryPath, committed: bytes, line: bytes,
+                        entry: dict) -> None:
+    """The line this writer appended (under the lock) to the ledger it had just verified is
+    verified too: the next read in this process skips re-hashing the whole file."""
+    name = str(root / LEDGER_FILE)
+    cached = _VERIFIED.get(name)
+    if cached is None or cached[1].length != len(committed):
+        return
+    hasher = cached[2].copy()
+    hasher.update(line)
+    verified = _Verified(len(committed) + len(line), hasher.hexdigest(), entry["seq"],
+                         entry["hash"])
+    state = _state(root)
+    if state[1] == verified.length:
+        _VERIFIED[name] = (state, verified, hasher)
+        _save_verified(root, verified)
 
 
 def _parsed(lines: list[bytes]) -> list[dict]:
