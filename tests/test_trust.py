@@ -371,3 +371,34 @@ def test_verdicts_refiled_for_a_swapped_model_are_not_acted_on_by_a_signed_run(
     result = _stage_alone(root)
     assert "staging_model" not in materialized(result)
     assert registry.get_alias(layout.registry, "staging") is None
+
+
+def test_a_key_held_by_ssh_agent_signs_an_approval(project, keys, tmp_path):
+    """`--key` given the public half: ssh-keygen signs with the key a real ssh-agent holds
+    (the private file is not on disk any more)."""
+    root, version = project
+    private = tmp_path / "agent-key"
+    shutil.copy(keys.path("bob"), private)
+    shutil.copy(f"{keys.path('bob')}.pub", f"{private}.pub")
+    private.chmod(0o600)
+    socket = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if socket.exists():
+                break
+            subprocess.run(["sleep", "0.05"], check=True)
+        env = {"SSH_AUTH_SOCK": str(socket)}
+        subprocess.run(["ssh-add", "-q", str(private)], check=True, env={**os.environ, **env},
+                       capture_output=True)
+        private.unlink()
+        approved = governance(root, "approve", version, "--key", f"{private}.pub",
+                              "--reason", "reviewed on a hardware-backed agent", env=env)
+        assert approved.returncode == 0, approved.stdout + approved.stderr
+        assert "by bob" in approved.stdout
+        assert signoff.approval_standing(Layout(root).registry, version,
+                                         trust_of(root)).valid
+    finally:
+        agent.terminate()
+        agent.wait()
