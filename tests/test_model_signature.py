@@ -4,8 +4,10 @@ process, with a public key exported from the OpenSSH pipeline key by `ssh-keygen
 
 Keys are real OpenSSH keys made by `ssh-keygen` in a temporary folder."""
 
+import os
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -159,3 +161,27 @@ def test_show_prints_the_consumer_command_that_verifies_or_says_unsigned(tmp_pat
     run = subprocess.run([str(MODEL_SIGNING), *arguments[1:]], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert model_signature.UNSIGNED not in "\n".join(lines)
+
+
+KILLED = """
+import sys
+from pathlib import Path
+from tests.test_model_signature import register
+register(Path(sys.argv[1]), Path(sys.argv[2]))
+"""
+
+
+def test_a_version_left_by_a_killed_signed_writer_keeps_its_verified_signature(tmp_path,
+                                                                               pipeline_key):
+    root = tmp_path / "registry"
+    killed = subprocess.run([sys.executable, "-c", KILLED, str(root), str(tmp_path / "files")],
+                            cwd=REPO, env={**os.environ,
+                                           "GOVERNANCE_CRASH_AT": "register:before-ledger"})
+    assert killed.returncode == -9, "the crash point was never reached"
+    assert registry.versions(root) == []
+    version = register(root, tmp_path / "files")["version"]
+    folder = root / "versions" / version
+    assert registry.registration(root, version)["data"]["model_signature_sha256"] == (
+        sha256_of_file(folder / model_signature.SIGNATURE_FILE))
+    assert consumer_verifies(folder, pipeline_key).returncode == 0
+    assert not audit.verify(root).problems
