@@ -4,6 +4,8 @@ process, with a public key exported from the OpenSSH pipeline key by `ssh-keygen
 
 Keys are real OpenSSH keys made by `ssh-keygen` in a temporary folder."""
 
+import base64
+import json
 import os
 import shlex
 import subprocess
@@ -85,7 +87,18 @@ def test_the_model_signing_cli_verifies_a_version_and_refuses_a_changed_byte(
     flip_one_byte(folder / changed)
     refused = consumer_verifies(folder, pipeline_key)
     assert refused.returncode == 1
-    assert f"Hash mismatch for '{changed}'" in refused.stderr
+    assert "Hash mismatch for" in refused.stderr and changed in refused.stderr
+
+
+def test_the_signed_statement_names_the_version_and_every_file_in_it(tmp_path, pipeline_key):
+    root = tmp_path / "registry"
+    stored = register(root, tmp_path / "files")
+    bundle = json.loads((root / "versions" / stored["version"] / "model.sig").read_text())
+    statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+    assert [subject["name"] for subject in statement["subject"]] == [stored["version"]]
+    signed = {item["name"]: item["digest"] for item in statement["predicate"]["resources"]}
+    manifest = root / "versions" / stored["version"] / "manifest.json"
+    assert signed == {**stored["files"], "manifest.json": sha256_of_file(manifest)}
 
 
 def test_another_key_does_not_verify(tmp_path, pipeline_key):

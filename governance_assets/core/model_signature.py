@@ -99,23 +99,19 @@ def sign_folder(folder: Path, key_path: Path) -> str:
     return sha256_of_file(folder / SIGNATURE_FILE)
 
 
-def sign_local_version(folder: Path) -> str | None:
-    """Sign a version folder on disk with the pipeline key; None on a run without one."""
-    key = pipeline_key()
-    return None if key is None else sign_folder(folder, key)
+def sign_version(folder: storage.RegistryPath, version: str, names: Iterable[str]
+                 ) -> str | None:
+    """Sign a version's files with the pipeline key into `folder/model.sig`; None without a key.
 
-
-def sign_stored_version(folder: storage.RegistryPath, names: Iterable[str]) -> str | None:
-    """Object storage: sign the named objects as read back from the store, then put model.sig.
-
-    model-signing hashes local files, so the stored objects are copied into a temporary folder
-    named like the version; what is signed is what the store holds.
+    The files are read back from where they are stored (a local folder or object storage: the
+    bytes signed are the bytes kept) into a temporary folder named after the version, because
+    model-signing hashes local files only and names the statement's subject after the folder.
     """
     key = pipeline_key()
     if key is None:
         return None
     with tempfile.TemporaryDirectory(prefix="model-signing-") as scratch:
-        local = Path(scratch) / folder.name
+        local = Path(scratch) / version
         local.mkdir()
         for name in names:
             (local / name).write_bytes((folder / name).read_bytes())

@@ -95,7 +95,7 @@ def register(root: storage.RegistryPath, model: Path, evidence: dict[str, Path],
             manifest = {"version": version, "created": ledger.now(), "files": hashes,
                         "model_sha256": hashes[MODEL_FILE], "metadata": metadata}
             write_json_atomic(incoming / "manifest.json", manifest)
-            signature = model_signature.sign_local_version(incoming)
+            signature = model_signature.sign_version(incoming, version, [*hashes, "manifest.json"])
             target.parent.mkdir(parents=True, exist_ok=True)
             ledger.crash_point("register:before-rename")
             incoming.rename(target)
@@ -137,7 +137,7 @@ def _register_objects(root: storage.RegistryPath, files: dict[str, Path],
     manifest = {"version": version, "created": ledger.now(), "files": hashes,
                 "model_sha256": hashes[MODEL_FILE], "metadata": metadata}
     write_json_atomic(target / "manifest.json", manifest)
-    signature = model_signature.sign_stored_version(target, [*hashes, "manifest.json"])
+    signature = model_signature.sign_version(target, version, [*hashes, "manifest.json"])
     ledger.crash_point("register:before-ledger")
     _ledger_registration(root, manifest, signature)
     return manifest
