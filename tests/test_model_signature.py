@@ -101,6 +101,20 @@ def test_the_signed_statement_names_the_version_and_every_file_in_it(tmp_path, p
     assert signed == {**stored["files"], "manifest.json": sha256_of_file(manifest)}
 
 
+def test_a_signature_kept_apart_still_verifies_the_folder_holding_model_sig(tmp_path,
+                                                                           pipeline_key):
+    """A consumer may keep the signature elsewhere: the folder's own model.sig is not a file of
+    the model (the statement lists it among the ignored paths)."""
+    root = tmp_path / "registry"
+    folder = root / "versions" / register(root, tmp_path / "files")["version"]
+    apart = tmp_path / "apart.sig"
+    apart.write_bytes((folder / model_signature.SIGNATURE_FILE).read_bytes())
+    verified = subprocess.run([str(MODEL_SIGNING), "verify", "key", str(folder), "--signature",
+                               str(apart), "--public_key", str(pipeline_key)],
+                              capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stderr
+
+
 def test_another_key_does_not_verify(tmp_path, pipeline_key):
     root = tmp_path / "registry"
     version = register(root, tmp_path / "files")["version"]
