@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -122,8 +123,8 @@ def sign_version(folder: storage.RegistryPath, version: str, names: Iterable[str
 
 def consumer_command(folder: str, public_key: str = PUBLIC_KEY_HINT) -> str:
     """The standard command a consumer runs on a downloaded version folder."""
-    return (f"model_signing verify key {folder} --signature {folder}/{SIGNATURE_FILE} "
-            f"--public_key {public_key}")
+    return shlex.join(["model_signing", "verify", "key", folder, "--signature",
+                       f"{folder}/{SIGNATURE_FILE}", "--public_key", public_key])
 
 
 def signature_problem(folder: storage.RegistryPath, expected_sha256: str | None) -> str | None:
