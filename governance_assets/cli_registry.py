@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .core import audit, keyring, ledger, registry, signoff
+from .core import audit, keyring, ledger, model_signature, registry, signoff
 from .core.files import read_json
 from .core.layout import Layout
 from .core.params import ParamsError, load_params
@@ -97,6 +97,7 @@ def _show(root: Path, name: str, trust: signoff.Trust) -> int:
     print("  files (sha256 from the ledger):" + (f"  TAMPERED: {'; '.join(bad)}" if bad else ""))
     for file, digest in sorted(data["files"].items()):
         print(f"    {digest[:16]}  versions/{version}/{file}")
+    print(model_signature.consumer_view(root / "versions" / version, data))
     _print_gates(root / "versions" / version / "manifest.json")
     print(f"  approval: {signoff.approval_standing(root, version, trust).summary()}")
     card = root / "versions" / version / "model_card.md"

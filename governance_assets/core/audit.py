@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from . import ledger
 from .files import read_json, sha256_of_file
+from .model_signature import signature_problem
 from .signoff import PRODUCTION, Trust, move_problem, tampered_files
 from .storage import RegistryPath
 
@@ -24,6 +25,9 @@ def _check_versions(root: RegistryPath, registered: list[dict], report: ledger.C
         if not bad and (not manifest.is_file()
                         or read_json(manifest).get("files") != entry["data"]["files"]):
             bad = ["manifest.json differs from the ledger"]
+        signature = signature_problem(root / "versions" / version,
+                                      entry["data"].get("model_signature_sha256"))
+        bad += [signature] if signature else []
         if bad:
             report.problems.append(f"registry version {version} (ledger #{entry['seq']}): "
                                    + "; ".join(bad))

@@ -24,7 +24,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import ledger, storage
+from . import ledger, model_signature, storage
 from .files import read_json, sha256_of_file, write_bytes_atomic, write_json_atomic
 from .signatures import Signer
 
@@ -77,6 +77,7 @@ def register(root: storage.RegistryPath, model: Path, evidence: dict[str, Path],
     `expected` maps stored file names to the sha256 their verdicts were bound to; any copy whose
     bytes differ is refused and nothing is stored. The version counts once its ledger entry is
     committed; a folder left by a killed writer is completed (or refused) on the next call.
+    With a pipeline key the folder is also signed for consumers (core/model_signature.py).
     """
     files = {MODEL_FILE: model, **evidence}
     if storage.is_object_store(root):
@@ -95,11 +96,12 @@ def register(root: storage.RegistryPath, model: Path, evidence: dict[str, Path],
             manifest = {"version": version, "created": ledger.now(), "files": hashes,
                         "model_sha256": hashes[MODEL_FILE], "metadata": metadata}
             write_json_atomic(incoming / "manifest.json", manifest)
+            signature = model_signature.sign_version(incoming, version, [*hashes, "manifest.json"])
             target.parent.mkdir(parents=True, exist_ok=True)
             ledger.crash_point("register:before-rename")
             incoming.rename(target)
             ledger.crash_point("register:before-ledger")
-            _ledger_registration(root, manifest)
+            _ledger_registration(root, manifest, signature)
             return manifest
         finally:
             shutil.rmtree(incoming, ignore_errors=True)
@@ -136,8 +138,9 @@ def _register_objects(root: storage.RegistryPath, files: dict[str, Path],
     manifest = {"version": version, "created": ledger.now(), "files": hashes,
                 "model_sha256": hashes[MODEL_FILE], "metadata": metadata}
     write_json_atomic(target / "manifest.json", manifest)
+    signature = model_signature.sign_version(target, version, [*hashes, "manifest.json"])
     ledger.crash_point("register:before-ledger")
-    _ledger_registration(root, manifest)
+    _ledger_registration(root, manifest, signature)
     return manifest
 
 
@@ -150,15 +153,20 @@ def _existing(root: storage.RegistryPath, version: str, hashes: dict[str, str],
         raise RegistryError(f"version {version} exists with different content; a version is "
                             "never overwritten")
     if registration(root, version) is None:
-        _ledger_registration(root, {**stored, "metadata": metadata})
+        signature = root / "versions" / version / model_signature.SIGNATURE_FILE
+        _ledger_registration(root, {**stored, "metadata": metadata},
+                             sha256_of_file(signature) if signature.exists() else None)
     return stored
 
 
-def _ledger_registration(root: storage.RegistryPath, manifest: dict) -> dict:
+def _ledger_registration(root: storage.RegistryPath, manifest: dict,
+                         signature_sha256: str | None) -> dict:
+    """The register entry; `model_signature_sha256` binds the consumers' model.sig (or None)."""
     meta = manifest["metadata"]
     return ledger.append_locked(root, "register", {
         "version": manifest["version"], "files": manifest["files"],
-        "model_sha256": manifest["model_sha256"], "run_id": meta.get("dagster_run_id"),
+        "model_sha256": manifest["model_sha256"], "model_signature_sha256": signature_sha256,
+        "run_id": meta.get("dagster_run_id"),
         "decision": meta.get("decision"), "policy_hash": meta.get("policy_hash"),
         "dataset": meta.get("dataset")})
 
