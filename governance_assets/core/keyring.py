@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from .model_signature import PUBLIC_KEY_HINT
 from .params import SignoffSpec
 from .signatures import NAMESPACE, SIGNING_KEY_ENV
 
@@ -49,6 +50,17 @@ def _add_line(allowed: Path, line: str) -> bool:
     return True
 
 
+def _export_pem(key: Path, target: Path) -> Path:
+    """The public key in the PEM form model-signing's verifier reads."""
+    made = subprocess.run(["ssh-keygen", "-e", "-m", "PKCS8", "-f", f"{key}.pub"],
+                          capture_output=True, text=True, timeout=60)
+    if made.returncode != 0:
+        raise KeyringError(f"ssh-keygen could not export {key}.pub: {made.stderr.strip()}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(made.stdout)
+    return target
+
+
 def demo_principals(spec: SignoffSpec) -> list[tuple[str, list[str]]]:
     """(principal, ssh-keygen type flags): every approver and promoter, then the pipeline."""
     people = list(dict.fromkeys(spec.approvers + spec.promoters))
@@ -65,13 +77,14 @@ def init_demo(project: Path, folder: Path, spec: SignoffSpec) -> list[str]:
     for principal, kind in demo_principals(spec):
         key = folder / principal
         _make_key(key, kind, principal)
-        added = _add_line(allowed, allowed_line(principal, (key.with_suffix(".pub") if
-                                                            key.suffix else
-                                                            Path(f"{key}.pub")).read_text()))
+        added = _add_line(allowed, allowed_line(principal, Path(f"{key}.pub").read_text()))
         shown = key.relative_to(project) if key.is_relative_to(project) else key
         told.append(f"{principal:<22} {shown}  ({'added to' if added else 'already in'} "
                     f"{spec.allowed_signers})")
     pipeline, people = told[-1].split()[1], [t.split()[1] for t in told[:-1]]
+    pem = _export_pem(folder / demo_principals(spec)[-1][0], project / PUBLIC_KEY_HINT)
+    told.append(f"{'(model-signing)':<22} {pem.relative_to(project)}  (the pipeline's public "
+                "key as PEM, for `model_signing verify`)")
     told += ["", "Sign the pipeline's entries (what CI does with its own key):",
              f"  export {SIGNING_KEY_ENV}={pipeline}",
              "Then a reviewer approves and a promoter promotes, each with their key:",

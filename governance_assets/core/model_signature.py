@@ -15,7 +15,6 @@ records its sha256 instead.
 
 from __future__ import annotations
 
-import os
 import secrets
 import shlex
 import tempfile
@@ -27,9 +26,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from . import storage
 from .files import sha256_of_file, write_bytes_atomic
+from .signatures import SIGNING_KEY_ENV as KEY_ENV
+from .signatures import pipeline_signer
 
 SIGNATURE_FILE = "model.sig"
-KEY_ENV = "GOVERNANCE_SIGNING_KEY"
 SUPPORTED_CURVES = ("secp256r1", "secp384r1", "secp521r1")
 PUBLIC_KEY_HINT = "governance/pipeline.pub.pem"
 UNSIGNED = "unsigned local run: no model-signing signature"
@@ -41,8 +41,8 @@ class ModelSignatureError(RuntimeError):
 
 def pipeline_key() -> Path | None:
     """The pipeline's private key file, when this run has one (CI sets it; a laptop may not)."""
-    value = os.environ.get(KEY_ENV)
-    return Path(value) if value else None
+    signer = pipeline_signer()
+    return signer.key if signer else None
 
 
 def _load_signing_key(path: Path) -> ec.EllipticCurvePrivateKey:
