@@ -28,7 +28,8 @@ GERMAN = REPO / "data" / "raw" / "german_credit.csv"
 
 def make_project(root: Path, **overrides) -> Path:
     """A project folder with the repo's params and raw data; overrides are dotted params keys."""
-    for relative in ("params.yaml", "data/raw", "data/reference", "data/DATASHEET_german_credit.md",
+    for relative in ("params.yaml", "governance/allowed_signers", "data/raw", "data/reference",
+                     "data/DATASHEET_german_credit.md",
                      "data/DATASHEET_census_income.md", "requirements.lock",
                      "requirements-dvc.lock", "Containerfile"):
         source, target = REPO / relative, root / relative

@@ -126,7 +126,7 @@ def test_a_signed_approval_and_request_move_production_end_to_end(project, keys)
     signoff.request_promotion(reg, version, keys.signer("dave"), trust)
     move = signoff.promote_to_production(reg, version, trust)
     assert move["data"]["by"] == "dave" and move["data"]["approval"]["by"] == "alice"
-    assert signoff.production_version(reg, trust) == version
+    assert signoff.production_version(reg, lambda: trust) == version
     verified = governance(root, "verify")
     assert verified.returncode == 0, verified.stdout
     assert "TAMPERED" not in verified.stdout
@@ -157,7 +157,7 @@ def test_a_forged_production_move_is_not_acted_on(project, keys):
     registry.set_alias(reg, "production", version, "forged", move="promotion",
                        approval={"seq": 0, "hash": "0" * 64, "by": "alice"})
     with pytest.raises(signoff.SignoffError, match="cites no approval"):
-        signoff.production_version(reg, trust)
+        signoff.production_version(reg, lambda: trust)
     verified = governance(root, "verify")
     assert verified.returncode == 1 and "production move" in verified.stdout
 
@@ -402,3 +402,29 @@ def test_a_key_held_by_ssh_agent_signs_an_approval(project, keys, tmp_path):
     finally:
         agent.terminate()
         agent.wait()
+
+
+def test_keys_init_makes_demo_keys_once_and_they_sign(tmp_path):
+    """`governance keys init`: a key per approver and the pipeline, their lines added once to
+    the allowed-signers file, and a demo approver's key then signs an approval."""
+    root = make_project(tmp_path / "project")
+    first = governance(root, "keys", "init")
+    assert first.returncode == 0, first.stdout + first.stderr
+    allowed = (root / "governance" / "allowed_signers").read_text().splitlines()
+    principals = [line.split()[0] for line in allowed if line and not line.startswith("#")]
+    spec = load_params(root).signoff
+    assert principals == [*spec.approvers, *spec.pipeline_signers]
+    assert governance(root, "keys", "init").returncode == 0
+    assert (root / "governance" / "allowed_signers").read_text().splitlines() == allowed
+    pipeline = root / ".governance-keys" / spec.pipeline_signers[0]
+    reg = Layout(root).registry
+    os.environ[signatures.SIGNING_KEY_ENV] = str(pipeline)
+    try:
+        version = register(reg, tmp_path / "files", 1)
+    finally:
+        del os.environ[signatures.SIGNING_KEY_ENV]
+    approver = root / ".governance-keys" / spec.approvers[0]
+    approved = governance(root, "approve", version, "--key", str(approver), "--reason", "ok")
+    assert approved.returncode == 0 and f"by {spec.approvers[0]}" in approved.stdout
+    assert (root / "governance" / "pipeline.pub.pem").read_text().startswith(
+        "-----BEGIN PUBLIC KEY-----")

@@ -39,8 +39,8 @@ def _production_comparison(layout: Layout, params: "Params", golden: "pd.DataFra
     from ..core import performance
 
     try:
-        version = signoff.production_version(layout.registry,
-                                             signoff.Trust.of(layout.root, params.signoff))
+        version = signoff.production_version(
+            layout.registry, lambda: signoff.Trust.of(layout.root, params.signoff))
     except signoff.SignoffError as error:
         raise Failure(description=str(error)) from error
     if version is None:

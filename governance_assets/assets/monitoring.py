@@ -101,7 +101,7 @@ def scored_batch(context: AssetExecutionContext, project: GovernanceProject) -> 
         return _refuse(layout, batch, content, "; ".join(problems))
     try:
         production = signoff.production_version(
-            layout.registry, signoff.Trust.of(layout.root, params.signoff))
+            layout.registry, lambda: signoff.Trust.of(layout.root, params.signoff))
     except signoff.SignoffError as error:
         raise Failure(description=str(error)) from error
     if production is None:

@@ -61,7 +61,7 @@ def production_approval(project: GovernanceProject) -> AssetCheckResult:
     root = project.layout.registry
     try:
         trust = signoff.Trust.of(project.layout.root, project.params().signoff)
-        version = signoff.production_version(root, trust)
+        version = signoff.production_version(root, lambda: trust)
     except (signoff.SignoffError, LedgerError) as error:
         return AssetCheckResult(passed=False, description=str(error))
     if version is None:

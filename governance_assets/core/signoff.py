@@ -13,6 +13,7 @@ both; a rollback is signed by a promoter or, from monitoring, by the pipeline ke
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -402,13 +403,14 @@ def move_problem(root: RegistryPath, move: dict, trust: Trust) -> str | None:
     return f"its move {data.get('move')!r} is neither a signed promotion nor a rollback"
 
 
-def production_version(root: RegistryPath, trust: Trust) -> str | None:
+def production_version(root: RegistryPath, trust: Callable[[], Trust]) -> str | None:
     """The version production points at, only if that move stands on signed grounds: what
-    scores batches and what a candidate is compared with is never a forged alias line."""
+    scores batches and what a candidate is compared with is never a forged alias line.
+    `trust` is asked for only when production points somewhere."""
     move = registry.alias_entry(root, PRODUCTION)
     if move is None:
         return None
-    problem = move_problem(root, move, trust)
+    problem = move_problem(root, move, trust())
     if problem:
         raise SignoffError(f"`production` points at {move['data']['version']} (ledger "
                            f"#{move['seq']}), but {problem}: it is not acted on")
