@@ -35,11 +35,16 @@ from . import cli_registry, stage_server
 from .core.files import write_json_atomic
 from .core.gate_catalog import PRODUCTION_STAGE, STAGES
 from .core.layout import Layout
+from .core.ledger import LedgerError
 from .core.params import Params, ParamsError, load_params
 
 PROMOTED, BLOCKED, INPUT_ERROR, FAILURE = 0, 1, 2, 3
 MARK = "[governance] "
 INPUT_ERRORS = ("ParamsError", "DataError", "IntegrityError")
+# A ledger that fails verification on read, or a disk that refused an entry: the run stops
+# and says which entry or file, as for bad input (nothing downstream acted on it).
+LEDGER_ERRORS = ("LedgerTampered", "LedgerWriteFailed", "LedgerError", "SignoffError",
+                 "AuthorityError", "SignatureError")
 
 REPORTS = [
     ("decision record", "reports/decision.json"), ("gate verdicts", "reports/gates.json"),
@@ -136,7 +141,7 @@ def _stage_outcome(result) -> tuple[int, str]:
             cause = error.cause or error
             name = cause.cls_name or ""
             message = (cause.message or "").strip().splitlines()[0] if cause.message else name
-            if name in INPUT_ERRORS:
+            if name in INPUT_ERRORS or name in LEDGER_ERRORS:
                 return INPUT_ERROR, message
             if name == "DagsterAssetCheckFailedError":
                 break
@@ -644,6 +649,16 @@ def main(argv: list[str] | None = None) -> int:
             return monitor_cli.make_batches(root, args.rows, args.period,
                                             not args.without_labels)
         return monitor_cli.monitor(root)
+    try:
+        return _governed_command(root, args)
+    except LedgerError as error:
+        print(error_paragraph(str(error)))
+        return INPUT_ERROR
+
+
+def _governed_command(root: Path, args: argparse.Namespace) -> int:
+    """run, check, ui, ci, stage and the report: every reader of the ledger verifies it, and
+    a ledger that fails is one paragraph here, not a traceback."""
     if args.command == "run":
         return run(root, args.force)
     if args.command == "check":

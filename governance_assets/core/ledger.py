@@ -468,11 +468,13 @@ def _check_witness(root: storage.RegistryPath, data: bytes, verified: _Verified)
     seq, digest = seen
     last = {"seq": verified.seq, "hash": verified.hash}
     if seq > verified.seq or _hash_at(data, seq, last) != digest:
+        top, ref = witness.location(root)
         raise LedgerTampered(
             f"{storage.describe(root / LEDGER_FILE)} ends at #{verified.seq}, but the witness "
-            f"{witness.location(root)[1]} records #{seq} {digest[:12]}… that it does not "
-            "contain: an older copy of the registry was put back (or the ledger rewritten). "
-            "Nothing in it is acted on")
+            f"{ref} records #{seq} {digest[:12]}… that it does not contain: an older copy of "
+            "the registry was put back, or the registry was deleted or rewritten. Nothing in "
+            "it is acted on. Only if you are starting a new registry on purpose: `git -C "
+            f"{top} update-ref -d {ref}`")
 
 
 def trusted_bytes(root: storage.RegistryPath) -> bytes | None:
