@@ -18,9 +18,17 @@ from .core import audit, ledger, registry, signoff
 from .core.files import read_json
 from .core.layout import Layout
 from .core.params import ParamsError, load_params
+from .core.printable import printable
 
 DONE, REFUSED, BAD_INPUT, LOCKED = 0, 1, 2, 4
 ALIASES = ("staging", "production")
+
+
+def _say(line: str) -> None:
+    """Print one line of a human view: reasons and names typed by people or read from data
+    show their control characters as escapes, so no newline or ANSI escape in them can draw
+    a line that looks like another ledger entry (the ledger keeps the exact text)."""
+    print(printable(line))
 
 
 class UsageError(ValueError):
@@ -76,20 +84,20 @@ def _show(root: Path, name: str, spec) -> int:
     version = resolve(root, name)
     entry = registry.registration(root, version)
     data = entry["data"]
-    print(f"version {version}  aliases: {', '.join(_aliases_of(root, version)) or 'none'}")
-    print(f"  registered: ledger #{entry['seq']} at {entry['at']} by {entry['actor']['name']} "
+    _say(f"version {version}  aliases: {', '.join(_aliases_of(root, version)) or 'none'}")
+    _say(f"  registered: ledger #{entry['seq']} at {entry['at']} by {entry['actor']['name']} "
           f"(run {data.get('run_id')}, decision {data.get('decision')}, dataset "
           f"{data.get('dataset')})")
-    print(f"  evidence hash: {signoff.evidence_hash(entry)}")
+    _say(f"  evidence hash: {signoff.evidence_hash(entry)}")
     bad = signoff.tampered_files(root, entry)
-    print("  files (sha256 from the ledger):" + (f"  TAMPERED: {'; '.join(bad)}" if bad else ""))
+    _say("  files (sha256 from the ledger):" + (f"  TAMPERED: {'; '.join(bad)}" if bad else ""))
     for file, digest in sorted(data["files"].items()):
-        print(f"    {digest[:16]}  versions/{version}/{file}")
+        _say(f"    {digest[:16]}  versions/{version}/{file}")
     _print_gates(root / "versions" / version / "manifest.json")
-    print(f"  approval: {signoff.approval_standing(root, version, spec).summary()}")
+    _say(f"  approval: {signoff.approval_standing(root, version, spec).summary()}")
     card = root / "versions" / version / "model_card.md"
     if card.is_file():
-        print(f"  card: {card}")
+        _say(f"  card: {card}")
     return DONE
 
 
@@ -98,10 +106,10 @@ def _print_gates(manifest: Path) -> None:
         return
     gates = read_json(manifest).get("metadata", {}).get("gates", [])
     if gates:
-        print("  gates:")
+        _say("  gates:")
     for gate in gates:
         value = "-" if gate.get("value") is None else f"{gate['value']:.4g}"
-        print(f"    {gate['name']:<24} {gate['verdict']:<22} {value:>9}")
+        _say(f"    {gate['name']:<24} {gate['verdict']:<22} {value:>9}")
 
 
 def _list(root: Path, spec) -> int:
@@ -112,11 +120,11 @@ def _list(root: Path, spec) -> int:
             continue
         seen.append(version)
         standing = signoff.approval_standing(root, version, spec)
-        print(f"{version}  #{entry['seq']:<6} {entry['at']}  "
+        _say(f"{version}  #{entry['seq']:<6} {entry['at']}  "
               f"{','.join(_aliases_of(root, version)) or '-':<19} "
               f"{'approved by ' + standing.approval['data']['by'] if standing.valid else '-'}")
     if not seen:
-        print("no registered version yet")
+        _say("no registered version yet")
     return DONE
 
 
@@ -140,9 +148,9 @@ def _summary(entry: dict) -> str:
 def _history(root: Path, kinds: list[str] | None, last: int) -> int:
     chosen = ledger.entries(root, tuple(kinds or ()))
     for entry in chosen[-last:]:
-        print(f"#{entry['seq']:<6} {entry['at']} {entry['kind']:<9} "
+        _say(f"#{entry['seq']:<6} {entry['at']} {entry['kind']:<9} "
               f"{entry['actor']['name']:<12} {_summary(entry)}")
-    print(f"({min(last, len(chosen))} of {len(chosen)} entries shown)")
+    _say(f"({min(last, len(chosen))} of {len(chosen)} entries shown)")
     return DONE
 
 
@@ -150,14 +158,14 @@ def _sign(root: Path, kind: str, args: argparse.Namespace, spec) -> int:
     version = resolve(root, args.version)
     act = signoff.approve if kind == "approve" else signoff.reject
     entry = act(root, version, args.by, args.reason, spec)
-    print(f"{entry['kind']} of {version} by {args.by} recorded as ledger #{entry['seq']} "
+    _say(f"{entry['kind']} of {version} by {args.by} recorded as ledger #{entry['seq']} "
           f"(evidence {entry['data']['evidence_hash'][:16]}…)")
     return DONE
 
 
 def _rollback(root: Path, args: argparse.Namespace) -> int:
     entry = signoff.rollback(root, args.alias, args.by, args.reason)
-    print(f"{args.alias}: {entry['data']['previous']} -> {entry['data']['version']} "
+    _say(f"{args.alias}: {entry['data']['previous']} -> {entry['data']['version']} "
           f"(ledger #{entry['seq']})")
     return DONE
 
@@ -165,17 +173,17 @@ def _rollback(root: Path, args: argparse.Namespace) -> int:
 def _verify(root: Path, anchor: str | None) -> int:
     report = audit.verify(root, anchor)
     for notice in report.notices:
-        print(f"note: {notice}")
+        _say(f"note: {notice}")
     if report.problems:
-        print(f"TAMPERED: {report.problems[0]}")
+        _say(f"TAMPERED: {report.problems[0]}")
         for problem in report.problems[1:]:
-            print(f"  also: {problem}")
+            _say(f"  also: {problem}")
         return REFUSED
     head = report.head
     versions = {e["data"]["version"] for e in report.parsed if e["kind"] == "register"}
-    print(f"ledger intact: {report.entries} entries, {len(versions)} versions verified")
+    _say(f"ledger intact: {report.entries} entries, {len(versions)} versions verified")
     if head:
-        print(f"head {head['seq']}:{head['hash']}  (keep it elsewhere; pass it as --anchor)")
+        _say(f"head {head['seq']}:{head['hash']}  (keep it elsewhere; pass it as --anchor)")
     return DONE
 
 
@@ -184,13 +192,13 @@ def run(root: Path, args: argparse.Namespace) -> int:
     try:
         return _dispatch(root, args)
     except (ParamsError, UsageError) as error:
-        print(f"error: {error} (exit {BAD_INPUT})")
+        _say(f"error: {error} (exit {BAD_INPUT})")
         return BAD_INPUT
     except ledger.RegistryLocked as error:
-        print(f"error: {error} (exit {LOCKED})")
+        _say(f"error: {error} (exit {LOCKED})")
         return LOCKED
     except (signoff.SignoffError, registry.RegistryError, ledger.LedgerError) as error:
-        print(f"refused: {error} (exit {REFUSED})")
+        _say(f"refused: {error} (exit {REFUSED})")
         return REFUSED
 
 
