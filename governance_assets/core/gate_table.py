@@ -27,7 +27,7 @@ def gate_table_markdown(rows: list[dict]) -> str:
         threshold = ("-" if row["threshold"] is None
                      else f"{row['comparison']} {row['threshold']:g}")
         lines.append(f"| {cell(row['name'])} | {cell(row['verdict'])} | {value} | "
-                     f"{cell(threshold)} | {'**yes**' if row['blocks_promotion'] else 'no'} | "
+                     f"{threshold} | {'**yes**' if row['blocks_promotion'] else 'no'} | "
                      f"{cell(row['message'] or '')} | "
                      f"{short_fingerprint(row['fingerprint'])} |")
     return "\n".join(lines)
