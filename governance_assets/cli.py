@@ -37,6 +37,7 @@ from .core.gate_catalog import PRODUCTION_STAGE, STAGES
 from .core.layout import Layout
 from .core.ledger import LedgerError
 from .core.params import Params, ParamsError, load_params
+from .core.printable import printable
 
 PROMOTED, BLOCKED, INPUT_ERROR, FAILURE = 0, 1, 2, 3
 MARK = "[governance] "
@@ -72,7 +73,7 @@ def use_project_instance(root: Path) -> None:
 
 def error_paragraph(message: str, code: int = INPUT_ERROR) -> str:
     """One readable paragraph: what broke, where, and that nothing was overwritten."""
-    text = " ".join(message.split())
+    text = printable(" ".join(message.split()))
     return (f"error: {text}\nNothing downstream was run or overwritten; fix the input and run "
             f"again (exit {code}).")
 
@@ -400,10 +401,10 @@ def _print_reasons(rows: list[dict]) -> None:
         if row["verdict"] == "NOT EVALUATED":
             shared.setdefault(row["message"], []).append(row["name"])
         elif row["verdict"] != "PASS":
-            print(f"  {row['name']}: {row['message']}")
+            print(printable(f"  {row['name']}: {row['message']}"))
     for reason, (first, *others) in shared.items():
         also = f" (the same for {', '.join(others)})" if others else ""
-        print(f"  {first}: {reason}{also}")
+        print(printable(f"  {first}: {reason}{also}"))
 
 
 def _print_table(rows: list[dict]) -> None:
@@ -442,7 +443,7 @@ def _print_aliases(layout: Layout) -> None:
                  f"{entry['data'].get('move', 'move')}, run {entry['data'].get('run_id')}, "
                  f"{'signed' if entry.get('sig') else 'unsigned'}"
                  f"{', by ' + entry['data']['by'] if entry['data'].get('by') else ''})")
-        print(f"  {alias:<10} {where}")
+        print(printable(f"  {alias:<10} {where}"))
 
 
 def _production_line(layout: Layout, staged: str) -> str:
@@ -459,10 +460,10 @@ def _production_line(layout: Layout, staged: str) -> str:
     standing = signoff.approval_standing(layout.registry, staged, trust)
     if standing.valid:
         return (f"production: {current or 'none'}; {staged} is approved "
-                f"({standing.approval['data']['by']}): a promoter runs `governance "
+                f"({printable(standing.approval['data']['by'])}): a promoter runs `governance "
                 "promote-production --key KEY`")
-    return (f"production: {current or 'none'}; {staged} is not approved: "
-            f"{standing.summary()}")
+    return printable(f"production: {current or 'none'}; {staged} is not approved: "
+                     f"{standing.summary()}")
 
 
 def _blocked_headline(items) -> str:

@@ -19,10 +19,18 @@ from .core import audit, keyring, ledger, model_signature, registry, signoff
 from .core.files import read_json
 from .core.layout import Layout
 from .core.params import ParamsError, load_params
+from .core.printable import printable
 from .core.signatures import SignatureError, Signer
 
 DONE, REFUSED, BAD_INPUT, LOCKED = 0, 1, 2, 4
 ALIASES = ("staging", "production")
+
+
+def _say(line: str) -> None:
+    """Print one line of a human view: reasons and names typed by people or read from data
+    show their control characters as escapes, so no newline or ANSI escape in them can draw
+    a line that looks like another ledger entry (the ledger keeps the exact text)."""
+    print(printable(line))
 
 
 class UsageError(ValueError):
@@ -88,21 +96,21 @@ def _show(root: Path, name: str, trust: signoff.Trust) -> int:
     version = resolve(root, name)
     entry = registry.registration(root, version)
     data = entry["data"]
-    print(f"version {version}  aliases: {', '.join(_aliases_of(root, version)) or 'none'}")
-    print(f"  registered: ledger #{entry['seq']} at {entry['at']}, "
+    _say(f"version {version}  aliases: {', '.join(_aliases_of(root, version)) or 'none'}")
+    _say(f"  registered: ledger #{entry['seq']} at {entry['at']}, "
           f"{signoff.run_signature(entry, trust)} (run {data.get('run_id')}, decision "
           f"{data.get('decision')}, dataset {data.get('dataset')})")
-    print(f"  evidence hash: {signoff.evidence_hash(entry)}")
+    _say(f"  evidence hash: {signoff.evidence_hash(entry)}")
     bad = signoff.tampered_files(root, entry)
-    print("  files (sha256 from the ledger):" + (f"  TAMPERED: {'; '.join(bad)}" if bad else ""))
+    _say("  files (sha256 from the ledger):" + (f"  TAMPERED: {'; '.join(bad)}" if bad else ""))
     for file, digest in sorted(data["files"].items()):
-        print(f"    {digest[:16]}  versions/{version}/{file}")
-    print(model_signature.consumer_view(root / "versions" / version, data))
+        _say(f"    {digest[:16]}  versions/{version}/{file}")
+    _say(model_signature.consumer_view(root / "versions" / version, data))
     _print_gates(root / "versions" / version / "manifest.json")
-    print(f"  approval: {signoff.approval_standing(root, version, trust).summary()}")
+    _say(f"  approval: {signoff.approval_standing(root, version, trust).summary()}")
     card = root / "versions" / version / "model_card.md"
     if card.is_file():
-        print(f"  card: {card}")
+        _say(f"  card: {card}")
     return DONE
 
 
@@ -111,10 +119,10 @@ def _print_gates(manifest: Path) -> None:
         return
     gates = read_json(manifest).get("metadata", {}).get("gates", [])
     if gates:
-        print("  gates:")
+        _say("  gates:")
     for gate in gates:
         value = "-" if gate.get("value") is None else f"{gate['value']:.4g}"
-        print(f"    {gate['name']:<24} {gate['verdict']:<22} {value:>9}")
+        _say(f"    {gate['name']:<24} {gate['verdict']:<22} {value:>9}")
 
 
 def _list(root: Path, trust: signoff.Trust) -> int:
@@ -125,11 +133,11 @@ def _list(root: Path, trust: signoff.Trust) -> int:
             continue
         seen.append(version)
         standing = signoff.approval_standing(root, version, trust)
-        print(f"{version}  #{entry['seq']:<6} {entry['at']}  "
+        _say(f"{version}  #{entry['seq']:<6} {entry['at']}  "
               f"{','.join(_aliases_of(root, version)) or '-':<19} "
               f"{'approved by ' + standing.approval['data']['by'] if standing.valid else '-'}")
     if not seen:
-        print("no registered version yet")
+        _say("no registered version yet")
     return DONE
 
 
@@ -156,9 +164,9 @@ def _history(root: Path, kinds: list[str] | None, last: int) -> int:
     chosen = ledger.entries(root, tuple(kinds or ()))
     for entry in chosen[-last:]:
         signed = "signed" if entry.get("sig") else "unsigned"
-        print(f"#{entry['seq']:<6} {entry['at']} {entry['kind']:<9} {signed:<8} "
+        _say(f"#{entry['seq']:<6} {entry['at']} {entry['kind']:<9} {signed:<8} "
               f"{_summary(entry)}")
-    print(f"({min(last, len(chosen))} of {len(chosen)} entries shown)")
+    _say(f"({min(last, len(chosen))} of {len(chosen)} entries shown)")
     return DONE
 
 
@@ -166,7 +174,7 @@ def _sign(root: Path, kind: str, args: argparse.Namespace, trust: signoff.Trust)
     version = resolve(root, args.version)
     act = signoff.approve if kind == "approve" else signoff.reject
     entry = act(root, version, Signer(args.key), args.reason, trust)
-    print(f"{entry['kind']} of {version} by {entry['data']['by']} (key "
+    _say(f"{entry['kind']} of {version} by {entry['data']['by']} (key "
           f"{entry['signer']['key']}) recorded as ledger #{entry['seq']} "
           f"(evidence {entry['data']['evidence_hash'][:16]}…)")
     return DONE
@@ -174,7 +182,7 @@ def _sign(root: Path, kind: str, args: argparse.Namespace, trust: signoff.Trust)
 
 def _rollback(root: Path, args: argparse.Namespace, trust: signoff.Trust) -> int:
     entry = signoff.rollback(root, trust, Signer(args.key), args.reason, args.alias)
-    print(f"{args.alias}: {entry['data']['previous']} -> {entry['data']['version']} "
+    _say(f"{args.alias}: {entry['data']['previous']} -> {entry['data']['version']} "
           f"(ledger #{entry['seq']})")
     return DONE
 
@@ -190,17 +198,17 @@ def _project_trust(project: Path) -> signoff.Trust | None:
 def _verify(root: Path, anchor: str | None, trust: signoff.Trust | None) -> int:
     report = audit.verify(root, anchor, trust)
     for notice in report.notices:
-        print(f"note: {notice}")
+        _say(f"note: {notice}")
     if report.problems:
-        print(f"TAMPERED: {report.problems[0]}")
+        _say(f"TAMPERED: {report.problems[0]}")
         for problem in report.problems[1:]:
-            print(f"  also: {problem}")
+            _say(f"  also: {problem}")
         return REFUSED
     head = report.head
     versions = {e["data"]["version"] for e in report.parsed if e["kind"] == "register"}
-    print(f"ledger intact: {report.entries} entries, {len(versions)} versions verified")
+    _say(f"ledger intact: {report.entries} entries, {len(versions)} versions verified")
     if head:
-        print(f"head {head['seq']}:{head['hash']}  (keep it elsewhere; pass it as --anchor)")
+        _say(f"head {head['seq']}:{head['hash']}  (keep it elsewhere; pass it as --anchor)")
     return DONE
 
 
@@ -213,18 +221,18 @@ def _guarded(action) -> int:
     try:
         return action()
     except (ParamsError, UsageError) as error:
-        print(f"error: {error} (exit {BAD_INPUT})")
+        _say(f"error: {error} (exit {BAD_INPUT})")
         return BAD_INPUT
     except (ledger.RegistryLocked, ledger.LedgerWriteFailed) as error:
-        print(f"error: {error} (exit {LOCKED})")
+        _say(f"error: {error} (exit {LOCKED})")
         return LOCKED
     except (signoff.SignoffError, registry.RegistryError, ledger.LedgerError,
             SignatureError, keyring.KeyringError) as error:
-        print(f"refused: {error} (exit {REFUSED})")
+        _say(f"refused: {error} (exit {REFUSED})")
         return REFUSED
     except OSError as error:
-        print(f"error: the registry could not be written or read ({error}); nothing was "
-              f"recorded (exit {LOCKED})")
+        _say(f"error: the registry could not be written or read ({error}); nothing was "
+             f"recorded (exit {LOCKED})")
         return LOCKED
 
 
@@ -233,7 +241,7 @@ def request_promotion(project: Path, key: Path) -> int:
     def act(root: Path, trust: signoff.Trust) -> int:
         version = resolve(root, "staging")
         entry = signoff.request_promotion(root, version, Signer(key), trust)
-        print(f"promotion request for {version} by {entry['data']['by']} (key "
+        _say(f"promotion request for {version} by {entry['data']['by']} (key "
               f"{entry['signer']['key']}) recorded as ledger #{entry['seq']}")
         return DONE
 
@@ -244,7 +252,7 @@ def request_promotion(project: Path, key: Path) -> int:
 def _keys(project: Path, folder: str) -> int:
     made = keyring.init_demo(project, project / folder, load_params(project).signoff)
     for line in made:
-        print(line)
+        _say(line)
     return DONE
 
 

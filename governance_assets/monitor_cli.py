@@ -14,6 +14,7 @@ from .core import batches
 from .core.files import read_json
 from .core.layout import Layout
 from .core.params import ParamsError, load_params
+from .core.printable import printable
 
 OK, BREACH, INPUT_ERROR, FAILURE = 0, 1, 2, 3
 
@@ -28,7 +29,7 @@ def make_batches(root: Path, rows: int, periods: list[str] | None, with_labels: 
         manifest = batches.split_into_batches(read_raw(root / spec.path), spec, out, rows,
                                               params.split.seed, periods, with_labels)
     except (ParamsError, DataError, batches.BatchError) as error:
-        print(f"error: {error}")
+        print(printable(f"error: {error}"))
         return INPUT_ERROR
     print(f"{len(manifest['batches'])} batch file(s) in {out.relative_to(root)}: "
           f"{manifest['how']}")
@@ -47,7 +48,7 @@ def monitor(root: Path) -> int:
         files = batches.list_batches(batches.folder(root, params.monitoring.batch_folder,
                                                     params.dataset))
     except (ParamsError, batches.BatchError) as error:
-        print(f"error: {error}")
+        print(printable(f"error: {error}"))
         return INPUT_ERROR
     layout = Layout(root)
     pending = pending_batches(layout, files)
@@ -70,22 +71,23 @@ def monitor(root: Path) -> int:
 def _print_batch(layout: Layout, batch: str) -> int:
     status_path = layout.monitoring(batch) / "status.json"
     if not status_path.is_file():
-        print(f"{batch}: failed before monitoring (see the run in the Dagster UI)")
+        print(printable(f"{batch}: failed before monitoring (see the run in the Dagster UI)"))
         return FAILURE
     status = read_json(status_path)
     if status["status"] == "refused":
-        print(f"{batch}: REFUSED, nothing scored: {status['why']}")
+        print(printable(f"{batch}: REFUSED, nothing scored: {status['why']}"))
         return INPUT_ERROR
     report = read_json(layout.monitoring(batch) / "report.json")
     data, prediction = report["data_drift"], report["prediction_drift"]
     auc = report["performance"].get("auc")
     alert = report["alert"]
     sent = "none" if not alert else "sent" if alert["delivered"] else "NOT delivered"
-    print(f"{batch}: {report['rows']} rows, drift {report['drift_level']}; largest PSI "
-          f"{data['max_psi']:.3g} on {data['max_psi_feature']}, drifted "
-          f"{len(data['drifted_features'])} feature(s); score PSI {prediction['psi']:.3g} "
-          f"(KS {prediction['ks_statistic']:.3g}); AUC "
-          f"{'n/a' if auc is None else f'{auc:.3f}'}; lowest DIR "
-          f"{report['fairness']['disparate_impact_ratio_min']}; shadow agreement "
-          f"{report['shadow'].get('agreement_rate', 'n/a')}; alert {sent}")
+    line = (f"{batch}: {report['rows']} rows, drift {report['drift_level']}; largest PSI "
+            f"{data['max_psi']:.3g} on {data['max_psi_feature']}, drifted "
+            f"{len(data['drifted_features'])} feature(s); score PSI {prediction['psi']:.3g} "
+            f"(KS {prediction['ks_statistic']:.3g}); AUC "
+            f"{'n/a' if auc is None else f'{auc:.3f}'}; lowest DIR "
+            f"{report['fairness']['disparate_impact_ratio_min']}; shadow agreement "
+            f"{report['shadow'].get('agreement_rate', 'n/a')}; alert {sent}")
+    print(printable(line))
     return BREACH if "ERROR" in report["levels"].values() else OK

@@ -12,7 +12,6 @@ from ..core import markdown, registry, signoff
 from ..core.columns import FAVOURABLE, model_inputs
 from ..core.files import read_json, write_json_atomic, write_text_atomic
 from ..core.layout import Layout
-from ..core.stable_html import stabilize_file
 from ..resources import GovernanceProject
 from .data import dataset_splits
 from .publishing import (
@@ -271,7 +270,6 @@ def drift_report(project: GovernanceProject) -> MaterializeResult:
                                 reference_name="train + validation splits (the rows the "
                                                "candidate was refit on)",
                                 html_sample_rows=params.evaluation.drift_html_sample_rows)
-    stabilize_file(html)
     report.update(simulated=manifest["current"]["simulated"], note=manifest["current"]["note"],
                   binding=data_binding(layout))
     table = layout.plot("psi.csv")

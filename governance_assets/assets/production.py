@@ -16,7 +16,7 @@ from dagster import (
     asset_check,
 )
 
-from ..core import registry, signoff
+from ..core import markdown, registry, signoff
 from ..core.ledger import LedgerError
 from ..resources import GovernanceProject
 from .promotion import staging_model
@@ -71,5 +71,5 @@ def production_approval(project: GovernanceProject) -> AssetCheckResult:
         passed=standing.valid, description=standing.summary(),
         metadata={"version": version,
                   "approved_by": standing.approval["data"]["by"] if standing.valid else "none",
-                  "refusals": MetadataValue.md("\n".join(f"- {r}" for r in standing.refusals)
-                                               or "none")})
+                  "refusals": MetadataValue.md("\n".join(f"- {markdown.text(r)}"
+                                                         for r in standing.refusals) or "none")})

@@ -15,7 +15,7 @@ from dagster import (
     asset_check,
 )
 
-from ..core import decisions, gate_table, registry
+from ..core import decisions, gate_table, markdown, registry
 from ..core.environment import git_commit
 from ..core.files import write_json_atomic
 from ..core.layout import Layout
@@ -60,7 +60,8 @@ def promotion_decision(context: AssetExecutionContext, project: GovernanceProjec
                 f"BLOCKED by {', '.join(record['refused_by'])}")
     return MaterializeResult(metadata={
         "decision": headline,
-        "refusals": MetadataValue.md("\n".join(f"- {line}" for line in record["refusals"])
+        "refusals": MetadataValue.md("\n".join(f"- {markdown.text(line)}"
+                                                for line in record["refusals"])
                                      or "none"),
         "gates": MetadataValue.md(gate_table_markdown(items)),
         "candidate_sha256": record["candidate_sha256"] or "none",

@@ -7,7 +7,7 @@ reports/reference_agreement.json.
 
 from __future__ import annotations
 
-from .markdown import table
+from .markdown import code, table, text
 
 TRAINED_HERE = {"kind": "trained_here",
                 "note": "searched and refit by this pipeline on the train and validation splits"}
@@ -37,7 +37,7 @@ def card_sections(validation: dict, robustness: dict, reference: dict, model_met
 
 def _minimisation(governance: dict) -> str:
     screen = governance["personal_data"]
-    excluded = ", ".join(screen["excluded_identifier_columns"]) or "none declared"
+    excluded = ", ".join(map(code, screen["excluded_identifier_columns"])) or "none declared"
     lines = [f"Identifier columns excluded from the model and the validated data: {excluded}.",
              f"Screen: {screen['rule']}."]
     if screen["findings"]:
@@ -55,7 +55,7 @@ def _retention(governance: dict) -> str:
         return ("No collection-date column is declared for this dataset, so the age of its rows "
                 "was not checked and the oldest row used is unknown.\n")
     return (f"Rows collected before {rule['cutoff']} ({rule['max_record_age_days']} days before "
-            f"{rule['as_of']}, column `{rule['column']}`) are past retention: "
+            f"{rule['as_of']}, column {code(rule['column'])}) are past retention: "
             f"{rule['rows_expired']} found, action `{rule['action']}`. Oldest row in the file "
             f"{rule['oldest_row_in_file']}; **oldest row used {rule['oldest_row_used']}**.\n")
 
@@ -66,14 +66,14 @@ def _small_groups(governance: dict) -> str:
     lines = [f"policy.small_groups: `{rule['rule']}` (groups below "
              f"{rule['min_group_size']} rows)."]
     for feature, handled in rule["attributes"].items():
-        groups = ", ".join(f"{g} ({n} rows)" for g, n in handled["groups"].items())
+        groups = ", ".join(f"{text(g)} ({n} rows)" for g, n in handled["groups"].items())
         if handled["handled"] == "merge":
-            lines.append(f"- `{feature}`: {groups} merged into one group "
-                         f"`{handled['into']}` ({handled['merged_rows']} rows"
+            lines.append(f"- {code(feature)}: {groups} merged into one group "
+                         f"{code(handled['into'])} ({handled['merged_rows']} rows"
                          + (", still below the minimum: insufficient evidence)"
                             if handled["merged_group_still_small"] else ")") + ".")
         else:
-            lines.append(f"- `{feature}`: {groups} reported as insufficient evidence; the "
+            lines.append(f"- {code(feature)}: {groups} reported as insufficient evidence; the "
                          "other groups are judged.")
     return "\n".join(lines) + "\n"
 

@@ -64,7 +64,7 @@ def render_markdown(card: dict) -> str:
     lineage, champion, perf = card["data_lineage"], card["champion"], card["performance"]
     sections = [
         _front_matter(card),
-        f"# Model card: {card['model_name']}\n",
+        f"# Model card: {markdown.text(card['model_name'])}\n",
         _decision_paragraph(card["decision"]),
         f"Data version `{card['provenance']['data_version']}`, code version "
         f"`{card['provenance']['code_version']}`. "
@@ -74,7 +74,7 @@ def render_markdown(card: dict) -> str:
         "## Intended use\n", card["intended_use"] + "\n",
         "## Model\n",
         f"{champion['algorithm']} (trial {champion['trial_id']}), sha256 "
-        f"`{champion['model_sha256'][:16]}…`. Why: {champion['choice_reason']}.\n",
+        f"`{champion['model_sha256'][:16]}…`. Why: {markdown.text(champion['choice_reason'])}.\n",
         search_card.render_markdown(card),
         "## Data lineage\n",
         f"`{lineage['path']}` (DVC md5 `{lineage['md5']}`), {lineage['rows']} rows; datasheet "
@@ -114,10 +114,12 @@ def render_markdown(card: dict) -> str:
                [[g["gate"], g["asset"], _fmt(g["value"]),
                  f"{g['comparison']} {_fmt(g['threshold'])}", g["verdict"], g["blocking"]]
                 for g in card["gates"]]) + "\n",
-        "## Limitations\n", "\n".join(f"- {item}" for item in card["limitations"]) + "\n",
+        "## Limitations\n",
+        "\n".join(f"- {markdown.text(item)}" for item in card["limitations"]) + "\n",
         "## Carbon\n", card["carbon"].get("note", "") + "\n",
         "## Approvals\n",
-        ("\n".join(f"- {a}" for a in card["approvals"]) or "None recorded.") + "\n",
+        ("\n".join(f"- {markdown.text(a)}" for a in card["approvals"]) or "None recorded.")
+        + "\n",
         "## Environment\n",
         f"Python {card['environment']['python']} on {card['environment']['platform']}; "
         + ", ".join(f"{k} {v}" for k, v in card["environment"]["packages"].items()) + "\n",
@@ -131,7 +133,7 @@ def _decision_paragraph(decision: dict) -> str:
     if decision["status"] == PROMOTABLE:
         return ("**Decision: promotable.** Every blocking gate passed on the inputs this card "
                 "describes." + run)
-    reasons = "\n".join(f"- {line}" for line in decision["reasons"])
+    reasons = "\n".join(f"- {markdown.text(line)}" for line in decision["reasons"])
     return (f"**Decision: BLOCKED** by {', '.join(decision['refused_by'])}.\n\n{reasons}"
             + run)
 
@@ -188,12 +190,12 @@ def _fairness_sections(card: dict) -> list[str]:
     if mitigation["method"] == "none":
         sections.append("No mitigation was applied (`model.mitigation.method: none`).\n")
         return sections
-    attribute = mitigation["sensitive_feature"]
+    attribute = markdown.code(mitigation["sensitive_feature"])
     if mitigation["uses_sensitive_attribute_at_decision_time"]:
-        uses = (f"**This model reads the sensitive attribute `{attribute}` at decision time** "
+        uses = (f"**This model reads the sensitive attribute {attribute} at decision time** "
                 "to correct for it (group-specific thresholds).")
     else:
-        uses = (f"The sensitive attribute `{attribute}` was used only while fitting; the model "
+        uses = (f"The sensitive attribute {attribute} was used only while fitting; the model "
                 "does not read it at decision time.")
     sections += [f"{mitigation['library']}, constraint `{mitigation['constraint']}`, fitted on "
                  f"the {mitigation['fitted_on']}. {uses}\n",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from . import markdown
 from .gate_table import gate_table_markdown
 from .gates import NOT_APPLICABLE
 
@@ -70,7 +71,8 @@ def summary_markdown(rows: list[dict], decision: str, diffs: dict[str, str]) -> 
     lines = [f"## Governance gates: {decision}", ""]
     if refused:
         lines += ["**Refused by:**", ""]
-        lines += [f"- `{row['name']}`: {row['verdict']}, {_figure(row)}; {row['message']}"
+        lines += [f"- `{row['name']}`: {row['verdict']}, {_figure(row)}; "
+                  f"{markdown.text(row['message'])}"
                   for row in refused]
         lines.append("")
     lines.append(gate_table_markdown(rows))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import markdown
 from .card import link_from_reports
 from .gates import PASS
 
@@ -178,10 +179,11 @@ def report(card: dict) -> dict:
 
 
 def render_markdown(items: list[dict], model_name: str) -> str:
-    lines = [f"# EU AI Act checklist: {model_name}\n",
+    lines = [f"# EU AI Act checklist: {markdown.text(model_name)}\n",
              "| article | requirement | status | finding | evidence |", "|---|---|---|---|---|"]
     for item in items:
         links = ", ".join(f"[{p.split('/')[-1]}]({link_from_reports(p)})" for p in item["evidence"])
-        lines.append(f"| {item['article']} | {item['requirement']} | {item['status']} | "
-                     f"{item['finding']} | {links} |")
+        cells = [markdown.cell(item[key])
+                 for key in ("article", "requirement", "status", "finding")]
+        lines.append("| " + " | ".join([*cells, links]) + " |")
     return "\n".join(lines) + "\n"

@@ -1,7 +1,8 @@
 """The EU AI Act checklist as one self-contained HTML page an auditor opens offline.
 
 No script, no external style sheet, font or image: inline CSS only; evidence links are
-relative to reports/, so the page works from a copied folder. jinja2 autoescapes every value.
+relative to reports/, so the page works from a copied folder. jinja2 autoescapes every value,
+and the page's Content-Security-Policy lets no script run at all (core.html_safety).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from jinja2 import Environment, select_autoescape
 
 from .card import link_from_reports
+from .html_safety import with_content_security_policy
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -59,4 +61,4 @@ def render_html(report: dict) -> str:
     environment = Environment(autoescape=select_autoescape(default=True),
                               keep_trailing_newline=True)
     environment.filters["link"] = link_from_reports
-    return environment.from_string(TEMPLATE).render(**report)
+    return with_content_security_policy(environment.from_string(TEMPLATE).render(**report))

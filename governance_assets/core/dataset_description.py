@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import markdown
 from .columns import MISSING_CATEGORY
 from .files import sha256_of_file
 from .params import DatasetSpec, DerivedFeature
@@ -71,15 +72,15 @@ def describe_dataset(spec: DatasetSpec) -> dict:
 def render_markdown(description: dict) -> str:
     """A short paragraph and table for the card's Markdown rendering."""
     lines = [
-        f"Target `{description['target']}`; favourable: "
-        f"{', '.join(f'`{v}`' for v in description['favourable_labels'])}; unfavourable: "
-        f"{', '.join(f'`{v}`' for v in description['unfavourable_labels'])} "
-        f"({description['label_mapping']}). {description['rate_orientation']}.",
+        f"Target {markdown.code(description['target'])}; favourable: "
+        f"{', '.join(markdown.code(v) for v in description['favourable_labels'])}; unfavourable: "
+        f"{', '.join(markdown.code(v) for v in description['unfavourable_labels'])} "
+        f"({markdown.text(description['label_mapping'])}). {description['rate_orientation']}.",
         "",
-        "Row filters: " + ("; ".join(description["row_filters"]) or "none") + ".",
+        "Row filters: " + ("; ".join(map(markdown.text, description["row_filters"])) or "none")
+        + ".",
         "",
-        "| sensitive feature | how the groups were built |",
-        "|---|---|",
-        *(f"| {name} | {how} |" for name, how in description["groups"].items()),
+        markdown.table(["sensitive feature", "how the groups were built"],
+                       description["groups"].items()),
     ]
     return "\n".join(lines) + "\n"

@@ -24,7 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .files import write_text_atomic
+from .html_safety import inert_evidently_data, with_content_security_policy
 from .params import DatasetSpec
+from .stable_html import stable_ids
 
 PSI_BANDS = "PSI < 0.1 stable, 0.1-0.25 moderate, > 0.25 significant (credit-scoring convention)"
 METHOD = ("PSI = sum (a - e) * ln(a / e) over bins fixed by the reference: deciles for numeric "
@@ -211,7 +214,8 @@ def _at_most(frame: pd.DataFrame, rows: int | None, seed: int) -> pd.DataFrame:
 def _evidently_html(reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str],
                     categorical: list[str], max_psi: float, max_drifted_share: float,
                     html_path: Path) -> None:
-    """evidently's report, with a banner saying which PSI the gate used."""
+    """evidently's report, with a banner saying which PSI the gate used: its data made inert,
+    its random ids made stable (so the same report gives the same bytes), then its CSP."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -221,12 +225,12 @@ def _evidently_html(reference: pd.DataFrame, current: pd.DataFrame, numeric: lis
                                      drift_share=max_drifted_share)])
     snapshot = report.run(Dataset.from_pandas(current[columns], data_definition=definition),
                           Dataset.from_pandas(reference[columns], data_definition=definition))
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    snapshot.save_html(str(html_path))
     banner = ("<div style=\"padding:12px;background:#fff3cd;font-family:sans-serif\">"
               "<b>Which PSI the gate used.</b> The drift gates read reports/drift.json: "
               f"{METHOD}, each beside its noise floor for this batch size. The PSI values "
               "below are evidently's (equal-width bins over reference and current together) "
               "and are shown for reading only.</div>")
-    text = html_path.read_text(encoding="utf-8")
-    html_path.write_text(text.replace("<body>", "<body>" + banner, 1), encoding="utf-8")
+    page = inert_evidently_data(snapshot.get_html_str(as_iframe=False))
+    page = stable_ids(page.replace("<body>", "<body>" + banner, 1))
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(html_path, with_content_security_policy(page))

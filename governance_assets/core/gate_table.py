@@ -3,6 +3,8 @@ fingerprint of what its verdict judged."""
 
 from __future__ import annotations
 
+from .markdown import cell
+
 FINGERPRINT_PARTS = (("policy_hash", "policy"), ("data_version", "data"),
                      ("candidate_sha256", "candidate"), ("code_version", "code"),
                      ("evidence_sha256", "evidence"))
@@ -24,8 +26,8 @@ def gate_table_markdown(rows: list[dict]) -> str:
         value = "-" if row["value"] is None else f"{row['value']:.4g}"
         threshold = ("-" if row["threshold"] is None
                      else f"{row['comparison']} {row['threshold']:g}")
-        why = (row["message"] or "").replace("|", "/")
-        lines.append(f"| {row['name']} | {row['verdict']} | {value} | {threshold} | "
-                     f"{'**yes**' if row['blocks_promotion'] else 'no'} | {why} | "
+        lines.append(f"| {cell(row['name'])} | {cell(row['verdict'])} | {value} | "
+                     f"{threshold} | {'**yes**' if row['blocks_promotion'] else 'no'} | "
+                     f"{cell(row['message'] or '')} | "
                      f"{short_fingerprint(row['fingerprint'])} |")
     return "\n".join(lines)

@@ -2,27 +2,57 @@
 
 Pure text: the Dagster layer wraps these strings in `MetadataValue.md`, so a reviewer sees a
 group's rate or a plot on the asset's page without opening a file path.
+
+Data (a column name, a category, a gate's message) enters Markdown only through `text`, `cell`
+or `code`: Markdown passes raw HTML through, so a column named `<script>` would otherwise be
+a script in every viewer that renders the card, and a `|` or a newline would forge a table row.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from .printable import printable
 
-def _cell(value: object) -> str:
+# Every character that opens Markdown markup data could abuse: `<` raw HTML (and `>` with it,
+# as the table rule asks), `&` an entity, `[` a link or image (a lone `]` opens nothing), a
+# backtick a code span, `|` a table cell, `\` an escape of the character after it.
+ESCAPED = str.maketrans({c: "\\" + c for c in "\\`<>[|&"})
+LONGEST_BACKTICKS = re.compile(r"`+")
+
+
+def text(value: object) -> str:
+    """Data as inline Markdown that renders as exactly its own characters, on one line:
+    controls shown as escapes (core.printable), markup characters backslash-escaped."""
+    return printable(value).translate(ESCAPED)
+
+
+def code(value: object) -> str:
+    """Data as an inline code span (no HTML or escape is read inside one); the fence is one
+    backtick longer than any run of backticks in the value, so the value cannot close it."""
+    shown = printable(value)
+    fence = "`" * (1 + max((len(run) for run in LONGEST_BACKTICKS.findall(shown)), default=0))
+    pad = " " if shown.startswith("`") or shown.endswith("`") else ""
+    return f"{fence}{pad}{shown}{pad}{fence}"
+
+
+def cell(value: object) -> str:
+    """A table cell: None shows as `null` (undefined, never zero), floats to 4 digits,
+    anything else as `text`, so a `|`, newline or tag in data stays inside its cell."""
     if value is None:
         return "null"
     if isinstance(value, float):
         return f"{value:.4g}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return text(value)
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """A GitHub-flavoured Markdown table; None shows as `null` (undefined, never zero)."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    """A GitHub-flavoured Markdown table; every header and cell goes through `cell`."""
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
 

@@ -62,7 +62,7 @@ def render_markdown(card: dict) -> str:
     search = card["search"]
     lines = ["## How the model was chosen\n"]
     if "champion_reason" in search:
-        lines.append(f"**Champion:** {search['champion_reason']}.\n")
+        lines.append(f"**Champion:** {markdown.text(search['champion_reason'])}.\n")
     if "sampler" in search:
         budget = search["budget"]
         lines.append(f"Sampler: {search['sampler']} (seed {search['seed']}); budget "
@@ -71,8 +71,8 @@ def render_markdown(card: dict) -> str:
                      f"search-space hash `{card['search_space_hash'][:12]}`. "
                      f"{search['class_imbalance']}.\n")
         lines.append(f"Determinism: {search['determinism']}.\n")
-        lines.append(f"**Rejections:** {search['rejection_summary']}.\n")
-        lines += [f"- {line}" for line in card["rejections"]]
+        lines.append(f"**Rejections:** {markdown.text(search['rejection_summary'])}.\n")
+        lines += [f"- {markdown.text(line)}" for line in card["rejections"]]
         lines.append("")
         lines.append(trials_table(search) + "\n")
         lines.append("![AUC against disparate impact](search_pareto.png)\n")

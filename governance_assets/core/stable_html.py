@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from pathlib import Path
-
-from .files import write_text_atomic
 
 RANDOM_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|"
                        r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
@@ -31,6 +28,3 @@ def stable_ids(text: str) -> str:
 
     return RANDOM_ID.sub(replace, text)
 
-
-def stabilize_file(path: Path) -> Path:
-    return write_text_atomic(path, stable_ids(path.read_text()))
