@@ -17,9 +17,12 @@ from markdown_it import MarkdownIt
 from governance_assets.core import html_safety, ledger, markdown, registry
 from governance_assets.core.printable import INVISIBLE_CATEGORIES, printable
 
-from .conftest import make_project, materialized, params_of, run_graph, set_params
+from .conftest import REPO, make_project, materialized, params_of, run_graph, set_params
+from .signing import keys
 from .test_ledger import register
-from .test_signoff import GOVERNANCE
+
+__all__ = ["keys"]  # fixture, used by name
+GOVERNANCE = REPO / ".venv" / "bin" / "governance"
 
 # It sorts where A46 did, so the one-hot columns keep their order and the run its champion.
 HOSTILE_VALUE = "A46</script><img src=x onerror=alert(1)>"
@@ -214,8 +217,10 @@ def test_every_markdown_table_row_has_its_headers_cell_count(hostile_run):
 
 # --- the registry's human views -------------------------------------------------------------
 
-def test_a_reason_with_a_newline_and_escapes_prints_no_second_ledger_line(tmp_path):
-    root = make_project(tmp_path / "project", signoff__approvers=["alice"])
+def test_a_reason_with_a_newline_and_escapes_prints_no_second_ledger_line(tmp_path, keys):
+    root = make_project(tmp_path / "project", signoff__approvers=["alice"],
+                        signoff__require_signed_run=False)
+    keys.install(root)
     version = register(root / "registry", tmp_path / "model", 1)
     registry.set_alias(root / "registry", "staging", version, "gates passed")
     forged = (f"looked fine\n#99     2026-12-04T17:00:00+00:00 approval  alice        {version} "
@@ -228,7 +233,7 @@ def test_a_reason_with_a_newline_and_escapes_prints_no_second_ledger_line(tmp_pa
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
-    governance("approve", version, "--by", "alice", "--reason", forged)
+    governance("approve", version, "--key", str(keys.path("alice")), "--reason", forged)
     recorded = ledger.entries(root / "registry")
     assert recorded[-1]["data"]["reason"] == forged   # the ledger keeps the exact text
     history = governance("history")
