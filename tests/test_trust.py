@@ -123,9 +123,14 @@ def test_a_signed_approval_and_request_move_production_end_to_end(project, keys)
     trust = trust_of(root)
     with pytest.raises(signoff.SignoffError, match="no signed promotion request"):
         signoff.promote_to_production(reg, version, trust)
-    signoff.request_promotion(reg, version, keys.signer("dave"), trust)
-    move = signoff.promote_to_production(reg, version, trust)
+    not_a_promoter = governance(root, "promote-production", "--key", str(keys.path("alice")))
+    assert not_a_promoter.returncode == 1 and "promoter role" in not_a_promoter.stdout
+    promoted = governance(root, "promote-production", "--key", str(keys.path("dave")))
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    assert "promotion request" in promoted.stdout and "by dave" in promoted.stdout
+    move = registry.alias_entry(reg, "production")
     assert move["data"]["by"] == "dave" and move["data"]["approval"]["by"] == "alice"
+    assert move["data"]["request"]["by"] == "dave"
     assert signoff.production_version(reg, lambda: trust) == version
     verified = governance(root, "verify")
     assert verified.returncode == 0, verified.stdout
