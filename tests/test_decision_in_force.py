@@ -84,7 +84,7 @@ def test_a_policy_tightened_then_restored_records_each_decision_where_it_is_read
     assert "Stage 'promote' didn't change, skipping" in repro.stdout, repro.stdout[-2000:]
     console = governance(root, "report")
     assert console.returncode == 1, console.stdout[-2000:]
-    assert "PROMOTED:" not in console.stdout
+    assert "\nPROMOTED:" not in console.stdout
     assert "NOT PROMOTED: every gate passes, but the decision in reports/decision.json " \
            "(blocked) was made on other standings (four_fifths_rule" in console.stdout
 
