@@ -5,7 +5,8 @@ before the tightening: DVC restores `document` from its run cache and calls `pro
 up to date, while the latest decision on record is the strict one. Through the real
 `governance` CLI, DVC and the project's Dagster instance: after each run the decision record,
 the ledger's last decision entry and the UI's latest `promotion_decision` materialization (and
-its check) say the same as the console, and a run with nothing changed decides nothing.
+its check) say the same as the console, and a run with nothing changed decides nothing. The
+digest that tells is tested first, on a project's real standings.
 """
 
 import os
@@ -13,14 +14,45 @@ import os
 import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance
 
-from governance_assets.core import ledger
+from governance_assets.core import decisions, ledger
+from governance_assets.core.layout import Layout
+from governance_assets.core.verdicts import standings
 
-from .conftest import set_params
+from .conftest import make_project, params_of, set_params
 from .test_dvc import DVC, _copy_of, _json, _run, first_run, governance  # noqa: F401
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("decision_in_force")]
+IN_ORDER = pytest.mark.xdist_group("decision_in_force")
 DECISION = AssetKey("promotion_decision")
 CHECK = AssetCheckKey(DECISION, "every_blocking_gate_passed")
+
+
+def _rows(root) -> tuple[list[dict], str]:
+    params = params_of(root)
+    return [item.to_dict() for item in standings(params, Layout(root))], params.policy_hash
+
+
+def test_the_digest_follows_each_gates_standing_not_when_it_was_judged(tmp_path):
+    root = make_project(tmp_path)
+    rows, policy_hash = _rows(root)
+    record = {"verdicts": rows, "policy_hash": policy_hash,
+              "standings_digest": decisions.standings_digest(rows, policy_hash)}
+    assert decisions.in_force(record, rows, policy_hash)
+
+    rejudged = [{**row, "judged_in_run": "another-run", "message": "judged again"}
+                for row in rows]
+    assert decisions.in_force(record, rejudged, policy_hash)
+
+    failed = [{**rows[0], "outcome": "fail", "blocks_promotion": True}, *rows[1:]]
+    assert not decisions.in_force(record, failed, policy_hash)
+    assert decisions.changed_since(record, failed, policy_hash) == [rows[0]["name"]]
+
+    set_params(root, policy__min_group_size=params_of(root).policy.min_group_size + 1)
+    tightened, tightened_hash = _rows(root)
+    assert not decisions.in_force(record, tightened, tightened_hash)
+    changed = decisions.changed_since(record, tightened, tightened_hash)
+    assert "sensitive_groups" in changed and changed[-1] == "policy"
+    assert "schema" not in changed, "a gate that does not read the key keeps its standing"
+    assert not decisions.in_force(None, rows, policy_hash)
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +100,8 @@ def _assert_everything_says(root, decision: str, headline: str) -> None:
     assert (ui["check_run_id"], ui["check_passed"]) == (ui["run_id"], decision == "promote")
 
 
+@pytest.mark.slow
+@IN_ORDER
 def test_a_policy_tightened_then_restored_records_each_decision_where_it_is_read(project):
     root = project
     set_params(root, policy__min_disparate_impact=0.99)
@@ -97,6 +131,8 @@ def test_a_policy_tightened_then_restored_records_each_decision_where_it_is_read
     assert _ui(root)["staging_run_id"] == _ui(root)["run_id"], "staging stays red in the UI"
 
 
+@pytest.mark.slow
+@IN_ORDER
 def test_a_second_run_with_nothing_changed_decides_nothing(project):
     root = project
     entries, ui = len(_decision_entries(root)), _ui(root)
