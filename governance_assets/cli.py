@@ -268,18 +268,26 @@ def _progress(line: str, codes: dict[str, int]) -> None:
 
 def _unjudged_stage(root: Path) -> tuple[str, str] | None:
     """The first stage DVC calls up to date whose judgement is missing for the current inputs,
-    and why: its gates have no verdict, or (promote, which has no outs) no decision is
-    recorded for the candidate, as in a fresh clone of a committed dvc.lock."""
+    and why: its gates have no verdict, or (promote, which has no outs) the recorded decision
+    was not made on the current standings of the gates, as in a fresh clone of a committed
+    dvc.lock, or after a policy tightened and restored (DVC restores `document` from its run
+    cache and calls promote up to date, while the latest decision is the strict one's)."""
+    from .core import decisions
     from .core.verdicts import CURRENT, standings
 
-    layout = Layout(root)
-    for item in standings(load_params(root), layout):
+    layout, params = Layout(root), load_params(root)
+    items = standings(params, layout)
+    for item in items:
         if item.state != CURRENT and item.gate.stage in STAGES:
             return item.gate.stage, ("verdicts missing for the current inputs: re-running it "
                                      "and every stage after it")
-    if not _decided(layout):
+    record = decisions.latest_decision(layout)
+    if record is None:
         return "promote", ("no decision recorded for this candidate (a fresh clone, or the "
                            "last run stopped before promote): running it")
+    rows = [item.to_dict() for item in items]
+    if not decisions.in_force(record, rows, params.policy_hash):
+        return "promote", f"{_recorded_decision(record, rows, params)}: deciding again"
     return None
 
 
@@ -343,16 +351,6 @@ def _repro_and_report(root: Path, force: bool) -> int:
             returned = _repro(root, ["--force", "--downstream", stage], log, codes, env,
                               server)
     return _conclude(root, returned, codes, log)
-
-
-def _decided(layout: Layout) -> bool:
-    """The promote stage has no outs: DVC calls it up to date from its deps alone, also in a
-    fresh clone whose registry has never seen the candidate. Its decision record tells."""
-    path, meta = layout.report("decision.json"), layout.model_meta
-    if not (path.is_file() and meta.is_file()):
-        return False
-    return (json.loads(path.read_text()).get("candidate_sha256")
-            == json.loads(meta.read_text()).get("sha256"))
 
 
 def _conclude(root: Path, returned: int, codes: dict[str, int], log: Path) -> int:
@@ -551,6 +549,17 @@ def _earlier_outputs(root: Path, stopped_at: str | None) -> set[str]:
             if relative in outs or any(relative.startswith(f"{o}/") for o in outs)}
 
 
+def _recorded_decision(record: dict | None, rows: list[dict], params: Params) -> str:
+    """Why the decision record does not back a PROMOTED headline, in a clause."""
+    from .core import decisions
+
+    if record is None:
+        return "no decision is recorded (reports/decision.json)"
+    changed = decisions.changed_since(record, rows, params.policy_hash)
+    return (f"the decision in reports/decision.json ({record['decision']}) was made on other "
+            f"standings ({', '.join(changed) or 'the gates'})")
+
+
 def report(root: Path, stopped_at: str | None = None) -> int:
     """Print and write every gate's standing against the current inputs; 0 only if promoted."""
     from .core import decisions
@@ -590,6 +599,12 @@ def report(root: Path, stopped_at: str | None = None) -> int:
     if staged is None:
         print(f"\nNOT PROMOTED: every gate passed but `staging` does not hold this candidate "
               f"yet; run `governance run` (exit {BLOCKED}).")
+        return BLOCKED
+    record = decisions.latest_decision(layout)
+    if not (decisions.in_force(record, rows, params.policy_hash)
+            and record["decision"] == decisions.PROMOTE):
+        print(f"\nNOT PROMOTED: every gate passes, but {_recorded_decision(record, rows, params)};"
+              f" run `governance run` to record the decision in force (exit {BLOCKED}).")
         return BLOCKED
     version = staged["data"]["version"]
     print(f"\nPROMOTED: registry version {version} is `staging` (registry/versions/{version}; "

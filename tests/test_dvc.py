@@ -215,6 +215,7 @@ def test_policy_flip_flop_gives_the_verdict_of_the_current_policy_without_force(
     assert (after["verdict"], after["value"], after["blocks_promotion"]) == (
         before["verdict"], before["value"], False)
     assert _json(root, "reports/model_card.json")["decision"]["status"] == "promotable"
+    assert _json(root, "reports/decision.json")["decision"] == "promote", "the strict record"
     assert (root / "dvc.lock").read_text() == lock_before
 
 

@@ -65,6 +65,7 @@ def promotion_decision(context: AssetExecutionContext, project: GovernanceProjec
                                      or "none"),
         "gates": MetadataValue.md(gate_table_markdown(items)),
         "candidate_sha256": record["candidate_sha256"] or "none",
+        "standings_digest": record["standings_digest"],
         "record": MetadataValue.path(layout.relative(path))})
 
 

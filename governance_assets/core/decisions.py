@@ -3,6 +3,11 @@
 Every run that reaches the gates writes one, promoted or blocked: `reports/decision.json` (the
 latest) and `registry/decisions/` (the history, never overwritten). It is validated against
 schemas/decision_record.schema.json before it is written.
+
+A record carries the digest of the standings it was made on (the policy, and each gate's
+state, outcome and fingerprint). It is the decision in force only while that digest equals the
+current one: a policy tightened and then restored leaves the candidate and every file DVC sees
+as they were, so only the standings tell that the latest record no longer holds.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from . import ledger
 from .card import validate_card
 from .files import read_json, sha256_of_file, write_json_atomic
 from .layout import Layout
-from .params import Params
+from .params import Params, hash_values
 from .signatures import run_label
 from .verdicts import (
     IntegrityError,
@@ -62,6 +67,7 @@ def decide(params: Params, layout: Layout, items: list[Standing], run_id: str | 
     except IntegrityError as error:
         candidate, problem = None, str(error)
     refused = [item for item in items if item.blocks]
+    rows = [item.to_dict() for item in items]
     return {
         "schema_version": "1.0",
         "decision": BLOCKED if refused or candidate is None else PROMOTE,
@@ -76,8 +82,38 @@ def decide(params: Params, layout: Layout, items: list[Standing], run_id: str | 
         "refused_by": [item.gate.name for item in refused] or
                       ([] if candidate else ["candidate_model"]),
         "refusals": refusals(items) or ([problem] if problem else []),
-        "verdicts": [item.to_dict() for item in items],
+        "verdicts": rows,
+        "standings_digest": standings_digest(rows, params.policy_hash),
     }
+
+
+def gate_standings(rows: list[dict]) -> dict[str, list]:
+    """Each gate as a decision depends on it: state, outcome, whether it blocks and the inputs
+    judged (its fingerprint), but not when or in which run it was judged, so re-judging the
+    same inputs changes nothing. `rows` are Standing.to_dict()s, as a record's `verdicts`."""
+    return {row["name"]: [row["state"], row["outcome"], row["blocks_promotion"],
+                          row["fingerprint"]] for row in rows}
+
+
+def standings_digest(rows: list[dict], policy_hash: str) -> str:
+    """One hash of the policy and every gate's standing: what a decision was made on."""
+    return hash_values({"policy_hash": policy_hash, "gates": gate_standings(rows)})
+
+
+def changed_since(record: dict, rows: list[dict], policy_hash: str) -> list[str]:
+    """What differs between the standings a record was made on and the current ones: the
+    gates whose standing moved, and `policy` when the policy's hash differs."""
+    then, now = gate_standings(record.get("verdicts", [])), gate_standings(rows)
+    changed = sorted(name for name in then.keys() | now.keys()
+                     if then.get(name) != now.get(name))
+    return changed + (["policy"] if record.get("policy_hash") != policy_hash else [])
+
+
+def in_force(record: dict | None, rows: list[dict], policy_hash: str) -> bool:
+    """The record was made on exactly the current standings (a record without a digest, from
+    before digests were recorded, is not)."""
+    return (record is not None
+            and record.get("standings_digest") == standings_digest(rows, policy_hash))
 
 
 def write_decision(layout: Layout, record: dict) -> Path:
@@ -115,7 +151,8 @@ def _ledger_decision(registry: Path, record: dict, where: str, digest: str) -> N
             "decision": record["decision"], "run_id": record["run_id"],
             "trigger": record["trigger"], "candidate_sha256": record["candidate_sha256"],
             "policy_hash": record["policy_hash"], "refused_by": record["refused_by"],
-            "record": where, "record_sha256": digest})
+            "standings_digest": record["standings_digest"], "record": where,
+            "record_sha256": digest})
 
 
 def latest_decision(layout: Layout) -> dict | None:
