@@ -85,7 +85,7 @@ def _show(root: Path, name: str, spec) -> int:
     print("  files (sha256 from the ledger):" + (f"  TAMPERED: {'; '.join(bad)}" if bad else ""))
     for file, digest in sorted(data["files"].items()):
         print(f"    {digest[:16]}  versions/{version}/{file}")
-    _print_gates(root / "versions" / version / "manifest.json")
+    _print_gates(root / "versions" / version / "decision.json")
     print(f"  approval: {signoff.approval_standing(root, version, spec).summary()}")
     card = root / "versions" / version / "model_card.md"
     if card.is_file():
@@ -93,10 +93,12 @@ def _show(root: Path, name: str, spec) -> int:
     return DONE
 
 
-def _print_gates(manifest: Path) -> None:
-    if not manifest.is_file():
+def _print_gates(decision: Path) -> None:
+    """The verdicts as the version's decision record holds them (a file the evidence hash
+    covers), not as a manifest no approval binds."""
+    if not decision.is_file():
         return
-    gates = read_json(manifest).get("metadata", {}).get("gates", [])
+    gates = read_json(decision).get("verdicts", [])
     if gates:
         print("  gates:")
     for gate in gates:
@@ -112,7 +114,8 @@ def _list(root: Path, spec) -> int:
             continue
         seen.append(version)
         standing = signoff.approval_standing(root, version, spec)
-        print(f"{version}  #{entry['seq']:<6} {entry['at']}  "
+        print(f"{version}  model {entry['data']['model_sha256'][:12]}  "
+              f"#{entry['seq']:<6} {entry['at']}  "
               f"{','.join(_aliases_of(root, version)) or '-':<19} "
               f"{'approved by ' + standing.approval['data']['by'] if standing.valid else '-'}")
     if not seen:
@@ -159,6 +162,8 @@ def _rollback(root: Path, args: argparse.Namespace) -> int:
     entry = signoff.rollback(root, args.alias, args.by, args.reason)
     print(f"{args.alias}: {entry['data']['previous']} -> {entry['data']['version']} "
           f"(ledger #{entry['seq']})")
+    if entry["data"].get("same_model"):
+        print(f"note: {registry.same_model_note(entry['data'])}")
     return DONE
 
 

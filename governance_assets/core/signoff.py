@@ -18,8 +18,6 @@ from .params import SignoffSpec
 from .storage import RegistryPath
 
 PRODUCTION = "production"
-EVIDENCE_FILES = {"model": registry.MODEL_FILE, "card": "model_card.json",
-                  "verdicts": "decision.json"}
 
 
 class SignoffError(RuntimeError):
@@ -27,10 +25,11 @@ class SignoffError(RuntimeError):
 
 
 def evidence_hash(registered: dict) -> str:
-    """sha256 over the model, card and verdict file hashes the ledger recorded for a version."""
+    """sha256 over every file hash the ledger recorded for a version, by name: the model, the
+    judged reports and every page `governance show` points a reviewer at, so an approval
+    covers exactly what the reviewer could read."""
     files = registered["data"]["files"]
-    bound = {role: files.get(name) for role, name in EVIDENCE_FILES.items()}
-    return hashlib.sha256(ledger.canonical(bound).encode()).hexdigest()
+    return hashlib.sha256(ledger.canonical(files).encode()).hexdigest()
 
 
 def tampered_files(root: RegistryPath, registered: dict) -> list[str]:
