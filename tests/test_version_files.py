@@ -107,7 +107,7 @@ class _Links(HTMLParser):
 
 def _markdown_targets(text: str) -> list[str]:
     targets = []
-    for token in MarkdownIt("gfm-like").parse(text):
+    for token in MarkdownIt("commonmark").enable("table").parse(text):
         for child in [token, *(token.children or [])]:
             targets += [child.attrs[name] for name in ("href", "src") if child.attrs.get(name)]
     return targets
