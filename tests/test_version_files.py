@@ -19,6 +19,7 @@ from markdown_it import MarkdownIt
 from governance_assets.assets import promotion_decision, staging_model
 from governance_assets.core import card, ledger, registry, signoff, version_files
 from governance_assets.core.files import read_json
+from governance_assets.core.gate_catalog import GATES
 from governance_assets.core.params import SignoffSpec
 
 from .conftest import REPO, materialized, run_graph
@@ -152,6 +153,11 @@ def test_the_evidence_hash_covers_every_file_a_reviewer_is_shown(passing):
     for name in files:
         edited = {**entry, "data": {**entry["data"], "files": {**files, name: "0" * 64}}}
         assert signoff.evidence_hash(edited) != approved, name
+
+
+def test_every_file_registered_as_judged_is_evidence_of_some_gate():
+    judged = {Path(path).name for gate in GATES for path in gate.evidence}
+    assert set(version_files.JUDGED) <= judged, set(version_files.JUDGED) - judged
 
 
 SPEC = SignoffSpec(approvers=["alice"], approval_expiry_days=30)
