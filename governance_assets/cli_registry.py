@@ -31,7 +31,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register the registry commands on the `governance` parser."""
     show = commands.add_parser("show", help="a version (or alias): card, verdicts, hashes")
     show.add_argument("version", help="version id, unique prefix, or staging/production")
-    commands.add_parser("list", help="every registered version, its aliases and approval")
+    commands.add_parser("list", help="every registered version: model hash, aliases, approval")
     history = commands.add_parser("history", help="the ledger, oldest first")
     history.add_argument("--kind", action="append", help="only these entry kinds")
     history.add_argument("--last", type=int, default=50, help="how many entries (default 50)")
