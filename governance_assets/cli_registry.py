@@ -41,7 +41,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register the registry commands on the `governance` parser."""
     show = commands.add_parser("show", help="a version (or alias): card, verdicts, hashes")
     show.add_argument("version", help="version id, unique prefix, or staging/production")
-    commands.add_parser("list", help="every registered version, its aliases and approval")
+    commands.add_parser("list", help="every registered version: model hash, aliases, approval")
     history = commands.add_parser("history", help="the ledger, oldest first")
     history.add_argument("--kind", action="append", help="only these entry kinds")
     history.add_argument("--last", type=int, default=50, help="how many entries (default 50)")
@@ -106,7 +106,7 @@ def _show(root: Path, name: str, trust: signoff.Trust) -> int:
     for file, digest in sorted(data["files"].items()):
         _say(f"    {digest[:16]}  versions/{version}/{file}")
     _say(model_signature.consumer_view(root / "versions" / version, data))
-    _print_gates(root / "versions" / version / "manifest.json")
+    _print_gates(root / "versions" / version / "decision.json")
     _say(f"  approval: {signoff.approval_standing(root, version, trust).summary()}")
     card = root / "versions" / version / "model_card.md"
     if card.is_file():
@@ -114,10 +114,12 @@ def _show(root: Path, name: str, trust: signoff.Trust) -> int:
     return DONE
 
 
-def _print_gates(manifest: Path) -> None:
-    if not manifest.is_file():
+def _print_gates(decision: Path) -> None:
+    """The verdicts as the version's decision record holds them (a file the evidence hash
+    covers), not as a manifest no approval binds."""
+    if not decision.is_file():
         return
-    gates = read_json(manifest).get("metadata", {}).get("gates", [])
+    gates = read_json(decision).get("verdicts", [])
     if gates:
         _say("  gates:")
     for gate in gates:
@@ -133,7 +135,8 @@ def _list(root: Path, trust: signoff.Trust) -> int:
             continue
         seen.append(version)
         standing = signoff.approval_standing(root, version, trust)
-        _say(f"{version}  #{entry['seq']:<6} {entry['at']}  "
+        _say(f"{version}  model {entry['data']['model_sha256'][:12]}  "
+             f"#{entry['seq']:<6} {entry['at']}  "
               f"{','.join(_aliases_of(root, version)) or '-':<19} "
               f"{'approved by ' + standing.approval['data']['by'] if standing.valid else '-'}")
     if not seen:
@@ -184,6 +187,8 @@ def _rollback(root: Path, args: argparse.Namespace, trust: signoff.Trust) -> int
     entry = signoff.rollback(root, trust, Signer(args.key), args.reason, args.alias)
     _say(f"{args.alias}: {entry['data']['previous']} -> {entry['data']['version']} "
           f"(ledger #{entry['seq']})")
+    if entry["data"].get("same_model"):
+        _say(f"note: {registry.same_model_note(entry['data'])}")
     return DONE
 
 

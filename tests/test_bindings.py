@@ -58,6 +58,7 @@ def test_a_tightened_policy_makes_the_pass_stale_and_reverting_finds_it_again(ju
     set_params(root, policy__min_disparate_impact=0.8)
     again = run_graph(root, instance, selection=[staging_model])
     assert again.success
+    assert _staging(root) == staged, "the same candidate on the same evidence: the same version"
     restaged = registry.manifest(root / "registry", _staging(root))
     assert restaged["model_sha256"] == read_json(root / "models/candidate.json")["sha256"]
     assert cli.report(root) == cli.PROMOTED

@@ -5,6 +5,9 @@ DVC's run cache can restore reports without running Dagster. So both assets deci
 verdict store: a gate counts only with a verdict whose fingerprint equals the current one.
 """
 
+import tempfile
+from pathlib import Path
+
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
@@ -15,22 +18,16 @@ from dagster import (
     asset_check,
 )
 
-from ..core import decisions, gate_table, markdown, registry
+from ..core import decisions, gate_table, markdown, registry, version_files
 from ..core.environment import git_commit
-from ..core.files import write_json_atomic
+from ..core.files import sha256_of_file, write_json_atomic
 from ..core.layout import Layout
 from ..core.ledger import LedgerError
+from ..core.params import Params
 from ..core.verdicts import Standing, refusals, standings
 from ..resources import GovernanceProject
 from .documentation import compliance_report, model_card
 from .publishing import CODE_VERSION
-
-REGISTERED_EVIDENCE = ("model_card.json", "model_card.md", "compliance.md", "compliance.html",
-                       "compliance.json", "validation.json",
-                       "splits.json", "search.json", "performance.json", "fairness.json",
-                       "fairness_rates.png", "proxies.json", "explanation.json", "drift.json",
-                       "drift.html", "decision.json", "robustness.json",
-                       "reference_agreement.json")
 
 
 def gate_table_markdown(items: list[Standing]) -> str:
@@ -82,34 +79,26 @@ def every_blocking_gate_passed(project: GovernanceProject) -> AssetCheckResult:
                   "gates": MetadataValue.md(gate_table_markdown(items))})
 
 
-def _judged_hashes(items: list[Standing]) -> dict[str, str]:
-    """The bytes the verdicts were bound to, by the name each file gets in the registry."""
-    expected = {}
-    for item in items:
-        fingerprint = item.fingerprint
-        if fingerprint is None:
-            continue
-        if fingerprint.candidate_sha256:
-            expected[registry.MODEL_FILE] = fingerprint.candidate_sha256
-        if fingerprint.evidence_sha256 and len(item.gate.evidence) == 1:
-            expected[item.gate.evidence[0].rsplit("/", 1)[-1]] = fingerprint.evidence_sha256
-    return expected
-
-
-def _register(layout: Layout, items: list[Standing], run_id: str, dataset: str,
-              policy_hash: str) -> dict:
-    """Register the judged bytes, then move `staging` on a ledger entry naming the run, the
-    decision record and every verdict record it rests on."""
-    manifest = registry.register(
-        layout.registry, layout.model,
-        {name: layout.report(name) for name in REGISTERED_EVIDENCE},
-        {"dataset": dataset, "policy_hash": policy_hash, "dagster_run_id": run_id,
-         "decision": decisions.PROMOTE, "gates": [item.to_dict() for item in items]},
-        expected=_judged_hashes(items))
+def _register(params: Params, layout: Layout, items: list[Standing], run_id: str) -> dict:
+    """Register the judged bytes and the views rendered from them, then move `staging` on a
+    ledger entry naming the run, its decision record and every verdict record it rests on."""
+    expected = version_files.judged_hashes(layout, items)
+    unbound = version_files.unbound(expected)
+    if unbound:
+        raise registry.RegistryError(f"no current verdict binds {', '.join(unbound)}; "
+                                     "registering them would register bytes no gate judged")
+    with tempfile.TemporaryDirectory(prefix="governance-views-") as folder:
+        views = version_files.render(params, layout, items, expected, Path(folder))
+        manifest = registry.register(
+            layout.registry, layout.model,
+            {**{name: layout.report(name) for name in version_files.JUDGED}, **views},
+            {"dataset": params.dataset, "policy_hash": params.policy_hash,
+             "dagster_run_id": run_id, "decision": decisions.PROMOTE},
+            expected=expected)
     entry = registry.set_alias(
         layout.registry, "staging", manifest["version"],
         reason=f"all blocking gates passed (run {run_id})", move="promotion", run_id=run_id,
-        decision_sha256=manifest["files"]["decision.json"],
+        decision_sha256=sha256_of_file(layout.report("decision.json")),
         verdicts=[{"gate": item.gate.name, "fingerprint": item.fingerprint.key}
                   for item in items if item.fingerprint is not None])
     return {"version": manifest["version"], "alias": "staging",
@@ -140,7 +129,7 @@ def staging_model(context: AssetExecutionContext, project: GovernanceProject
                           "\n".join(f"- {line}" for line in refused)),
                           "gates": MetadataValue.md(gate_table_markdown(items))})
     try:
-        record = _register(layout, items, context.run_id, params.dataset, params.policy_hash)
+        record = _register(params, layout, items, context.run_id)
     except (registry.RegistryError, LedgerError) as error:
         raise Failure(description=f"staging promotion refused: {error}") from error
     write_json_atomic(layout.report("staging.json"), record)

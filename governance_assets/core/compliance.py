@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from . import markdown
 from .card import link_from_reports
 from .gates import PASS
@@ -130,7 +132,8 @@ def checklist(card: dict) -> list[dict]:
         ("Art. 14", "Human oversight: sign-off before production",
          NEEDS_HUMAN, "staging is automated; production moves only on an unexpired approval, "
          "by a named reviewer with the approver role (not the run's trigger), of this exact "
-         "evidence (model, card, verdicts): a reviewer runs `governance show staging` then "
+         "evidence (every file of the registry version): a reviewer runs "
+         "`governance show staging` then "
          "`governance approve VERSION --by NAME --reason ...`",
          [evidence["model_card_md"]]),
         ("Art. 15", "Accuracy and robustness",
@@ -178,11 +181,19 @@ def report(card: dict) -> dict:
                             if i["status"] == NEEDS_HUMAN]}
 
 
-def render_markdown(items: list[dict], model_name: str) -> str:
+def evidence_link(path: str, link: Callable[[str], str | None]) -> str:
+    """A Markdown link to an evidence file, or its name in text where `link` has no target
+    (a registered copy names what lives outside its version folder)."""
+    target = link(path)
+    return f"[{path.split('/')[-1]}]({target})" if target else markdown.code(path)
+
+
+def render_markdown(items: list[dict], model_name: str,
+                    link: Callable[[str], str | None] = link_from_reports) -> str:
     lines = [f"# EU AI Act checklist: {markdown.text(model_name)}\n",
              "| article | requirement | status | finding | evidence |", "|---|---|---|---|---|"]
     for item in items:
-        links = ", ".join(f"[{p.split('/')[-1]}]({link_from_reports(p)})" for p in item["evidence"])
+        links = ", ".join(evidence_link(p, link) for p in item["evidence"])
         cells = [markdown.cell(item[key])
                  for key in ("article", "requirement", "status", "finding")]
         lines.append("| " + " | ".join([*cells, links]) + " |")

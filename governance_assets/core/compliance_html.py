@@ -1,11 +1,14 @@
 """The EU AI Act checklist as one self-contained HTML page an auditor opens offline.
 
 No script, no external style sheet, font or image: inline CSS only; evidence links are
-relative to reports/, so the page works from a copied folder. jinja2 autoescapes every value,
-and the page's Content-Security-Policy lets no script run at all (core.html_safety).
+relative to the page's folder (reports/, or a registry version with what lies outside it named
+in text), so the page works from a copied folder. jinja2 autoescapes every value, and the
+page's Content-Security-Policy lets no script run at all (core.html_safety).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from jinja2 import Environment, select_autoescape
 
@@ -45,7 +48,9 @@ checks the ledger and every registry file.</p>
 <tr class="{{ item.status }}">
 <td>{{ item.article }}</td><td>{{ item.requirement }}</td>
 <td class="status">{{ item.status | replace("_", " ") }}</td><td>{{ item.finding }}</td>
-<td>{% for path in item.evidence %}<a href="{{ path | link }}">{{ path.split("/")[-1] }}</a>
+<td>{% for path in item.evidence %}{% set target = path | link %}
+{%- if target %}<a href="{{ target }}">{{ path.split("/")[-1] }}</a>
+{%- else %}<code>{{ path }}</code>{% endif %}
 {% if not loop.last %}<br>{% endif %}{% endfor %}</td>
 <td>{% for entry in item.ledger_entries %}<code>{{ entry.gate }}@{{ entry.fingerprint[:12] }}</code>
 {% if not loop.last %}<br>{% endif %}{% endfor %}</td>
@@ -57,8 +62,9 @@ checks the ledger and every registry file.</p>
 """
 
 
-def render_html(report: dict) -> str:
+def render_html(report: dict, link: Callable[[str], str | None] = link_from_reports) -> str:
+    """The page; `link` maps an evidence path to its href, or None to name it in text."""
     environment = Environment(autoescape=select_autoescape(default=True),
                               keep_trailing_newline=True)
-    environment.filters["link"] = link_from_reports
+    environment.filters["link"] = link
     return with_content_security_policy(environment.from_string(TEMPLATE).render(**report))

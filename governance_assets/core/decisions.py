@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import ledger
-from .card import validate_card
+from .card import gate_entry, validate_card
 from .files import read_json, sha256_of_file, write_json_atomic
 from .layout import Layout
 from .params import Params, hash_values
@@ -32,6 +32,9 @@ from .verdicts import (
 )
 
 PROMOTE, BLOCKED = "promote", "blocked"
+# Who ran it and when: in the run's record, not in what a registry version holds.
+RUN_FIELDS = ("decided_at", "run_id", "trigger", "triggered_by", "git_commit",
+              "run_signature", "allowed_signers_sha256")
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "decision_record.schema.json"
 
 
@@ -114,6 +117,24 @@ def in_force(record: dict | None, rows: list[dict], policy_hash: str) -> bool:
     before digests were recorded, is not)."""
     return (record is not None
             and record.get("standings_digest") == standings_digest(rows, policy_hash))
+
+
+def judged_decision(params: Params, layout: Layout, items: list[Standing]) -> dict:
+    """The decision as a registry version holds it: what was decided on which evidence.
+
+    No run id, clock, trigger or commit (the ledger and `registry/decisions/` keep who ran it
+    and when), and a volatile gate's figure (latency) is left out as the card leaves it out,
+    so the same candidate on the same evidence gives the same bytes and the same version.
+    """
+    record = decide(params, layout, items, None, "manual", None)
+    return {**{key: value for key, value in record.items() if key not in RUN_FIELDS},
+            "verdicts": [_judged_verdict(item) for item in items]}
+
+
+def _judged_verdict(item: Standing) -> dict:
+    row = {key: value for key, value in item.to_dict().items() if key != "judged_in_run"}
+    entry = gate_entry(item)
+    return {**row, "value": entry["value"], "message": entry["message"]}
 
 
 def write_decision(layout: Layout, record: dict) -> Path:

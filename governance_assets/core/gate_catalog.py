@@ -100,6 +100,9 @@ _PERFORMANCE_KEYS = ("model.decision_threshold", "evaluation.bootstrap_rounds")
 _GROUP_RATE_KEYS = (*_PERFORMANCE_KEYS, "policy.decision_quality_per_group",
                     "policy.min_rate_denominator")
 ROBUSTNESS_EVIDENCE = "reports/robustness.json"
+# The evidently page is judged with the figures it was computed with: a reviewer reads it from
+# the registry, so its bytes are bound to the drift verdicts like the JSON's.
+DRIFT_EVIDENCE = ("reports/drift.json", "reports/drift.html")
 
 GATES: tuple[GateSpec, ...] = (
     _data("schema", "Required columns present, numeric columns numeric and finite, file not "
@@ -112,7 +115,7 @@ GATES: tuple[GateSpec, ...] = (
           ("policy.max_outlier_share",), blocking=False),
     GateSpec("golden_test_disjoint", "dataset_splits", "prepare",
              "No golden-test row, by id or by content, is in train or validation.", (),
-             SPLIT_FILES, needs_candidate=False),
+             (*SPLIT_FILES, "reports/splits.json"), needs_candidate=False),
     GateSpec("feasible_trial", "model_search", "train", "At least one trial met the "
              "constraints.", _SEARCH_KEYS, ("reports/search.json",), needs_candidate=False),
     # Constraint-aware search (issue 9): the same seed reproduces the trace; energy budget.
@@ -175,10 +178,10 @@ GATES: tuple[GateSpec, ...] = (
              ("policy.max_protected_influence", "explain", *_PROXY_KEYS),
              ("reports/explanation.json", PROXY_EVIDENCE)),
     GateSpec("drift_psi", "drift_report", "document", "No feature's PSI above policy.max_psi.",
-             ("policy.max_psi",), ("reports/drift.json",), needs_candidate=False),
+             ("policy.max_psi",), DRIFT_EVIDENCE, needs_candidate=False),
     GateSpec("drifted_share", "drift_report", "document",
              "Share of drifted features <= policy.max_drifted_share.",
-             ("policy.max_psi", "policy.max_drifted_share"), ("reports/drift.json",),
+             ("policy.max_psi", "policy.max_drifted_share"), DRIFT_EVIDENCE,
              needs_candidate=False),
     GateSpec("model_card_valid", "model_card", "document", "The governance record validates "
              "against schemas/model_card.schema.json.", (), ("reports/model_card.json",)),

@@ -225,15 +225,32 @@ def set_alias(root: storage.RegistryPath, alias: str, version: str, reason: str,
 
 def set_alias_locked(root: storage.RegistryPath, alias: str, version: str, reason: str,
                      signer: Signer | None = None, **grounds: object) -> dict:
-    """The move, signed by `signer` (default: the pipeline key, when set)."""
-    _ledgered(root, version)
+    """set_alias() for a caller holding the lock, signed by `signer` (default: the pipeline
+    key, when set). A move between two versions of byte-identical models says so in its
+    reason: it changes the evidence on record, not the model in service."""
+    model = _ledgered(root, version)["data"]["model_sha256"]
     previous = get_alias(root, alias)
-    entry = ledger.append_locked(root, "alias", {"alias": alias, "version": version,
-                                                 "previous": previous, "reason": reason,
-                                                 **grounds}, signer)
+    move = {"alias": alias, "version": version, "previous": previous, "reason": reason,
+            **grounds}
+    if previous not in (None, version) and _model_of(root, previous) == model:
+        move["same_model"] = model
+        move["reason"] = f"{reason}; {same_model_note(move)}"
+    entry = ledger.append_locked(root, "alias", move, signer)
     ledger.crash_point("alias:before-file")
     _write_alias_file(root, alias, entry)
     return entry
+
+
+def _model_of(root: storage.RegistryPath, version: str) -> str | None:
+    entry = registration(root, version)
+    return entry["data"]["model_sha256"] if entry else None
+
+
+def same_model_note(move: dict) -> str:
+    """What an alias move between byte-identical models does, in words (ledger and output)."""
+    return (f"{move['version']} has the same model bytes as {move['previous']} (sha256 "
+            f"{move['same_model'][:12]}): the model in service does not change, only the "
+            "evidence on record")
 
 
 def _pointer(entry: dict) -> dict:

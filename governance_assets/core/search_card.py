@@ -58,12 +58,17 @@ def front_matter_emissions(carbon: dict) -> dict | None:
             "hardware_used": carbon["hardware"]}
 
 
+def shows_pareto(card: dict) -> bool:
+    """The card shows the search's Pareto plot (search_pareto.png) only when it searched."""
+    return "sampler" in card["search"]
+
+
 def render_markdown(card: dict) -> str:
     search = card["search"]
     lines = ["## How the model was chosen\n"]
     if "champion_reason" in search:
         lines.append(f"**Champion:** {markdown.text(search['champion_reason'])}.\n")
-    if "sampler" in search:
+    if shows_pareto(card):
         budget = search["budget"]
         lines.append(f"Sampler: {search['sampler']} (seed {search['seed']}); budget "
                      f"{budget['trials']} trials / {budget['timeout_seconds']:g} s, used "

@@ -1,8 +1,9 @@
 """Human sign-off bound to evidence and signed by real keys; production promotion and rollback.
 
-An approval names a registry version and the hash of its evidence (model sha256 + card +
-decision record with every verdict) and is an SSH signature (core/signatures.py) by a key the
-allowed-signers file gives to a principal with the approver role (core/authority.py). It counts
+An approval names a registry version and the hash of its evidence (every file the ledger
+recorded for it: the model, the judged reports and the pages rendered from them) and is an
+SSH signature (core/signatures.py) by a key the allowed-signers file gives to a principal
+with the approver role (core/authority.py). It counts
 only while that evidence is still what the registry holds, it has not expired, no later signed
 rejection voids it, and (with separation of duties) its principal did not sign the run that
 registered the version. Production moves on a signed promotion request by a promoter, citing
@@ -26,8 +27,6 @@ from .signatures import Signer, pipeline_signer
 from .storage import RegistryPath
 
 PRODUCTION = "production"
-EVIDENCE_FILES = {"model": registry.MODEL_FILE, "card": "model_card.json",
-                  "verdicts": "decision.json"}
 REQUEST_VALID_FOR = timedelta(hours=1)
 
 
@@ -59,10 +58,11 @@ class Trust:
 
 
 def evidence_hash(registered: dict) -> str:
-    """sha256 over the model, card and verdict file hashes the ledger recorded for a version."""
+    """sha256 over every file hash the ledger recorded for a version, by name: the model, the
+    judged reports and every page `governance show` points a reviewer at, so an approval
+    covers exactly what the reviewer could read."""
     files = registered["data"]["files"]
-    bound = {role: files.get(name) for role, name in EVIDENCE_FILES.items()}
-    return hashlib.sha256(ledger.canonical(bound).encode()).hexdigest()
+    return hashlib.sha256(ledger.canonical(files).encode()).hexdigest()
 
 
 def tampered_files(root: RegistryPath, registered: dict) -> list[str]:

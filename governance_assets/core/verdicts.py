@@ -69,11 +69,17 @@ def evidence_sha256(layout: Layout, gate: GateSpec) -> str | None:
     paths = [layout.root / relative for relative in gate.evidence]
     if not all(path.is_file() for path in paths):
         return None
-    if len(paths) == 1:
-        return sha256_of_file(paths[0])
+    return combined_sha256({path.name: sha256_of_file(path) for path in paths})
+
+
+def combined_sha256(hashes: dict[str, str]) -> str:
+    """The evidence hash of files by name: a lone file's own sha256, else a hash of them all
+    in the gate's order (so a registered copy can be checked against a verdict file by file)."""
+    if len(hashes) == 1:
+        return next(iter(hashes.values()))
     digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.name.encode() + sha256_of_file(path).encode())
+    for name, sha256 in hashes.items():
+        digest.update(name.encode() + sha256.encode())
     return digest.hexdigest()
 
 
