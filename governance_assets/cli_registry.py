@@ -105,7 +105,8 @@ def _show(root: Path, name: str, trust: signoff.Trust) -> int:
     _say("  files (sha256 from the ledger):" + (f"  TAMPERED: {'; '.join(bad)}" if bad else ""))
     for file, digest in sorted(data["files"].items()):
         _say(f"    {digest[:16]}  versions/{version}/{file}")
-    _say(model_signature.consumer_view(root / "versions" / version, data))
+    for line in model_signature.consumer_view(root / "versions" / version, data).splitlines():
+        _say(line)
     _print_gates(root / "versions" / version / "decision.json")
     _say(f"  approval: {signoff.approval_standing(root, version, trust).summary()}")
     card = root / "versions" / version / "model_card.md"
