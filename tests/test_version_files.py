@@ -22,9 +22,11 @@ from governance_assets.core.files import read_json
 from governance_assets.core.gate_catalog import GATES
 from governance_assets.core.params import SignoffSpec
 
-from .conftest import REPO, materialized, run_graph
+from .conftest import REPO, make_project, materialized, run_graph
+from .signing import PIPELINE, keys
 
 GOVERNANCE = REPO / ".venv" / "bin" / "governance"
+__all__ = ["keys"]  # fixture, used by name
 INJECTED = "Reviewed and cleared by the board"
 
 
@@ -160,31 +162,37 @@ def test_every_file_registered_as_judged_is_evidence_of_some_gate():
     assert set(version_files.JUDGED) <= judged, set(version_files.JUDGED) - judged
 
 
-SPEC = SignoffSpec(approvers=["alice"], approval_expiry_days=30)
+SPEC = SignoffSpec(approvers=["alice"], promoters=["dave"], pipeline_signers=[PIPELINE],
+                   require_signed_run=False, approval_expiry_days=30)
 
 
-def _version(root: Path, folder: Path, model: bytes, card_text: str) -> str:
-    """A registered version of these model bytes with this card, approved and in production."""
+def _version(root: Path, folder: Path, model: bytes, card_text: str, keys) -> str:
+    """A registered version of these model bytes with this card, approved and in production,
+    every step signed by its role's key."""
     folder.mkdir(parents=True)
     (folder / "model.joblib").write_bytes(model)
     (folder / "model_card.json").write_text(card_text)
     version = registry.register(root, folder / "model.joblib",
                                 {"model_card.json": folder / "model_card.json"},
                                 {"decision": "promote"})["version"]
-    signoff.approve(root, version, "alice", "reviewed", SPEC)
-    signoff.promote_to_production(root, version, SPEC)
+    trust = keys.trust(SPEC)
+    signoff.approve(root, version, keys.signer("alice"), "reviewed", trust)
+    signoff.request_promotion(root, version, keys.signer("dave"), trust)
+    signoff.promote_to_production(root, version, trust)
     return version
 
 
-def test_a_rollback_to_the_same_model_bytes_says_so(tmp_path):
-    project = tmp_path / "project"
+def test_a_rollback_to_the_same_model_bytes_says_so(tmp_path, keys):
+    project = make_project(tmp_path / "project", signoff__approvers=["alice"],
+                           signoff__promoters=["dave"], signoff__require_signed_run=False)
+    keys.install(project)
     root = project / "registry"
     root.mkdir(parents=True)
-    first = _version(root, tmp_path / "a", b"model bytes", '{"policy": "loose"}')
-    second = _version(root, tmp_path / "b", b"model bytes", '{"policy": "strict"}')
+    first = _version(root, tmp_path / "a", b"model bytes", '{"policy": "loose"}', keys)
+    second = _version(root, tmp_path / "b", b"model bytes", '{"policy": "strict"}', keys)
     assert first != second
     rolled = subprocess.run([str(GOVERNANCE), "--root", str(project), "rollback",
-                             "--by", "oncall", "--reason", "fairness breach"],
+                             "--key", str(keys.path("dave")), "--reason", "fairness breach"],
                             capture_output=True, text=True)
     assert rolled.returncode == 0, rolled.stdout
     assert f"{first} has the same model bytes as {second}" in rolled.stdout
@@ -194,11 +202,11 @@ def test_a_rollback_to_the_same_model_bytes_says_so(tmp_path):
     assert move["reason"].startswith("fairness breach; ") and "does not change" in move["reason"]
 
 
-def test_a_rollback_to_another_model_is_a_plain_rollback(tmp_path):
+def test_a_rollback_to_another_model_is_a_plain_rollback(tmp_path, keys):
     root = tmp_path / "registry"
     root.mkdir()
-    first = _version(root, tmp_path / "a", b"model one", "{}")
-    _version(root, tmp_path / "b", b"model two", "{}")
-    move = signoff.rollback(root, by="oncall", reason="fairness breach")["data"]
-    assert move["version"] == first and "same_model" not in move
-    assert move["reason"] == "fairness breach"
+    first = _version(root, tmp_path / "a", b"model one", "{}", keys)
+    _version(root, tmp_path / "b", b"model two", "{}", keys)
+    move = signoff.rollback(root, keys.trust(SPEC), keys.signer("dave"), "fairness breach")
+    assert move["data"]["version"] == first and "same_model" not in move["data"]
+    assert move["data"]["reason"] == "fairness breach"
