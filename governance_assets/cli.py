@@ -39,14 +39,14 @@ from .core.params import Params, ParamsError, load_params
 
 PROMOTED, BLOCKED, INPUT_ERROR, FAILURE = 0, 1, 2, 3
 MARK = "[governance] "
-INPUT_ERRORS = ("ParamsError", "DataError", "IntegrityError")
+INPUT_ERRORS = ("ParamsError", "DataError", "IntegrityError", "UnsafeModelError")
 
 REPORTS = [
     ("decision record", "reports/decision.json"), ("gate verdicts", "reports/gates.json"),
     ("model card", "reports/model_card.md"), ("model card (JSON)", "reports/model_card.json"),
     ("EU AI Act checklist", "reports/compliance.html"), ("validation", "reports/validation.json"),
     ("splits", "reports/splits.json"), ("search trials", "reports/search.json"),
-    ("model", "models/candidate.joblib"), ("performance", "reports/performance.json"),
+    ("model", "models/candidate.skops"), ("performance", "reports/performance.json"),
     ("latency (runtime)", "reports/runtime/latency.json"),
     ("fairness", "reports/fairness.json"), ("fairness chart", "reports/fairness_rates.png"),
     ("proxy screen", "reports/proxies.json"), ("explanations", "reports/explanation.json"),
