@@ -250,7 +250,7 @@ def versions(root: storage.RegistryPath) -> list[dict]:
 def _verified_model_bytes(root: storage.RegistryPath, version: str) -> bytes:
     """The model bytes, read once, only if their sha256 is the one the ledger recorded."""
     registered = _ledgered(root, version)["data"]
-    if MODEL_FILE not in registered.get("files", {MODEL_FILE: None}):
+    if MODEL_FILE not in registered["files"]:
         raise RegistryError(f"version {version} holds no {MODEL_FILE}: it was registered "
                             f"with {sorted(registered['files'])}, and a model stored as a "
                             "pickle is never loaded (it could run code); register the model "
