@@ -49,7 +49,7 @@ def dumps(model: object) -> bytes:
     """The model as canonical, compressed skops bytes (the same model gives the same bytes)."""
     import skops.io as sio
 
-    return _canonical(sio.dumps(model, compression=zipfile.ZIP_DEFLATED))
+    return _canonical(sio.dumps(model))   # stored: _canonical compresses, once
 
 
 def _canonical(data: bytes) -> bytes:
@@ -103,28 +103,31 @@ def loads(data: bytes, source: str, also_trusted: Sequence[str] = ()) -> object:
     """The model in `data`, only if every type in it is trusted; never unpickled.
 
     `source` names the file in the refusal. `data` is the bytes the caller verified: the file
-    is not read again here, so what was checked is what gets loaded.
+    is not read again here, so what was checked is what gets loaded. skops audits every type
+    in the file before it builds any object.
     """
     import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
 
+    _check_is_skops(data, source)
     trusted = [*TRUSTED_TYPES, *also_trusted]
-    untrusted = sorted(set(_types_in(data, source)) - set(trusted))
-    if untrusted:
+    try:
+        return sio.loads(data, trusted=trusted)
+    except UntrustedTypesFoundException:
+        untrusted = sorted(set(sio.get_untrusted_types(data=data)) - set(trusted))
         raise UnsafeModelError(
             f"{source}: type(s) {untrusted} are not among the types this project trusts "
             "(governance_assets/core/model_files.py TRUSTED_TYPES, and an external model's "
             "declared trusted_types); a model file could build them with arbitrary "
-            "arguments, so it is not loaded")
-    return sio.loads(data, trusted=trusted)
+            "arguments, so it is not loaded") from None
 
 
-def _types_in(data: bytes, source: str) -> list[str]:
-    """The types skops would build beyond its defaults; a file skops cannot read is refused."""
-    import skops.io as sio
-
+def _check_is_skops(data: bytes, source: str) -> None:
+    """A zip archive with a JSON schema, as skops writes; anything else (a pickle) is refused."""
     try:
-        return sio.get_untrusted_types(data=data or b"-")
-    except Exception as error:  # noqa: BLE001 (any parse failure of untrusted bytes is a refusal)
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            json.loads(archive.read(SCHEMA))
+    except (zipfile.BadZipFile, KeyError, ValueError) as error:
         raise UnsafeModelError(
             f"{source}: not a skops model file ({type(error).__name__}: {error}). Models are "
             "stored with skops and never unpickled (a pickle runs code when it is loaded), so "
