@@ -26,7 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-import joblib
 import pandas as pd
 import yaml
 from dagster import DagsterInstance, materialize
@@ -44,7 +43,7 @@ from governance_assets.assets.monitoring import (  # noqa: E402
 )
 from governance_assets.assets.promotion import REGISTERED_EVIDENCE  # noqa: E402
 from governance_assets.checks import GATE_CHECKS  # noqa: E402
-from governance_assets.core import registry, training  # noqa: E402
+from governance_assets.core import model_files, registry, training  # noqa: E402
 from governance_assets.core.files import read_json  # noqa: E402
 from governance_assets.core.layout import Layout  # noqa: E402
 from governance_assets.core.params import load_params  # noqa: E402
@@ -88,8 +87,8 @@ def train_and_register(root: Path, instance: DagsterInstance) -> tuple[str, str]
                        pd.read_parquet(layout.split("validation"))])
     shadow = training.build_pipeline("logistic_regression", params.active, params.model, 0)
     shadow.fit(train[params.active.model_features], train["_favourable"])
-    joblib.dump(shadow, root / "shadow.joblib")
-    staged = registry.register(layout.registry, root / "shadow.joblib", evidence,
+    (root / "shadow.skops").write_bytes(model_files.dumps(shadow))
+    staged = registry.register(layout.registry, root / "shadow.skops", evidence,
                                {"benchmark": "logistic regression shadow"})
     registry.set_alias(layout.registry, "staging", staged["version"], "benchmark shadow")
     return production["version"], staged["version"]

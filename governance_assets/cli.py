@@ -41,7 +41,7 @@ from .core.printable import printable
 
 PROMOTED, BLOCKED, INPUT_ERROR, FAILURE = 0, 1, 2, 3
 MARK = "[governance] "
-INPUT_ERRORS = ("ParamsError", "DataError", "IntegrityError")
+INPUT_ERRORS = ("ParamsError", "DataError", "IntegrityError", "UnsafeModelError")
 # A ledger that fails verification on read, or a disk that refused an entry: the run stops
 # and says which entry or file, as for bad input (nothing downstream acted on it).
 LEDGER_ERRORS = ("LedgerTampered", "LedgerWriteFailed", "LedgerError", "SignoffError",
@@ -52,7 +52,7 @@ REPORTS = [
     ("model card", "reports/model_card.md"), ("model card (JSON)", "reports/model_card.json"),
     ("EU AI Act checklist", "reports/compliance.html"), ("validation", "reports/validation.json"),
     ("splits", "reports/splits.json"), ("search trials", "reports/search.json"),
-    ("model", "models/candidate.joblib"), ("performance", "reports/performance.json"),
+    ("model", "models/candidate.skops"), ("performance", "reports/performance.json"),
     ("latency (runtime)", "reports/runtime/latency.json"),
     ("fairness", "reports/fairness.json"), ("fairness chart", "reports/fairness_rates.png"),
     ("proxy screen", "reports/proxies.json"), ("explanations", "reports/explanation.json"),

@@ -7,14 +7,13 @@ the guard must refuse with STALE or an integrity error, and find the verdict aga
 
 import shutil
 
-import joblib
 import pytest
 import yaml
 from sklearn.dummy import DummyClassifier
 
 from governance_assets import cli
 from governance_assets.assets import staging_model
-from governance_assets.core import registry
+from governance_assets.core import model_files, registry
 from governance_assets.core.files import read_json, sha256_of_file, write_json_atomic
 from governance_assets.core.gate_catalog import GATES, STAGE_GROUPS
 from governance_assets.core.verdicts import STALE, standings
@@ -68,14 +67,14 @@ def test_a_model_swapped_after_evaluation_is_never_loaded_or_promoted(judged, in
     root = judged
     staged = _staging(root)
     swapped = DummyClassifier(strategy="most_frequent").fit([[0], [1]], [1, 1])
-    joblib.dump(swapped, root / "models/candidate.joblib")
+    (root / "models/candidate.skops").write_bytes(model_files.dumps(swapped))
     refused = run_graph(root, instance, selection=[staging_model])
     assert "does not match" in _refusal(refused) and "recorded at training" in _refusal(refused)
     assert _staging(root) == staged
 
     meta = read_json(root / "models/candidate.json")  # the swap also rewrites the record
     write_json_atomic(root / "models/candidate.json",
-                      {**meta, "sha256": sha256_of_file(root / "models/candidate.joblib")})
+                      {**meta, "sha256": sha256_of_file(root / "models/candidate.skops")})
     refused = run_graph(root, instance, selection=[staging_model])
     assert "performance_floor on performance_report: STALE" in _refusal(refused)
     assert "candidate changed" in _refusal(refused)

@@ -70,7 +70,7 @@ def test_after_an_early_stop_the_later_stages_reports_are_marked_stale():
     after_train = _earlier_outputs(repo, "train")
     assert {"reports/model_card.md", "reports/performance.json",
             "reports/compliance.html"} <= after_train
-    assert not {"reports/search.json", "models/candidate.joblib",
+    assert not {"reports/search.json", "models/candidate.skops",
                 "reports/validation.json"} & after_train
     assert _earlier_outputs(repo, None) == set()
 

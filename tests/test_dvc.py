@@ -367,7 +367,7 @@ def test_verdicts_lost_while_dvc_is_up_to_date_are_rebuilt_by_the_plain_command(
 def test_a_model_swapped_before_the_promote_stage_is_refused(second_copy):
     root, _ = second_copy
     staged = registry.get_alias(root / "registry", "staging")
-    model = root / "models/candidate.joblib"
+    model = root / "models/candidate.skops"
     original = model.read_bytes()
     model.write_bytes(original + b"\0")
     try:

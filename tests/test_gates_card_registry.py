@@ -3,11 +3,10 @@
 import copy
 import json
 
-import joblib
 import pytest
 from sklearn.dummy import DummyClassifier
 
-from governance_assets.core import gates, registry
+from governance_assets.core import gates, model_files, registry
 from governance_assets.core.card import render_markdown, validate_card
 from governance_assets.core.layout import Layout
 
@@ -85,14 +84,14 @@ def test_card_schema_gate_fails_on_a_missing_section(tmp_path):
 
 def _model(path, constant):
     model = DummyClassifier(strategy="constant", constant=constant).fit([[0], [1]], [0, 1])
-    joblib.dump(model, path)
+    path.write_bytes(model_files.dumps(model))
     return path
 
 
 def test_registry_versions_are_immutable_and_verified(tmp_path, registry_root):
     root, card = registry_root, tmp_path / "card.json"
     card.write_text("{}")
-    model = _model(tmp_path / "m.joblib", 1)
+    model = _model(tmp_path / "m.skops", 1)
     first = registry.register(root, model, {"card.json": card}, {"run": 1})
     again = registry.register(root, model, {"card.json": card}, {"run": 2})
     assert again["version"] == first["version"] and again["metadata"] == {"run": 1}
@@ -100,7 +99,7 @@ def test_registry_versions_are_immutable_and_verified(tmp_path, registry_root):
     assert registry.get_alias(root, "staging") == first["version"]
     assert registry.load_model(root, first["version"]).predict([[0]])[0] == 1
     stored = root / "versions" / first["version"] / registry.MODEL_FILE
-    stored.write_bytes(_model(tmp_path / "other.joblib", 0).read_bytes())
+    stored.write_bytes(_model(tmp_path / "other.skops", 0).read_bytes())
     with pytest.raises(registry.RegistryError, match="does not match the registry's"):
         registry.load_model(root, first["version"])
     with pytest.raises(registry.RegistryError, match="unknown version"):
@@ -110,7 +109,7 @@ def test_registry_versions_are_immutable_and_verified(tmp_path, registry_root):
 def test_registry_refuses_bytes_other_than_the_judged_ones(tmp_path, registry_root):
     root, card = registry_root, tmp_path / "card.json"
     card.write_text('{"judged": true}')
-    model = _model(tmp_path / "m.joblib", 1)
+    model = _model(tmp_path / "m.skops", 1)
     judged = {"card.json": registry.sha256_of_file(card),
               registry.MODEL_FILE: registry.sha256_of_file(model)}
     card.write_text('{"judged": false}')

@@ -11,11 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import joblib
 import pytest
 from sklearn.dummy import DummyClassifier
 
-from governance_assets.core import audit, decisions, ledger, registry, storage
+from governance_assets.core import audit, decisions, ledger, model_files, registry, storage
 from governance_assets.core.files import read_json
 
 from .registry_backends import backend, location, only_multi_process, registry_root
@@ -28,10 +27,10 @@ PYTHON = sys.executable
 def make_files(folder: Path, constant: int) -> tuple[Path, dict[str, Path]]:
     """A model and the evidence files a registry version holds."""
     folder.mkdir(parents=True, exist_ok=True)
-    model = folder / "model.joblib"
+    model = folder / "model.skops"
     classifier = DummyClassifier(strategy="constant", constant=constant % 2,
                                  random_state=constant)
-    joblib.dump(classifier.fit([[0], [1]], [0, 1]), model)
+    model.write_bytes(model_files.dumps(classifier.fit([[0], [1]], [0, 1])))
     evidence = {}
     for name, text in (("model_card.json", f'{{"model": {constant}}}'),
                        ("decision.json", '{"decision": "promote"}')):
@@ -251,7 +250,7 @@ def test_a_model_swapped_with_its_manifest_is_never_loaded(tmp_path, registry_ro
     with pytest.raises(registry.RegistryError, match="refusing to load it"):
         registry.load_model(root, version)
     problem = first_problem(root)
-    assert version in problem and "model.joblib sha256 differs from the ledger" in problem
+    assert version in problem and "model.skops sha256 differs from the ledger" in problem
 
 
 def test_a_version_folder_never_registered_is_never_loaded(tmp_path, registry_root):

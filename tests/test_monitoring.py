@@ -15,7 +15,6 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import joblib
 import pandas as pd
 import pytest
 from dagster import (
@@ -35,6 +34,7 @@ from governance_assets.core import (
     audit,
     batches,
     decision_log,
+    model_files,
     registry,
     rollback,
     signoff,
@@ -97,8 +97,8 @@ def production(passing, tmp_path_factory):
     train = pd.read_parquet(layout.split("train"))
     challenger = training.build_pipeline("hist_gradient_boosting", params.active, params.model, 0)
     challenger.fit(train[params.active.model_features], train["_favourable"])
-    model_path = root / "challenger.joblib"
-    joblib.dump(challenger, model_path)
+    model_path = root / "challenger.skops"
+    model_path.write_bytes(model_files.dumps(challenger))
     stored = registry.manifest(layout.registry, production)["files"]
     evidence = {name: layout.registry / "versions" / production / name
                 for name in stored if name != registry.MODEL_FILE}

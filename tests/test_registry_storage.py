@@ -272,10 +272,10 @@ def test_register_alias_approve_promote_and_verify_on_s3(tmp_path, s3_endpoint):
 
     # A swapped model object is caught on S3 exactly as on disk, and never unpickled.
     stored = root / "versions" / version / registry.MODEL_FILE
-    storage.put(stored, (tmp_path / "a" / "model.joblib").read_bytes() + b"\0")
+    storage.put(stored, (tmp_path / "a" / "model.skops").read_bytes() + b"\0")
     with pytest.raises(registry.RegistryError, match="refusing to load it"):
         registry.load_model(root, version)
-    assert "model.joblib sha256 differs from the ledger" in audit.verify(root).problems[0]
+    assert "model.skops sha256 differs from the ledger" in audit.verify(root).problems[0]
 
 
 # --- the whole governed graph and monitoring on a registry that is not a folder -----------------

@@ -184,12 +184,12 @@ def test_the_golden_set_never_reaches_the_search_or_the_refit(passing, tmp_path)
     shutil.copytree(passing[0], root)
     (root / "data/prepared/splits/golden_test.parquet").unlink()
     before = read_json(root / "reports/search.json")
-    model_before = sha256_of_file(root / "models/candidate.joblib")
+    model_before = sha256_of_file(root / "models/candidate.skops")
     with DagsterInstance.ephemeral() as instance:
         result = run_graph(root, instance, selection=[model_search, candidate_model])
     assert result.success
     assert read_json(root / "reports/search.json") == before
-    assert sha256_of_file(root / "models/candidate.joblib") == model_before
+    assert sha256_of_file(root / "models/candidate.skops") == model_before
 
 
 def test_an_infeasible_search_blocks_promotion_and_names_the_constraint(passing, tmp_path):

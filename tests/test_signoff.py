@@ -123,7 +123,7 @@ def test_a_swapped_model_voids_the_approval_and_is_never_promoted(staged, tmp_pa
     other = register(root, tmp_path / "b", 0)
     stored = root / "versions" / version / registry.MODEL_FILE
     stored.write_bytes((root / "versions" / other / registry.MODEL_FILE).read_bytes())
-    with pytest.raises(signoff.SignoffError, match="model.joblib sha256 differs"):
+    with pytest.raises(signoff.SignoffError, match="model.skops sha256 differs"):
         signoff.promote_to_production(root, version, SPEC)
 
 

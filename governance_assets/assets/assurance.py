@@ -81,7 +81,7 @@ def robustness_report(project: GovernanceProject) -> MaterializeResult:
     golden, rows = evaluation_rows(layout, params)
     refit_rows = pd.concat([read_split(layout, "train"), read_split(layout, "validation")])
     numeric = [c for c in spec.model_features if c in spec.numeric_columns]
-    model, binding = load_candidate(layout)
+    model, binding = load_candidate(layout, params)
     scores = model.predict_proba(model_inputs(model, golden))[:, 1]
     truth = golden[FAVOURABLE].to_numpy()
     labels = robustness.slice_labels(golden, spec.model_features, set(numeric),
@@ -109,7 +109,7 @@ def reference_agreement_report(project: GovernanceProject) -> MaterializeResult:
 
     params, layout = project.params(), project.layout
     spec = params.active
-    model, binding = load_candidate(layout)
+    model, binding = load_candidate(layout, params)
     if spec.reference_decisions is None:
         report = {"file": None, "cases": 0, "agreed": 0, "agreement_rate": None,
                   "disagreements": [], "binding": binding}

@@ -1,14 +1,15 @@
 """Group evaluation: golden-test performance, fairness, explanations, drift.
 
 Each report records the data version and the candidate sha256 it was computed on (`binding`),
-and the candidate is loaded only when its bytes are the ones recorded at training.
+and the candidate is loaded (with skops, never unpickled) only from bytes whose sha256 is the one
+recorded at training.
 """
 
 from typing import TYPE_CHECKING
 
 from dagster import Failure, MaterializeResult, MetadataValue, asset
 
-from ..core import markdown, registry, signoff
+from ..core import markdown, model_files, registry, signoff
 from ..core.columns import FAVOURABLE, model_inputs
 from ..core.files import read_json, write_json_atomic, write_text_atomic
 from ..core.layout import Layout
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 
 def _production_comparison(layout: Layout, params: "Params", golden: "pd.DataFrame",
-                           candidate_scores, rounds: int, seed: int) -> dict | None:
+                           candidate_scores) -> dict | None:
     """Both models scored on the same golden rows, each on the features it was trained with."""
     from ..core import performance
 
@@ -44,11 +45,13 @@ def _production_comparison(layout: Layout, params: "Params", golden: "pd.DataFra
         raise Failure(description=str(error)) from error
     if version is None:
         return None
-    production = registry.load_model(layout.registry, version)
+    production = registry.load_model(layout.registry, version,
+                                     model_files.declared_types(params.active))
     production_scores = production.predict_proba(model_inputs(production, golden))[:, 1]
     regression = performance.paired_auc_regression(golden[FAVOURABLE].to_numpy(),
                                                    candidate_scores, production_scores,
-                                                   rounds, seed)
+                                                   params.evaluation.bootstrap_rounds,
+                                                   params.split.seed)
     return {"production_version": version, **regression}
 
 
@@ -60,7 +63,7 @@ def performance_report(project: GovernanceProject) -> MaterializeResult:
 
     params, layout = project.params(), project.layout
     golden, rows = evaluation_rows(layout, params)
-    model, binding = load_candidate(layout)
+    model, binding = load_candidate(layout, params)
     threshold = operating_threshold(layout)
     scores = model.predict_proba(model_inputs(model, golden))[:, 1]
     # The incumbent is compared on the golden split alone: it was fitted on the other rows.
@@ -85,9 +88,7 @@ def performance_report(project: GovernanceProject) -> MaterializeResult:
             golden[FAVOURABLE].to_numpy(), (scores >= threshold).astype(int),
             golden[params.active.sensitive_features], params.policy.min_rate_denominator),
         "latency_ms": f"machine-dependent: see {layout.relative(layout.runtime('latency.json'))}",
-        "regression": _production_comparison(layout, params, split, split_scores,
-                                             params.evaluation.bootstrap_rounds,
-                                             params.split.seed),
+        "regression": _production_comparison(layout, params, split, split_scores),
         "binding": binding,
     }
     return publish(layout, "performance", report,
@@ -167,7 +168,7 @@ def fairness_report(project: GovernanceProject) -> MaterializeResult:
 
     params, layout = project.params(), project.layout
     spec, (golden, rows) = params.active, evaluation_rows(layout, params)
-    model, binding = load_candidate(layout)
+    model, binding = load_candidate(layout, params)
     threshold = operating_threshold(layout)
     scores = model.predict_proba(model_inputs(model, golden))[:, 1]
     predicted = pd.Series((scores >= threshold).astype(int))
@@ -225,7 +226,7 @@ def explanation_report(project: GovernanceProject) -> MaterializeResult:
     from ..core import explanations
 
     params, layout = project.params(), project.layout
-    model, binding = load_candidate(layout)
+    model, binding = load_candidate(layout, params)
     waterfalls = layout.report("explanations")
     proxies = read_json(layout.report("proxies.json"))["proxies"]
     judged, rows = evaluation_rows(layout, params)

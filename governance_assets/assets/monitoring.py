@@ -21,7 +21,7 @@ from dagster import (
     asset,
 )
 
-from ..core import batches, registry, signoff
+from ..core import batches, model_files, registry, signoff
 from ..core.columns import input_columns
 from ..core.files import read_json, read_parquet, write_json_atomic, write_parquet_atomic
 from ..core.layout import Layout
@@ -107,7 +107,7 @@ def scored_batch(context: AssetExecutionContext, project: GovernanceProject) -> 
     if production is None:
         raise Failure(description="no `production` version in the registry: a batch is scored "
                                   "only by an approved production model")
-    scorers = _scorers(layout, production, settings.shadow)
+    scorers = _scorers(layout, production, settings.shadow, model_files.declared_types(spec))
     log = layout.decision_log(batch, content)
     logged = [decision_log.score_into_log(s, frame, log, batch, settings.log_chunk_rows,
                                           context.run_id) for s in scorers]
@@ -140,7 +140,7 @@ def _shadow_note(layout: Layout, production: str, enabled: bool) -> str | None:
     return "staging is the production version" if staging == production else None
 
 
-def _scorers(layout: Layout, production: str, shadow: bool) -> list:
+def _scorers(layout: Layout, production: str, shadow: bool, trusted: tuple[str, ...]) -> list:
     """The production scorer, and the staging one in shadow when it is another version."""
     from ..core import decision_log, monitoring
 
@@ -152,7 +152,8 @@ def _scorers(layout: Layout, production: str, shadow: bool) -> list:
     for role, version in roles:
         baseline = monitoring.card_baseline(layout.registry, version)
         scorers.append(decision_log.Scorer(
-            model=registry.load_model(layout.registry, version), role=role, version=version,
+            model=registry.load_model(layout.registry, version, trusted), role=role,
+            version=version,
             model_sha256=registry.manifest(layout.registry, version)["model_sha256"],
             threshold=baseline["decision_threshold"]))
     return scorers
@@ -233,8 +234,9 @@ def _reference(layout: Layout, params, version: str, features: list[str]):
         return frozen
     rows = pd.concat([pd.read_parquet(layout.split("train")),
                       pd.read_parquet(layout.split("validation"))], ignore_index=True)
-    path = monitoring.freeze_reference(layout.registry, version,
-                                       registry.load_model(layout.registry, version), rows,
+    model = registry.load_model(layout.registry, version,
+                                model_files.declared_types(params.active))
+    path = monitoring.freeze_reference(layout.registry, version, model, rows,
                                        layout.report("splits.json"), params.active, features)
     return read_parquet(path)  # the registry may be on object storage
 

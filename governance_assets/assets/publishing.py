@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 
 from dagster import DataVersion, MaterializeResult, MetadataValue
 
+from ..core import model_files
 from ..core.files import fingerprint, read_json, write_json_atomic
 from ..core.layout import Layout
-from ..core.verdicts import candidate_sha256, code_version
+from ..core.verdicts import code_version, verified_candidate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,12 +65,13 @@ def data_binding(layout: Layout) -> dict:
     return {"data_version": read_json(layout.report("splits.json"))["binding"]["data_version"]}
 
 
-def load_candidate(layout: Layout) -> tuple[object, dict]:
-    """The candidate, loaded only if its bytes are the ones recorded at training."""
-    import joblib
-
-    sha256 = candidate_sha256(layout)
-    return joblib.load(layout.model), {**data_binding(layout), "candidate_sha256": sha256}
+def load_candidate(layout: Layout, params: "Params") -> tuple[object, dict]:
+    """The candidate, loaded from the very bytes whose sha256 matched the one recorded at
+    training (read once: no gap between check and load), with skops and the trusted types."""
+    data, sha256 = verified_candidate(layout)
+    model = model_files.loads(data, layout.relative(layout.model),
+                              model_files.declared_types(params.active))
+    return model, {**data_binding(layout), "candidate_sha256": sha256}
 
 
 def operating_threshold(layout: Layout) -> float:

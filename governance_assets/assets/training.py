@@ -1,7 +1,5 @@
 """Group training: the constraint-aware search (every trial recorded), the champion refit."""
 
-import io
-
 from dagster import DataVersion, MaterializeResult, MetadataValue, asset
 
 from ..core import markdown
@@ -103,18 +101,15 @@ def _external_candidate(project: GovernanceProject) -> tuple[object, dict]:
        code_version=CODE_VERSION)
 def candidate_model(project: GovernanceProject) -> MaterializeResult:
     """The champion refit on train + validation (mitigated when params ask), or the external
-    model or score rule: the exact bytes every report evaluates."""
-    import joblib
-
-    from ..core import carbon, mitigation
+    model or score rule: the exact bytes every report evaluates (skops: loading them runs no
+    code)."""
+    from ..core import carbon, mitigation, model_files
 
     params, layout = project.params(), project.layout
     with carbon.tracked("refit", params.model.search.carbon_country) as used:
         pipeline, described = (_external_candidate(project) if params.active.external else
                                _refit_champion(project))
-    buffer = io.BytesIO()
-    joblib.dump(pipeline, buffer)
-    write_bytes_atomic(layout.model, buffer.getvalue())
+    write_bytes_atomic(layout.model, model_files.dumps(pipeline))
     sha256 = sha256_of_file(layout.model)
     energy = _record_carbon(layout, used.figures, sha256)
     meta = {"trial_id": described["trial_id"], "algorithm": described["algorithm"],

@@ -29,7 +29,7 @@ class Layout:
 
     @property
     def model(self) -> Path:
-        return self._at("models/candidate.joblib")
+        return self._at("models/candidate.skops")
 
     @property
     def model_meta(self) -> Path:

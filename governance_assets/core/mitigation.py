@@ -30,7 +30,12 @@ METHODS_USING_ATTRIBUTE = {"threshold_optimizer"}
 
 
 class MitigatedClassifier(ClassifierMixin, BaseEstimator):
-    """The chosen pipeline (`base`) and the fairlearn mitigator fitted around it."""
+    """The chosen pipeline (`base`) and what the fitted fairlearn mitigator decides with.
+
+    Only that is kept (ThresholdOptimizer's fitted thresholder; ExponentiatedGradient's
+    classifiers and weights), not the mitigator with its pandas training state: a model is
+    stored with skops (core/model_files.py), which rebuilds no pandas objects.
+    """
 
     def __init__(self, base: Pipeline, method: str, constraint: str, sensitive_feature: str,
                  ratio_bound: float | None = None, max_iter: int = 50,
@@ -56,10 +61,11 @@ class MitigatedClassifier(ClassifierMixin, BaseEstimator):
         if self.method == "threshold_optimizer":
             from fairlearn.postprocessing import ThresholdOptimizer
 
-            self.mitigator_ = ThresholdOptimizer(
+            self.thresholder_ = ThresholdOptimizer(
                 estimator=self.base, constraints=self.constraint, prefit=True,
                 objective=self.objective,
-                predict_method="predict_proba").fit(X[features], y, sensitive_features=sensitive)
+                predict_method="predict_proba").fit(
+                X[features], y, sensitive_features=sensitive).interpolated_thresholder_
         else:
             from fairlearn.reductions import (
                 DemographicParity,
@@ -75,10 +81,13 @@ class MitigatedClassifier(ClassifierMixin, BaseEstimator):
             if "random_state" in estimator.get_params():
                 estimator.set_params(random_state=seed)
             bound = {} if self.ratio_bound is None else {"ratio_bound": self.ratio_bound}
-            self.mitigator_ = ExponentiatedGradient(estimator, moment(**bound),
-                                                    max_iter=self.max_iter).fit(
+            reduction = ExponentiatedGradient(estimator, moment(**bound),
+                                              max_iter=self.max_iter).fit(
                 np.asarray(pre.transform(X[features]), dtype=float), y,
                 sensitive_features=sensitive)
+            self.ensemble_ = list(reduction.predictors_)
+            self.weight_order_ = [int(label) for label in reduction.weights_.index]
+            self.weights_ = reduction.weights_.to_numpy(dtype=float)
         names = features + ([self.sensitive_feature]
                             if self.uses_attribute_at_decision_time else [])
         self.feature_names_in_ = np.array(names, dtype=object)
@@ -89,10 +98,21 @@ class MitigatedClassifier(ClassifierMixin, BaseEstimator):
         """The mitigator's probability of a favourable decision for each row."""
         features = self._base_features()
         if self.method == "threshold_optimizer":
-            return self.mitigator_._pmf_predict(
+            return self.thresholder_._pmf_predict(
                 X[features], sensitive_features=X[self.sensitive_feature].astype(str))[:, 1]
         encoded = np.asarray(self.base.named_steps["pre"].transform(X[features]), dtype=float)
-        return self.mitigator_._pmf_predict(encoded)[:, 1]
+        return self._ensemble_probability(encoded)
+
+    def _ensemble_probability(self, encoded: np.ndarray) -> np.ndarray:
+        """ExponentiatedGradient's probability of a favourable decision, computed as its own
+        `_pmf_predict` does (same columns, same order, same dot product, so the same figures):
+        the weighted share of the ensemble's classifiers that decide favourably."""
+        weight = dict(zip(self.weight_order_, self.weights_, strict=True))
+        votes = pd.DataFrame({t: np.zeros(len(encoded)) if weight[t] == 0 else
+                              classifier.predict(encoded)
+                              for t, classifier in enumerate(self.ensemble_)})
+        weights = pd.Series(self.weights_, index=self.weight_order_)
+        return votes[self.weight_order_].dot(weights).to_numpy()
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         decided = (self.favourable_probability(X) > row_uniform(X)).astype(float)

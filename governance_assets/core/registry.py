@@ -18,17 +18,17 @@ overwritten).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
-from . import ledger, model_signature, storage
+from . import ledger, model_files, model_signature, storage
 from .files import read_json, sha256_of_file, write_bytes_atomic, write_json_atomic
 from .signatures import Signer
 
-MODEL_FILE = "model.joblib"
+MODEL_FILE = "model.skops"   # never a pickle: core/model_files.py
 
 
 class RegistryError(RuntimeError):
@@ -276,29 +276,28 @@ def versions(root: storage.RegistryPath) -> list[dict]:
 
 def _verified_model_bytes(root: storage.RegistryPath, version: str) -> bytes:
     """The model bytes, read once, only if their sha256 is the one the ledger recorded."""
-    expected = _ledgered(root, version)["data"]["model_sha256"]
+    registered = _ledgered(root, version)["data"]
+    if MODEL_FILE not in registered["files"]:
+        raise RegistryError(f"version {version} holds no {MODEL_FILE}: it was registered "
+                            f"with {sorted(registered['files'])}, and a model stored as a "
+                            "pickle is never loaded (it could run code); register the model "
+                            "again by re-running the pipeline")
     data = storage.read_or_none(root / "versions" / version / MODEL_FILE)
     if data is None:
         raise RegistryError(f"version {version}: {MODEL_FILE} is missing")
-    actual = hashlib.sha256(data).hexdigest()
+    actual, expected = hashlib.sha256(data).hexdigest(), registered["model_sha256"]
     if actual != expected:
         raise RegistryError(f"version {version}: {MODEL_FILE} sha256 {actual[:12]} does not "
                             f"match the registry's {expected[:12]} (ledger); refusing to load it")
     return data
 
 
-def verified_model_path(root: storage.RegistryPath, version: str) -> storage.RegistryPath:
-    """The model file of a version, only if its bytes match the sha256 the ledger recorded."""
-    _verified_model_bytes(root, version)
-    return root / "versions" / version / MODEL_FILE
+def load_model(root: storage.RegistryPath, version: str, also_trusted: Sequence[str] = ()):
+    """The version's model, from the bytes whose sha256 the ledger recorded when the gates
+    passed them, with skops and the project's trusted types (core/model_files.py).
 
-
-def load_model(root: storage.RegistryPath, version: str):
-    """Unpickles only bytes whose sha256 the ledger recorded when the gates passed them.
-
-    They are loaded from memory after the check: a file swapped between check and load is
-    never what gets unpickled.
+    The bytes are read once, checked, and loaded from memory: a file swapped between check and
+    load is never what gets loaded, and nothing in them is ever unpickled.
     """
-    import joblib
-
-    return joblib.load(io.BytesIO(_verified_model_bytes(root, version)))
+    source = storage.describe(root / "versions" / version / MODEL_FILE)
+    return model_files.loads(_verified_model_bytes(root, version), source, also_trusted)

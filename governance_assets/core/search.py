@@ -18,7 +18,6 @@ which trials are tried. Its milliseconds and the wall time go to `runtime`, not 
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass, field
 
@@ -51,7 +50,7 @@ SELECTION = ("highest validation balanced accuracy at the trial's decision thres
 DETERMINISM = ("same seed and data give the same trials and champion: sequential seeded TPE, "
                "seeded estimators, one thread; latency is machine-dependent and decides only "
                "feasibility, never the sampler; the serialized size depends on the installed "
-               "scikit-learn and joblib versions; a search ended by timeout_seconds has a "
+               "scikit-learn and skops versions; a search ended by timeout_seconds has a "
                "machine-dependent trial count")
 
 
@@ -200,11 +199,10 @@ def _worst_disparate_impact(y: pd.Series, predicted: pd.Series, frame: pd.DataFr
 
 
 def serialized_kb(pipeline) -> float:
-    import joblib
+    """The size of the file the registry would store for this model (skops, compressed)."""
+    from .model_files import dumps
 
-    buffer = io.BytesIO()
-    joblib.dump(pipeline, buffer)
-    return round(len(buffer.getvalue()) / 1024, 1)
+    return round(len(dumps(pipeline)) / 1024, 1)
 
 
 def _checks(metrics: dict, fairness: dict, size_kb: float, params: Params) -> list[Check]:

@@ -123,22 +123,28 @@ def data_version(params: Params, layout: Layout) -> str:
     return md5_of_file(layout.root / params.active.path)
 
 
-def candidate_sha256(layout: Layout) -> str:
-    """The candidate's sha256, only if it equals the one recorded when it was trained.
-
-    A pickle is code: a model file swapped after training is never loaded, never promoted.
+def verified_candidate(layout: Layout) -> tuple[bytes, str]:
+    """The candidate's bytes, read once, and their sha256, only if it is the one recorded when
+    it was trained. Whoever loads the model loads these bytes: nothing is read again between
+    the check and the load, so a file swapped after training is never loaded, never promoted.
     """
     if not layout.model.is_file() or not layout.model_meta.is_file():
         raise IntegrityError(f"{layout.relative(layout.model)} or "
                              f"{layout.relative(layout.model_meta)} is missing: train first")
     recorded = read_json(layout.model_meta)["sha256"]
-    actual = sha256_of_file(layout.model)
+    data = layout.model.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
     if actual != recorded:
         raise IntegrityError(
             f"{layout.relative(layout.model)}: sha256 {actual[:12]}… does not match "
             f"{recorded[:12]}… recorded at training in {layout.relative(layout.model_meta)}; "
             "refusing to load or promote it (re-run training to replace it)")
-    return actual
+    return data, actual
+
+
+def candidate_sha256(layout: Layout) -> str:
+    """The candidate's sha256, only if it equals the one recorded when it was trained."""
+    return verified_candidate(layout)[1]
 
 
 def current_fingerprint(params: Params, layout: Layout, gate: GateSpec,
