@@ -34,15 +34,19 @@ from governance_assets.core import (
     mitigation,
     model_files,
     registry,
+    signoff,
     training,
     validation,
 )
 from governance_assets.core.columns import FAVOURABLE
 from governance_assets.core.external_model import score_pipeline
 from governance_assets.core.files import read_json, write_json_atomic
-from governance_assets.core.params import ExternalScores
+from governance_assets.core.params import ExternalScores, SignoffSpec
 
-from .conftest import REPO, materialized, params_of, run_graph
+from .conftest import REPO, materialized, params_of, run_graph, set_params
+from .signing import keys
+
+__all__ = ["keys"]  # fixture, used by name
 
 CANDIDATE_READERS = [performance_report, fairness_report, explanation_report,
                      robustness_report, reference_agreement_report]
@@ -244,9 +248,11 @@ def _failures(result) -> dict[str, str]:
             for e in result.get_step_failure_events()}
 
 
-def _plant_version(root: Path, model: bytes) -> str:
+def _plant_version(root: Path, model: bytes, keys) -> str:
     """A registry version holding `model`, entered in the ledger with its true sha256 through
-    the project's own functions, and made `production`: what a forged line would do."""
+    the project's own functions, approved and promoted with valid signatures: what an insider
+    holding an approver's and a promoter's key could do. Only the file format stands between
+    its bytes and the evaluation."""
     registry_root = root / "registry"
     staged = registry.get_alias(registry_root, "staging")
     source = registry_root / "versions" / staged
@@ -258,14 +264,22 @@ def _plant_version(root: Path, model: bytes) -> str:
     ledger.append(registry_root, "register", {
         "version": version, "files": hashes, "model_sha256": hashes[registry.MODEL_FILE],
         "run_id": None, "decision": "promote", "policy_hash": None, "dataset": "german_credit"})
-    registry.set_alias(registry_root, "production", version, reason="planted")
+    set_params(root, signoff__approvers=["alice"], signoff__promoters=["dave"])
+    keys.install(root)
+    trust = keys.trust(SignoffSpec(approvers=["alice"], promoters=["dave"]))
+    approval = signoff.approve(registry_root, version, keys.signer("alice"), "planted", trust)
+    request = signoff.request_promotion(registry_root, version, keys.signer("dave"), trust)
+    registry.set_alias(registry_root, "production", version, reason="planted",
+                       move="promotion", approval=signoff._cite(approval),
+                       request=signoff._cite(request))
+    assert signoff.production_version(registry_root, lambda: trust) == version
     return version
 
 
-def test_a_pickle_planted_as_the_production_model_never_runs(judged, instance):
+def test_a_pickle_planted_as_the_production_model_never_runs(judged, instance, keys):
     root = judged
     marker = root / "pwned"
-    version = _plant_version(root, pickle.dumps(Planted(marker)))
+    version = _plant_version(root, pickle.dumps(Planted(marker)), keys)
     before = (root / "reports/performance.json").read_bytes()
     result = run_graph(root, instance, selection=[performance_report])
     assert not marker.exists(), "the planted pickle ran during evaluation"
@@ -277,14 +291,14 @@ def test_a_pickle_planted_as_the_production_model_never_runs(judged, instance):
 
 
 def test_a_production_model_of_an_untrusted_type_is_refused_naming_it(judged, instance,
-                                                                      german_rows):
+                                                                      german_rows, keys):
     root = judged
     frame, target, params = german_rows
     features = params.active.model_features
     foreign = Pipeline([("pre", training.build_pipeline("logistic_regression", params.active,
                                                         params.model, 3).named_steps["pre"]),
                         ("est", Foreign())]).fit(frame[features], target)
-    _plant_version(root, model_files.dumps(foreign))
+    _plant_version(root, model_files.dumps(foreign), keys)
     result = run_graph(root, instance, selection=[performance_report])
     message = _failures(result)["performance_report"]
     assert f"{__name__}.Foreign" in message and "not among the types this project trusts" in message
