@@ -327,8 +327,10 @@ def _append_object(root: storage.RegistryPath, kind: str, data: dict,
 
 
 def _last_of(data: bytes) -> bytes | None:
-    lines = data.rstrip(b"\n").split(b"\n")
-    return lines[-1] if lines and lines[-1] else None
+    """The last line, found from the end (the ledger may hold 100 MB)."""
+    end = len(data.rstrip(b"\n"))
+    line = data[data.rfind(b"\n", 0, end) + 1:end]
+    return line or None
 
 
 def append(root: storage.RegistryPath, kind: str, data: dict,
@@ -337,7 +339,8 @@ def append(root: storage.RegistryPath, kind: str, data: dict,
         return append_locked(root, kind, data, signer)
 
 
-_INDEX_CACHE: dict[str, tuple[object, dict[str, list[bytes]]]] = {}
+# path -> (file state, lines by kind, bytes covered, the last line covered)
+_INDEX_CACHE: dict[str, tuple[object, dict[str, list[bytes]], int, bytes]] = {}
 # Canonical keys are sorted, so an entry's top-level "kind" comes after "data" and is its
 # line's last `"kind":"` (greedy `.*`; the keys after it, prev/seq/sig/signer, hold hashes and
 # base64 only); a quote inside a string value is escaped, so text cannot forge one. Reading
@@ -347,15 +350,24 @@ VERIFY_CACHE_ENV = "GOVERNANCE_VERIFY_CACHE"
 
 
 def _indexed(name: str, state: object, data: bytes) -> dict[str, list[bytes]]:
-    """Lines grouped by kind, rebuilt only when `state` differs from the cached one."""
+    """Lines grouped by kind for verified `data`, rebuilt only when `state` differs from the
+    cached one, and then only for the lines after those it already holds: when the line the
+    index ended with is still where it was, the chain before it is the same (each line holds
+    the hash of everything before it), so an appended ledger costs its new lines only."""
     cached = _INDEX_CACHE.get(name)
-    if cached is None or cached[0] != state:
-        index: dict[str, list[bytes]] = {}
-        for found in KIND_LINE.finditer(data):
-            index.setdefault(found.group(1).decode(), []).append(found.group(0))
-        _INDEX_CACHE.clear()
-        cached = _INDEX_CACHE[name] = (state, index)
-    return cached[1]
+    if cached is not None and cached[0] == state:
+        return cached[1]
+    index: dict[str, list[bytes]] = {}
+    start = 0
+    if cached is not None:
+        _, known, covered, last = cached
+        if covered <= len(data) and data[covered - len(last) - 1:covered - 1] == last:
+            index, start = {kind: list(lines) for kind, lines in known.items()}, covered
+    for found in KIND_LINE.finditer(data, start):
+        index.setdefault(found.group(1).decode(), []).append(found.group(0))
+    _INDEX_CACHE.clear()
+    _INDEX_CACHE[name] = (state, index, len(data), _last_of(data) or b"")
+    return index
 
 
 def _state(root: storage.RegistryPath) -> object | None:
@@ -445,14 +457,16 @@ def _checked_tail(root: storage.RegistryPath, data: bytes, start: _Verified | No
     offset = start.length if start else 0
     number = start.seq + 1 if start else 0
     previous = start.hash if start else GENESIS
-    key, walked, problem = _key(), [], ""
-    for raw in data[offset:].split(b"\n")[:-1]:
+    key, problem = _key(), ""
+    lines = data[offset:].split(b"\n")[:-1]
+    checks = _SignatureChecks(len(lines))
+    for raw in lines:
         entry, problem = _check_line(number, raw, previous, key)
         if problem:
             break
-        walked.append(entry)
+        checks.add(entry)
         previous, number = entry["hash"], number + 1
-    problem = _signatures_problem(walked) or problem
+    problem = checks.first_problem() or problem
     if problem:
         raise LedgerTampered(f"{storage.describe(root / LEDGER_FILE)}: {problem}. Nothing "
                              "in it is acted on; `governance verify` names every problem")
@@ -587,24 +601,50 @@ def _first_bad(items: list) -> str:
     return next((problem for problem in map(_signature_problem, items) if problem), "")
 
 
+class _SignatureChecks:
+    """Signatures checked while the chain is walked: batches go to worker processes as the
+    walk reaches them, so on 2 cores the walk and the signature arithmetic (most of an
+    auditor's verify of 100,000 entries) overlap. Few entries, one core, or a process with
+    threads (forking beside threads can deadlock): checked here, in order."""
+
+    BATCH = 2000
+
+    def __init__(self, expected: int):
+        workers = min(os.cpu_count() or 1, 8)
+        parallel = expected >= PARALLEL_FROM and workers >= 2 and \
+            threading.active_count() == 1
+        self.pool = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("fork")) if parallel else None
+        self.pending: list = []
+        self.futures: list = []
+        self.problem = ""
+
+    def add(self, entry: dict) -> None:
+        if "signer" not in entry and "sig" not in entry:
+            return
+        self.pending.append((entry["seq"], entry.get("kind"), entry.get("hash"),
+                             entry.get("signer"), entry.get("sig")))
+        if len(self.pending) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pool is not None:
+            self.futures.append(self.pool.submit(_first_bad, self.pending))
+        elif not self.problem:
+            self.problem = _first_bad(self.pending)
+        self.pending = []
+
+    def first_problem(self) -> str:
+        """The first signature, in ledger order, that does not stand ('' when all do)."""
+        self._flush()
+        if self.pool is None:
+            return self.problem
+        with self.pool:
+            found = [future.result() for future in self.futures]
+        return next((problem for problem in found if problem), "")
+
+
 PARALLEL_FROM = 4000
-
-
-def _signatures_problem(entries: list[dict]) -> str:
-    """The first signature that does not stand among these entries ('' when all do). Many
-    are checked on every core (a process each): an auditor's verify of 100,000 entries is
-    mostly signature arithmetic."""
-    items = [(e["seq"], e.get("kind"), e.get("hash"), e.get("signer"), e.get("sig"))
-             for e in entries if "signer" in e or "sig" in e]
-    workers = min(os.cpu_count() or 1, 8)
-    # fork only a single-threaded process (the CLI): forking beside threads can deadlock
-    if len(items) < PARALLEL_FROM or workers < 2 or threading.active_count() > 1:
-        return _first_bad(items)
-    size = -(-len(items) // workers)
-    chunks = [items[start:start + size] for start in range(0, len(items), size)]
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        found = list(pool.map(_first_bad, chunks))
-    return next((problem for problem in found if problem), "")
 
 
 def _check_line(number: int, raw: bytes, previous: str, key: bytes | None) -> tuple[dict, str]:
@@ -645,17 +685,19 @@ def verify_chain(root: storage.RegistryPath, anchor: str | None = None) -> Chain
                               "committing it (the next writer cuts it off)")
         lines[-1] = b""
     previous, hashes, unsigned, unauthenticated = GENESIS, [], 0, 0
+    checks = _SignatureChecks(len(lines) - 1)
     for number, raw in enumerate(lines[:-1]):
         entry, problem = _check_line(number, raw, previous, key)
         if problem:
-            report.problems.append(_signatures_problem(report.parsed) or problem)
+            report.problems.append(checks.first_problem() or problem)
             return report
+        checks.add(entry)
         unsigned += entry.get("alg") == "hmac-sha256" and key is None
         unauthenticated += "sig" not in entry
         previous = entry["hash"]
         hashes.append(previous)
         report.parsed.append(entry)
-    problem = _signatures_problem(report.parsed)
+    problem = checks.first_problem()
     if problem:
         report.problems.append(problem)
         return report
