@@ -270,8 +270,8 @@ def _plant_version(root: Path, model: bytes, keys) -> str:
     approval = signoff.approve(registry_root, version, keys.signer("alice"), "planted", trust)
     request = signoff.request_promotion(registry_root, version, keys.signer("dave"), trust)
     registry.set_alias(registry_root, "production", version, reason="planted",
-                       move="promotion", approval=signoff._cite(approval),
-                       request=signoff._cite(request))
+                       move="promotion", approval=signoff.cite(approval),
+                       request=signoff.cite(request))
     assert signoff.production_version(registry_root, lambda: trust) == version
     return version
 

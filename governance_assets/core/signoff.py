@@ -307,11 +307,12 @@ def promote_to_production(root: RegistryPath, version: str, trust: Trust,
         return registry.set_alias_locked(
             root, PRODUCTION, version, f"approved by {approval['data']['by']}, promoted by "
             f"{request['data']['by']}", move="promotion", by=request["data"]["by"],
-            run_id=run_id, approval=_cite(approval), request=_cite(request),
+            run_id=run_id, approval=cite(approval), request=cite(request),
             evidence_hash=approval["data"]["evidence_hash"])
 
 
-def _cite(entry: dict) -> dict:
+def cite(entry: dict) -> dict:
+    """How a move names the entry it rests on."""
     return {"seq": entry["seq"], "hash": entry["hash"], "by": entry["data"]["by"]}
 
 
