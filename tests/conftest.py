@@ -30,7 +30,8 @@ def make_project(root: Path, **overrides) -> Path:
     """A project folder with the repo's params and raw data; overrides are dotted params keys."""
     for relative in ("params.yaml", "data/raw", "data/reference", "data/DATASHEET_german_credit.md",
                      "data/DATASHEET_census_income.md", "requirements.lock",
-                     "requirements-dvc.lock", "Containerfile"):
+                     "requirements-dvc.lock", "Containerfile",
+                     "governance/allowed_signers"):
         source, target = REPO / relative, root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
