@@ -3,7 +3,10 @@ allowed-signers file the way a team lists its reviewers' and CI's keys."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +16,7 @@ from governance_assets.core import signoff
 from governance_assets.core.authority import AllowedSigners
 from governance_assets.core.keyring import allowed_line
 from governance_assets.core.params import SignoffSpec
-from governance_assets.core.signatures import Signer
+from governance_assets.core.signatures import SIGNING_KEY_ENV, Signer
 
 PEOPLE = ("alice", "bob", "carol", "dave")
 PIPELINE = "ci-pipeline"
@@ -40,6 +43,20 @@ class Keys:
         target = project / (spec.allowed_signers if spec else "governance/allowed_signers")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(self.allowed.read_text())
+
+    @contextmanager
+    def signing(self, principal: str) -> Iterator[None]:
+        """Entries written inside are signed by this principal's key, the way a run signs its
+        own with GOVERNANCE_SIGNING_KEY; the variable is restored afterwards."""
+        previous = os.environ.get(SIGNING_KEY_ENV)
+        os.environ[SIGNING_KEY_ENV] = str(self.path(principal))
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop(SIGNING_KEY_ENV, None)
+            else:
+                os.environ[SIGNING_KEY_ENV] = previous
 
 
 def make_key(folder: Path, principal: str, kind: tuple[str, ...] = ("-t", "ed25519")) -> Path:
