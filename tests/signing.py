@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from governance_assets.core import signoff
+from governance_assets.core import signoff, storage
 from governance_assets.core.authority import AllowedSigners
 from governance_assets.core.keyring import allowed_line
-from governance_assets.core.params import SignoffSpec
+from governance_assets.core.params import SignoffSpec, load_params
 from governance_assets.core.signatures import SIGNING_KEY_ENV, Signer
+
+from .conftest import set_params
 
 PEOPLE = ("alice", "bob", "carol", "dave")
 PIPELINE = "ci-pipeline"
@@ -43,6 +45,24 @@ class Keys:
         target = project / (spec.allowed_signers if spec else "governance/allowed_signers")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(self.allowed.read_text())
+
+    def adopt(self, project: Path, require_signed_run: bool = True) -> signoff.Trust:
+        """A project that trusts these keys: alice approves and promotes, ci-pipeline signs
+        runs. `require_signed_run=False` for a project made by an unsigned local run (the
+        session's shared graph runs): the signed-run rule is test_signoff's."""
+        set_params(project, signoff__approvers=["alice"], signoff__promoters=[],
+                   signoff__pipeline_signers=[PIPELINE],
+                   signoff__require_signed_run=require_signed_run)
+        self.install(project)
+        return signoff.Trust.of(project, load_params(project).signoff)
+
+    def promote(self, root: storage.RegistryPath, version: str, trust: signoff.Trust,
+                approver: str = "alice", promoter: str = "alice") -> dict:
+        """Production moved as a team moves it: a signed approval, a promoter's signed
+        request, then the move that cites both."""
+        signoff.approve(root, version, self.signer(approver), "test: reviewed", trust)
+        signoff.request_promotion(root, version, self.signer(promoter), trust)
+        return signoff.promote_to_production(root, version, trust)
 
     @contextmanager
     def signing(self, principal: str) -> Iterator[None]:
