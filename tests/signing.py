@@ -18,7 +18,7 @@ from governance_assets.core.keyring import allowed_line
 from governance_assets.core.params import SignoffSpec, load_params
 from governance_assets.core.signatures import SIGNING_KEY_ENV, Signer
 
-from .conftest import set_params
+from .conftest import built_once, set_params
 
 PEOPLE = ("alice", "bob", "carol", "dave")
 PIPELINE = "ci-pipeline"
@@ -45,6 +45,15 @@ class Keys:
         target = project / (spec.allowed_signers if spec else "governance/allowed_signers")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(self.allowed.read_text())
+
+    def install_as(self, project: Path, principals: dict[str, str]) -> None:
+        """An allowed-signers file naming the project's own principals (params' roles) for
+        these keys, e.g. {"model-risk-officer": "alice"}: how a team lists its people."""
+        target = project / "governance" / "allowed_signers"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("".join(
+            allowed_line(principal, Path(f"{self.path(holder)}.pub").read_text()) + "\n"
+            for principal, holder in principals.items()))
 
     def adopt(self, project: Path, require_signed_run: bool = True) -> signoff.Trust:
         """A project that trusts these keys: alice approves and promotes, ci-pipeline signs
@@ -86,13 +95,17 @@ def make_key(folder: Path, principal: str, kind: tuple[str, ...] = ("-t", "ed255
     return path
 
 
-@pytest.fixture(scope="session")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
-    folder = tmp_path_factory.mktemp("keys")
+def _make_keys(folder: Path) -> None:
     lines = [allowed_line(p, Path(f"{make_key(folder, p)}.pub").read_text()) for p in PEOPLE]
     pipeline = make_key(folder, PIPELINE, ("-t", "ecdsa", "-b", "256"))
     lines.append(allowed_line(PIPELINE, Path(f"{pipeline}.pub").read_text()))
     make_key(folder, "mallory")  # a real key nobody listed
-    allowed = folder / "allowed_signers"
-    allowed.write_text("\n".join(lines) + "\n")
-    return Keys(folder, allowed)
+    (folder / "allowed_signers").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    """One set of keys per session, shared by the xdist workers: a folder one worker builds
+    (the DVC first run, say) carries allowed signers that the other worker's tests sign for."""
+    folder = built_once(tmp_path_factory, "keys", _make_keys)
+    return Keys(folder, folder / "allowed_signers")
