@@ -385,6 +385,13 @@ def test_the_cli_refuses_production_without_approval_and_shows_why(tmp_path, key
     assert registry.get_alias(registry_root, "production") == version
     verified = governance("verify")
     assert verified.returncode == 0 and "ledger intact" in verified.stdout
+    # signed: registration, approval, request; unsigned: the test's staging move and the
+    # production stage's move (no GOVERNANCE_SIGNING_KEY in this environment)
+    assert verified.stdout.splitlines()[:2] == [
+        "note: 2 entries carry no SSH signature (unsigned local runs): their authorship rests "
+        "on who can write the folder",
+        "note: no git repository around the registry: no witness of its head outside the "
+        "folder (README: threat model)"]
     history = governance("history", "--kind", "alias").stdout
     assert f"production -> {version}" in history
     outsider = governance("rollback", "--key", key("dave"), "--reason", "test")
