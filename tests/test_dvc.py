@@ -30,7 +30,7 @@ import yaml
 from dagster import AssetKey, DagsterInstance
 
 from governance_assets import stage_server
-from governance_assets.core import registry, signoff
+from governance_assets.core import registry, signoff, witness
 from governance_assets.core.files import md5_of_file, sha256_of_file
 from governance_assets.core.gate_catalog import GATES
 from governance_assets.core.gate_table import short_fingerprint
@@ -86,6 +86,14 @@ def _snapshot(root) -> dict[str, str]:
              if p.is_file() and not {"verdicts", "decisions", "runtime"} & set(p.parts)
              and p.name not in ("gates.json", ".lock", "ledger.jsonl", "ledger.head")]
     return {str(p.relative_to(root)): sha256_of_file(p) for p in paths}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def runs_signed_by_ci(keys):
+    """Every `governance run` and DVC stage here is CI's, signed by the pipeline key (a local
+    run's version is refused for production under signoff.require_signed_run)."""
+    with keys.signing(PIPELINE):
+        yield
 
 
 def _first_run(folder: Path, keys) -> None:
@@ -342,6 +350,16 @@ def test_a_new_dataset_by_params_alone_then_edited_reruns_from_the_data(second_c
     assert back.returncode == 0 and "PROMOTED" in back.stdout
 
 
+def _without_witness_refs(root: Path) -> None:
+    """A clone fetches branches and tags, not refs/governance/*: without this, the witness
+    of the copy's ledger head rightly calls the emptied registry a put-back copy."""
+    listed = subprocess.run(["git", "for-each-ref", "--format=%(refname)", witness.REF_PREFIX],
+                            cwd=root, capture_output=True, text=True, check=True).stdout.split()
+    assert listed, "the first run (a git repository) witnessed its ledger head"
+    for ref in listed:
+        subprocess.run(["git", "update-ref", "-d", ref], cwd=root, check=True)
+
+
 @SECOND_HALF
 def test_a_fresh_clone_with_the_committed_lock_promotes(second_copy):
     """A clone has dvc.lock but no outputs, no DVC cache, no registry and no decision record:
@@ -350,6 +368,7 @@ def test_a_fresh_clone_with_the_committed_lock_promotes(second_copy):
     root, _ = second_copy
     for generated in ("registry", "reports", "models", "data/prepared", ".dvc/cache"):
         subprocess.run(["rm", "-rf", str(root / generated)], check=True)
+    _without_witness_refs(root)
     fresh = governance(root, "run")
     assert fresh.returncode == 0, fresh.stdout[-3000:]
     assert "PROMOTED: registry version" in fresh.stdout
@@ -554,9 +573,11 @@ def test_production_moves_through_dvc_only_on_a_valid_approval(repo_copy, keys):
     """Runs last in its half: moving production re-opens the evaluate stage's inputs (the
     second half has a copy of its own)."""
     root, first = repo_copy
+    first_staged = re.search(r"PROMOTED: registry version (\w+)", first.stdout).group(1)
+    assert (f"{first_staged} is not approved: no approval of version {first_staged}"
+            in first.stdout)
+    assert f"`governance approve {first_staged} --key KEY --reason ...`" in first.stdout
     staged = registry.get_alias(root / "registry", "staging")
-    assert f"{staged} is not approved: no approval of version {staged}" in first.stdout
-    assert f"`governance approve {staged} --key KEY --reason ...`" in first.stdout
     production = [str(DVC), "repro", "production/dvc.yaml"]
     refused = _run(production, root, check=False)
     assert refused.returncode != 0
