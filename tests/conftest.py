@@ -31,7 +31,8 @@ def make_project(root: Path, **overrides) -> Path:
     for relative in ("params.yaml", "governance/allowed_signers", "data/raw", "data/reference",
                      "data/DATASHEET_german_credit.md",
                      "data/DATASHEET_census_income.md", "requirements.lock",
-                     "requirements-dvc.lock", "Containerfile"):
+                     "requirements-dvc.lock", "Containerfile",
+                     "governance/allowed_signers"):
         source, target = REPO / relative, root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():

@@ -33,6 +33,8 @@ def test_the_html_report_is_self_contained_and_every_link_resolves(passing):
     assert set(statuses.values()) <= set(compliance.STATUSES)
     assert statuses["Art. 14"] == "needs_human" and statuses["Art. 12"] == "met"
     assert report["not_met"] == [] and "Art. 14: Human oversight" in report["needs_human"][0]
+    oversight = next(i["finding"] for i in report["items"] if i["article"] == "Art. 14")
+    assert "`governance approve VERSION --key KEY" in oversight and "--by" not in oversight
 
 
 def test_its_ledger_references_are_verdict_entries_of_this_run(passing):

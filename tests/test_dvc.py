@@ -30,14 +30,16 @@ import yaml
 from dagster import AssetKey, DagsterInstance
 
 from governance_assets import stage_server
-from governance_assets.core import registry
+from governance_assets.core import registry, signoff, witness
 from governance_assets.core.files import md5_of_file, sha256_of_file
 from governance_assets.core.gate_catalog import GATES
 from governance_assets.core.gate_table import short_fingerprint
 from governance_assets.core.params import load_params
+from governance_assets.core.signatures import SIGNING_KEY_ENV
 
 from .conftest import REPO, built_once, set_params
 from .servers import free_port, graphql
+from .signing import PIPELINE, keys
 from .worktree import commit_all, git_copy_of_working_tree
 
 pytestmark = pytest.mark.slow
@@ -46,6 +48,9 @@ SECOND_HALF = pytest.mark.xdist_group("dvc_second_half")
 DVC = REPO / ".venv-dvc" / "bin" / "dvc"
 GOVERNANCE = REPO / ".venv" / "bin" / "governance"
 STAGES = ("prepare", "train", "evaluate", "document", "promote")
+# Whose test key each principal of the bundled params.yaml signs with (tests/signing.py).
+ROLE_KEYS = {"model-risk-officer": "alice", "head-of-credit-risk": "bob", PIPELINE: PIPELINE}
+__all__ = ["keys"]  # a fixture, used by name
 
 
 def _env(root):
@@ -83,25 +88,41 @@ def _snapshot(root) -> dict[str, str]:
     return {str(p.relative_to(root)): sha256_of_file(p) for p in paths}
 
 
-def _first_run(folder: Path) -> None:
+@pytest.fixture(scope="module", autouse=True)
+def runs_signed_by_ci(keys):
+    """Every `governance run` and DVC stage here is CI's, signed by the pipeline key (a local
+    run's version is refused for production under signoff.require_signed_run)."""
+    with keys.signing(PIPELINE):
+        yield
+
+
+def _first_run(folder: Path, keys) -> None:
     """The tracked and untracked-but-not-ignored files, committed in a fresh git repo, without
-    dvc.lock, and the README's command run on it once; its output is kept beside it."""
+    dvc.lock, with the reviewers' and CI's keys as its committed allowed signers, and the
+    README's command run on it once, as CI runs it (signed by the pipeline key); its output is
+    kept beside it."""
     root = git_copy_of_working_tree(REPO, folder / "repo")
     for generated in ("dvc.lock",):
         (root / generated).unlink(missing_ok=True)
-    first = governance(root, "run")
+    keys.install_as(root, ROLE_KEYS)
+    for command in (["git", "add", "governance/allowed_signers"],
+                    ["git", "-c", "user.name=governance-tests", "-c",
+                     "user.email=t@example.invalid", "commit", "-qm", "the team's keys"]):
+        subprocess.run(command, cwd=root, check=True)
+    first = _run_with(root, ["run"], {SIGNING_KEY_ENV: str(keys.path(PIPELINE))})
     (folder / "first.json").write_text(json.dumps({
         "args": first.args, "returncode": first.returncode, "stdout": first.stdout,
         "stderr": first.stderr}))
 
 
 @pytest.fixture(scope="session")
-def first_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+def first_run(tmp_path_factory, keys) -> tuple[Path, subprocess.CompletedProcess]:
     """The first run, made once per session (whichever half asks first) and never changed:
     each half copies it."""
     if not DVC.exists():
         pytest.fail("DVC is not installed in .venv-dvc: run `make setup`")
-    folder = built_once(tmp_path_factory, "dvc-first-run", _first_run)
+    folder = built_once(tmp_path_factory, "dvc-first-run",
+                        lambda target: _first_run(target, keys))
     return folder / "repo", subprocess.CompletedProcess(
         **json.loads((folder / "first.json").read_text()))
 
@@ -330,6 +351,16 @@ def test_a_new_dataset_by_params_alone_then_edited_reruns_from_the_data(second_c
     assert back.returncode == 0 and "PROMOTED" in back.stdout
 
 
+def _without_witness_refs(root: Path) -> None:
+    """A clone fetches branches and tags, not refs/governance/*: without this, the witness
+    of the copy's ledger head rightly calls the emptied registry a put-back copy."""
+    listed = subprocess.run(["git", "for-each-ref", "--format=%(refname)", witness.REF_PREFIX],
+                            cwd=root, capture_output=True, text=True, check=True).stdout.split()
+    assert listed, "the first run (a git repository) witnessed its ledger head"
+    for ref in listed:
+        subprocess.run(["git", "update-ref", "-d", ref], cwd=root, check=True)
+
+
 @SECOND_HALF
 def test_a_fresh_clone_with_the_committed_lock_promotes(second_copy):
     """A clone has dvc.lock but no outputs, no DVC cache, no registry and no decision record:
@@ -338,6 +369,7 @@ def test_a_fresh_clone_with_the_committed_lock_promotes(second_copy):
     root, _ = second_copy
     for generated in ("registry", "reports", "models", "data/prepared", ".dvc/cache"):
         subprocess.run(["rm", "-rf", str(root / generated)], check=True)
+    _without_witness_refs(root)
     fresh = governance(root, "run")
     assert fresh.returncode == 0, fresh.stdout[-3000:]
     assert "PROMOTED: registry version" in fresh.stdout
@@ -538,22 +570,37 @@ def _run_with(root, arguments, extra_env):
 
 
 @FIRST_HALF
-def test_production_moves_through_dvc_only_on_a_valid_approval(repo_copy):
+def test_production_moves_through_dvc_only_on_a_valid_approval(repo_copy, keys):
     """Runs last in its half: moving production re-opens the evaluate stage's inputs (the
     second half has a copy of its own)."""
     root, first = repo_copy
-    assert "is awaiting approval: `governance approve" in first.stdout
+    first_staged = re.search(r"PROMOTED: registry version (\w+)", first.stdout).group(1)
+    assert (f"{first_staged} is not approved: no approval of version {first_staged}"
+            in first.stdout)
+    assert f"`governance approve {first_staged} --key KEY --reason ...`" in first.stdout
     staged = registry.get_alias(root / "registry", "staging")
     production = [str(DVC), "repro", "production/dvc.yaml"]
     refused = _run(production, root, check=False)
     assert refused.returncode != 0
     assert f"no approval of version {staged}" in refused.stdout + refused.stderr
     assert registry.get_alias(root / "registry", "production") is None
-    approved = governance(root, "approve", "staging", "--by", "model-risk-officer",
+    typed = governance(root, "approve", "staging", "--by", "model-risk-officer",
+                       "--reason", "a typed name")
+    assert typed.returncode == 2 and "required: --key" in typed.stderr
+    approved = governance(root, "approve", "staging", "--key", str(keys.path("alice")),
                           "--reason", "card, verdicts and evidence reviewed")
     assert approved.returncode == 0, approved.stdout
+    assert f"approval of {staged} by model-risk-officer" in approved.stdout
+    unrequested = _run(production, root, check=False)
+    assert unrequested.returncode != 0
+    assert "no signed promotion request" in unrequested.stdout + unrequested.stderr
+    trust = signoff.Trust.of(root, load_params(root).signoff)
+    signoff.request_promotion(root / "registry", staged, keys.signer("bob"), trust)
     _run(production, root)
     assert registry.get_alias(root / "registry", "production") == staged
+    move = registry.alias_entry(root / "registry", "production")
+    assert (move["data"]["approval"]["by"], move["data"]["request"]["by"]) == (
+        "model-risk-officer", "head-of-credit-risk")
     assert _json(root, "registry/aliases/production.json")["version"] == staged
     verified = governance(root, "verify")
     assert verified.returncode == 0 and "ledger intact" in verified.stdout, verified.stdout

@@ -24,6 +24,9 @@ from .conftest import (
     run_graph,
     set_params,
 )
+from .signing import keys
+
+__all__ = ["keys"]  # a fixture, used by name
 
 DOWNSTREAM_OF_VALIDATION = {"dataset_splits", "model_search", "candidate_model",
                             "performance_report", "fairness_report", "explanation_report",
@@ -195,11 +198,12 @@ def test_drifted_current_batch_is_blocked(tmp_path, instance):
     blocked_after(result, "drift_psi", root)
 
 
-def test_regression_against_production_is_blocked(passing, tmp_path, instance):
+def test_regression_against_production_is_blocked(passing, tmp_path, instance, keys):
     root = tmp_path / "project"
     shutil.copytree(passing[0], root)
     production = read_json(root / "reports/staging.json")["version"]
-    registry.set_alias(root / "registry", "production", production, "test: a strong production")
+    # a strong production, approved and promoted with signed keys (the shared run is unsigned)
+    keys.promote(root / "registry", production, keys.adopt(root, require_signed_run=False))
     # A weaker model: the search's own floors are loosened so that one is found and judged.
     set_params(root, datasets__german_credit__exclude_from_model=[
         "personal_status_and_sex", "age_in_years", "foreign_worker",

@@ -44,6 +44,7 @@ from governance_assets.core.decisions import trigger_from_tags
 from governance_assets.core.files import read_json, sha256_of_file
 from governance_assets.core.layout import Layout
 from governance_assets.core.params import load_params
+from governance_assets.core.signatures import SIGNING_KEY_ENV
 from governance_assets.definitions import defs
 from governance_assets.resources import AlertWebhook, GovernanceProject
 from governance_assets.sensors import (
@@ -53,6 +54,9 @@ from governance_assets.sensors import (
 )
 
 from .conftest import set_params
+from .signing import PIPELINE, keys
+
+__all__ = ["keys"]  # a fixture, used by name
 
 BATCHES = "data/batches/german_credit"
 
@@ -85,14 +89,18 @@ class Webhook:
 
 
 @pytest.fixture(scope="module")
-def production(passing, tmp_path_factory):
-    """A project whose `production` is the promoted model and whose `staging` is another real
-    model (gradient boosting on the same splits) for the shadow."""
+def production(passing, tmp_path_factory, keys):
+    """A project whose `production` is the promoted model (approved and promoted with alice's
+    key) and whose `staging` is another real model (gradient boosting on the same splits) for
+    the shadow. The session's graph run is an unsigned local run (no pipeline key), which this
+    project's policy accepts (signoff.require_signed_run: false, as a team without CI keys
+    sets it); tests/test_signoff.py holds the signed-run rule."""
     root = tmp_path_factory.mktemp("production") / "project"
     shutil.copytree(passing[0], root)
+    trust = keys.adopt(root, require_signed_run=False)
     layout = Layout(root)
     production = read_json(root / "reports/staging.json")["version"]
-    registry.set_alias(layout.registry, "production", production, "test: approved")
+    keys.promote(layout.registry, production, trust)
     params = load_params(root)
     train = pd.read_parquet(layout.split("train"))
     challenger = training.build_pipeline("hist_gradient_boosting", params.active, params.model, 0)
@@ -339,14 +347,14 @@ def _unfair_batch(root: Path, production_version: str) -> pd.DataFrame:
 
 
 def test_fairness_breach_rolls_production_back_only_when_params_allow(production, project,
-                                                                      instance):
+                                                                      instance, keys,
+                                                                      monkeypatch):
     _, production_version, shadow_version = production
     root = project / "registry"
-    spec = load_params(project).signoff
-    for version in (shadow_version, production_version):   # both reviewed and approved
-        signoff.approve(root, version, "model-risk-officer", "test: reviewed", spec)
+    trust = signoff.Trust.of(project, load_params(project).signoff)
     for version in (shadow_version, production_version):   # the challenger was production first
-        signoff.promote_to_production(root, version, spec, by="release-manager")
+        keys.promote(root, version, trust)
+    monkeypatch.setenv(SIGNING_KEY_ENV, str(keys.path(PIPELINE)))  # the sensor runs as CI
     drop_batch(project, "unfair", _unfair_batch(project, production_version))
     result = monitor(project, instance, "unfair")
     dir_check = checks(result)["batch_disparate_impact"]
@@ -362,7 +370,10 @@ def test_fairness_breach_rolls_production_back_only_when_params_allow(production
     assert registry.get_alias(root, "production") == shadow_version
     move = registry.alias_entry(root, "production")
     assert move["data"]["move"] == "rollback" and move["data"]["rolled_back"] == production_version
-    assert move["data"]["by"] == rollback.MONITORING_IDENTITY
+    assert move["data"]["by"] == PIPELINE
+    assert move["signer"]["key"] == keys.signer(PIPELINE).fingerprint
+    assert move["data"]["reason"].startswith(rollback.MONITORING_IDENTITY)
+    assert signoff.production_version(root, trust) == shadow_version
     assert "fairness breach" in move["data"]["reason"] and "batch unfair" in move["data"]["reason"]
     assert not audit.verify(root).problems
 

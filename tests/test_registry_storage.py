@@ -22,14 +22,32 @@ from governance_assets.core import audit, ledger, object_lock, registry, signoff
 from governance_assets.core.files import read_json
 from governance_assets.core.layout import Layout
 from governance_assets.core.params import ParamsError, SignoffSpec, load_params
+from governance_assets.core.signatures import SIGNING_KEY_ENV
 
 from .conftest import REPO, make_project, set_params
 from .registry_backends import backend, location, registry_root, root_for
 from .servers import free_port
+from .signing import PIPELINE, keys
 from .test_ledger import filled_ledger, lines_of, register, write_lines
 
-__all__ = ["backend", "registry_root"]  # fixtures, used by name
-SPEC = SignoffSpec(approvers=["alice"])
+__all__ = ["backend", "keys", "registry_root"]  # fixtures, used by name
+SPEC = SignoffSpec(approvers=["alice"], pipeline_signers=[PIPELINE])
+NO_WITNESS = ("no git repository around the registry: no witness of its head outside the "
+              "folder (README: threat model)")
+
+
+def signed_to_production(root: storage.RegistryPath, keys, folder: Path) -> tuple[str, dict]:
+    """A version registered and staged by a run the pipeline key signs, approved and its
+    promotion requested by alice's key, then moved by the (pipeline-signed) production stage."""
+    trust = keys.trust(SPEC)
+    with keys.signing(PIPELINE):
+        version = register(root, folder, 1)
+        registry.set_alias(root, "staging", version, "gates passed")
+    signoff.approve(root, version, keys.signer("alice"), "reviewed card and verdicts", trust)
+    signoff.request_promotion(root, version, keys.signer("alice"), trust)
+    with keys.signing(PIPELINE):
+        moved = signoff.promote_to_production(root, version, trust)
+    return version, moved
 GOVERNANCE = REPO / ".venv" / "bin" / "governance"
 
 
@@ -67,20 +85,19 @@ def test_a_ledger_that_lost_its_tail_is_never_written_over(registry_root):
     assert "ends at #2" in audit.verify(registry_root).problems[0]
 
 
-def test_an_object_store_registry_verifies_on_disk_after_a_copy(tmp_path):
-    """Entries, hashes and files are the same bytes on every backend: an auditor copies the
-    bucket and runs the same check, and the head printed before the copy anchors it."""
+def test_an_object_store_registry_verifies_on_disk_after_a_copy(tmp_path, keys):
+    """Entries, hashes, signatures and files are the same bytes on every backend: an auditor
+    copies the bucket and runs the same check, and the head printed before the copy anchors it
+    (a copy outside any git repository has no witness, and verify says so)."""
     remote = root_for("memory", tmp_path)
-    version = register(remote, tmp_path / "a", 1)
-    registry.set_alias(remote, "staging", version, "gates passed")
-    signoff.approve(remote, version, "alice", "reviewed", SPEC)
-    signoff.promote_to_production(remote, version, SPEC, by="ops")
+    version, _ = signed_to_production(remote, keys, tmp_path / "a")
     head = audit.verify(remote).head
     copy = tmp_path / "copy"
     remote.fs.get(remote.path + "/", str(copy), recursive=True)
     report = audit.verify(copy, f"{head['seq']}:{head['hash']}")
-    assert report.problems == [] and report.notices == [] and report.head == head
+    assert report.problems == [] and report.notices == [NO_WITNESS] and report.head == head
     assert registry.get_alias(copy, "production") == version
+    assert signoff.production_version(copy, keys.trust(SPEC)) == version
     assert registry.load_model(copy, version).predict([[0]])[0] == 1
     storage.delete_tree(remote)
 
@@ -156,7 +173,7 @@ def test_without_exclusive_create_a_writer_is_refused_unless_one_is_declared(tmp
     storage.delete_tree(root)
 
 
-def test_dvc_depends_on_a_local_copy_of_a_remote_production_alias(tmp_path):
+def test_dvc_depends_on_a_local_copy_of_a_remote_production_alias(tmp_path, keys):
     """DVC hashes local files only: with the registry elsewhere, `governance run` and each
     stage refresh the project's registry/aliases/production.json from the ledger."""
     remote, project = root_for("memory", tmp_path), tmp_path / "project"
@@ -164,9 +181,7 @@ def test_dvc_depends_on_a_local_copy_of_a_remote_production_alias(tmp_path):
     registry.init_registry(remote, pointer)
     assert read_json(pointer) == {"alias": "production", "version": None}
     assert read_json(remote / "aliases" / "production.json")["version"] is None
-    version = register(remote, tmp_path / "a", 1)
-    signoff.approve(remote, version, "alice", "reviewed", SPEC)
-    moved = signoff.promote_to_production(remote, version, SPEC, by="ops")
+    version, moved = signed_to_production(remote, keys, tmp_path / "a")
     registry.init_registry(remote, pointer)
     copy = read_json(pointer)
     assert copy["version"] == version and copy["ledger_hash"] == moved["hash"]
@@ -242,17 +257,15 @@ for number in range(int(sys.argv[3])):
 
 @pytest.mark.slow
 @pytest.mark.scale_out
-def test_register_alias_approve_promote_and_verify_on_s3(tmp_path, s3_endpoint):
+def test_register_alias_approve_promote_and_verify_on_s3(tmp_path, s3_endpoint, keys):
     root = storage.resolve_root(tmp_path, "s3://governance/registry")
-    version = register(root, tmp_path / "a", 1)
+    version, _ = signed_to_production(root, keys, tmp_path / "a")
     assert register(root, tmp_path / "a", 1) == version, "idempotent on S3 too"
-    registry.set_alias(root, "staging", version, "gates passed")
-    signoff.approve(root, version, "alice", "reviewed card and verdicts", SPEC)
-    signoff.promote_to_production(root, version, SPEC, by="ops")
     assert registry.get_alias(root, "production") == version
+    assert signoff.production_version(root, keys.trust(SPEC)) == version
     assert registry.load_model(root, version).predict([[0]])[0] == 1
     report = audit.verify(root)
-    assert report.problems == [] and report.notices == []
+    assert report.problems == [] and report.notices == [NO_WITNESS]
 
     # Two writer processes on S3: the lock object (PUT If-None-Match) keeps every entry.
     environment = {**os.environ, "AWS_ENDPOINT_URL": s3_endpoint}
@@ -260,7 +273,7 @@ def test_register_alias_approve_promote_and_verify_on_s3(tmp_path, s3_endpoint):
                                 cwd=REPO, env=environment) for n in range(2)]
     assert [w.wait(timeout=300) for w in writers] == [0, 0]
     report = audit.verify(root)
-    assert report.problems == [] and report.entries == 4 + 16
+    assert report.problems == [] and report.entries == 5 + 16
 
     # The CLI against the bucket, named only by the environment, as a deployment would.
     project = make_project(tmp_path / "project", signoff__approvers=["alice"])
@@ -283,7 +296,8 @@ def test_register_alias_approve_promote_and_verify_on_s3(tmp_path, s3_endpoint):
 
 @pytest.mark.slow
 @pytest.mark.scale_out
-def test_the_graph_promotes_and_monitoring_scores_into_a_memory_registry(tmp_path, monkeypatch):
+def test_the_graph_promotes_and_monitoring_scores_into_a_memory_registry(tmp_path, monkeypatch,
+                                                                        keys):
     """Nothing in the assets knows where the registry is: the graph's verdicts, decisions,
     version and alias, then production monitoring's frozen reference and decision log, all
     land in memory:// and verify, and the project's registry/ folder is never created."""
@@ -296,14 +310,17 @@ def test_the_graph_promotes_and_monitoring_scores_into_a_memory_registry(tmp_pat
 
     remote = root_for("memory", tmp_path)
     monkeypatch.setenv(storage.REGISTRY_ENV, location(remote))
-    project = make_project(tmp_path / "project")
+    monkeypatch.setenv(SIGNING_KEY_ENV, str(keys.path(PIPELINE)))  # the run is CI's
+    project = make_project(tmp_path / "project", signoff__approvers=["alice"])
+    keys.install(project)
     with DagsterInstance.ephemeral() as instance:
         assert run_graph(project, instance).success
     staged = registry.get_alias(remote, "staging")
     assert staged and read_json(project / "reports/staging.json")["version"] == staged
-    spec = load_params(project).signoff
-    signoff.approve(remote, staged, spec.approvers[0], "reviewed", spec)
-    signoff.promote_to_production(remote, staged, spec, by="ops")
+    trust = signoff.Trust.of(project, load_params(project).signoff)
+    signoff.approve(remote, staged, keys.signer("alice"), "reviewed", trust)
+    signoff.request_promotion(remote, staged, keys.signer("alice"), trust)
+    signoff.promote_to_production(remote, staged, trust)
     drop_batch(project, "clean", clean_batch(project))
     with instance_for_test() as instance:
         assert monitor(project, instance, "clean").success
@@ -311,6 +328,6 @@ def test_the_graph_promotes_and_monitoring_scores_into_a_memory_registry(tmp_pat
     log = decision_log.read_log(next((remote / "decision_log" / "clean").iterdir()))
     assert set(log["role"]) == {"production"} and set(log["model_version"]) == {staged}
     report = audit.verify(remote)
-    assert report.problems == [] and report.notices == []
+    assert report.problems == [] and report.notices == [NO_WITNESS]
     assert not (project / "registry").exists()
     storage.delete_tree(remote)

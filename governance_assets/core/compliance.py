@@ -131,10 +131,11 @@ def checklist(card: dict) -> list[dict]:
          [evidence["explanation"], evidence["shap_plot"]]),
         ("Art. 14", "Human oversight: sign-off before production",
          NEEDS_HUMAN, "staging is automated; production moves only on an unexpired approval, "
-         "by a named reviewer with the approver role (not the run's trigger), of this exact "
-         "evidence (every file of the registry version): a reviewer runs "
-         "`governance show staging` then "
-         "`governance approve VERSION --by NAME --reason ...`",
+         "signed by the key of a reviewer with the approver role (not the principal whose key "
+         "signed the run), of this exact evidence (every file of the registry version), and a "
+         "promoter's signed request: a reviewer runs `governance show staging` then "
+         "`governance approve VERSION --key KEY --reason ...`, a promoter `governance "
+         "promote-production --key KEY`",
          [evidence["model_card_md"]]),
         ("Art. 15", "Accuracy and robustness",
          _accuracy_status(card),
