@@ -122,7 +122,7 @@ def _run_refusal(registered: dict, trust: Trust) -> str | None:
         return (f"version {registered['data']['version']} comes from an "
                 f"{run_signature(registered, trust)}; signoff.require_signed_run needs a run "
                 "signed by a pipeline key (GOVERNANCE_SIGNING_KEY of a principal in "
-                "signoff.pipeline_signers)")
+                "signoff.pipeline_signers; `governance keys init` makes a demo one)")
     return None
 
 
