@@ -44,8 +44,7 @@ MARK = "[governance] "
 INPUT_ERRORS = ("ParamsError", "DataError", "IntegrityError", "UnsafeModelError")
 # A ledger that fails verification on read, or a disk that refused an entry: the run stops
 # and says which entry or file, as for bad input (nothing downstream acted on it).
-LEDGER_ERRORS = ("LedgerTampered", "LedgerWriteFailed", "LedgerError", "SignoffError",
-                 "AuthorityError", "SignatureError")
+LEDGER_ERRORS = ("LedgerTampered", "LedgerWriteFailed", "LedgerError")
 
 REPORTS = [
     ("decision record", "reports/decision.json"), ("gate verdicts", "reports/gates.json"),

@@ -95,8 +95,16 @@ def make_key(folder: Path, principal: str, kind: tuple[str, ...] = ("-t", "ed255
     return path
 
 
+# Both key types people hold: alice and bob Ed25519; carol and dave ECDSA P-256, the type a
+# pipeline key must have (model-signing signs with elliptic-curve keys only), since tests
+# have them sign runs.
+KEY_TYPES = {"alice": ("-t", "ed25519"), "bob": ("-t", "ed25519"),
+             "carol": ("-t", "ecdsa", "-b", "256"), "dave": ("-t", "ecdsa", "-b", "256")}
+
+
 def _make_keys(folder: Path) -> None:
-    lines = [allowed_line(p, Path(f"{make_key(folder, p)}.pub").read_text()) for p in PEOPLE]
+    lines = [allowed_line(p, Path(f"{make_key(folder, p, KEY_TYPES[p])}.pub").read_text())
+             for p in PEOPLE]
     pipeline = make_key(folder, PIPELINE, ("-t", "ecdsa", "-b", "256"))
     lines.append(allowed_line(PIPELINE, Path(f"{pipeline}.pub").read_text()))
     make_key(folder, "mallory")  # a real key nobody listed

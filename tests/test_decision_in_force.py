@@ -19,6 +19,7 @@ from governance_assets.core.layout import Layout
 from governance_assets.core.verdicts import standings
 
 from .conftest import make_project, params_of, set_params
+from .signing import keys  # noqa: F401  (a fixture first_run uses)
 from .test_dvc import DVC, _copy_of, _json, _run, first_run, governance  # noqa: F401
 
 IN_ORDER = pytest.mark.xdist_group("decision_in_force")

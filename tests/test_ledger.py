@@ -303,11 +303,11 @@ def test_a_forged_alias_file_is_named(tmp_path, registry_root):
 def test_a_policy_change_is_a_ledger_entry_listing_the_changed_keys(registry_root):
     record = {"decision": "promote", "run_id": "r", "trigger": "manual",
               "candidate_sha256": None, "refused_by": [], "policy_hash": "a" * 64,
-              "policy": {"min_auc": 0.7, "max_psi": 0.25}}
-    decisions._ledger_decision(registry_root, record, "decisions/one.json")
-    decisions._ledger_decision(registry_root, record, "decisions/two.json")
+              "policy": {"min_auc": 0.7, "max_psi": 0.25}, "standings_digest": "d" * 64}
+    decisions._ledger_decision(registry_root, record, "decisions/one.json", "1" * 64)
+    decisions._ledger_decision(registry_root, record, "decisions/two.json", "2" * 64)
     changed = {**record, "policy_hash": "b" * 64, "policy": {"min_auc": 0.75, "max_psi": 0.25}}
-    decisions._ledger_decision(registry_root, changed, "decisions/three.json")
+    decisions._ledger_decision(registry_root, changed, "decisions/three.json", "3" * 64)
     policies = ledger.entries(registry_root, ("policy",))
     assert [p["data"]["changed_keys"] for p in policies] == [["max_psi", "min_auc"], ["min_auc"]]
     assert len(ledger.entries(registry_root, ("decision",))) == 3

@@ -373,7 +373,7 @@ def test_fairness_breach_rolls_production_back_only_when_params_allow(production
     assert move["data"]["by"] == PIPELINE
     assert move["signer"]["key"] == keys.signer(PIPELINE).fingerprint
     assert move["data"]["reason"].startswith(rollback.MONITORING_IDENTITY)
-    assert signoff.production_version(root, trust) == shadow_version
+    assert signoff.production_version(root, lambda: trust) == shadow_version
     assert "fairness breach" in move["data"]["reason"] and "batch unfair" in move["data"]["reason"]
     assert not audit.verify(root).problems
 

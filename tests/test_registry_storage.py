@@ -94,10 +94,10 @@ def test_an_object_store_registry_verifies_on_disk_after_a_copy(tmp_path, keys):
     head = audit.verify(remote).head
     copy = tmp_path / "copy"
     remote.fs.get(remote.path + "/", str(copy), recursive=True)
-    report = audit.verify(copy, f"{head['seq']}:{head['hash']}")
+    report = audit.verify(copy, f"{head['seq']}:{head['hash']}", keys.trust(SPEC))
     assert report.problems == [] and report.notices == [NO_WITNESS] and report.head == head
     assert registry.get_alias(copy, "production") == version
-    assert signoff.production_version(copy, keys.trust(SPEC)) == version
+    assert signoff.production_version(copy, lambda: keys.trust(SPEC)) == version
     assert registry.load_model(copy, version).predict([[0]])[0] == 1
     storage.delete_tree(remote)
 
@@ -262,9 +262,9 @@ def test_register_alias_approve_promote_and_verify_on_s3(tmp_path, s3_endpoint, 
     version, _ = signed_to_production(root, keys, tmp_path / "a")
     assert register(root, tmp_path / "a", 1) == version, "idempotent on S3 too"
     assert registry.get_alias(root, "production") == version
-    assert signoff.production_version(root, keys.trust(SPEC)) == version
+    assert signoff.production_version(root, lambda: keys.trust(SPEC)) == version
     assert registry.load_model(root, version).predict([[0]])[0] == 1
-    report = audit.verify(root)
+    report = audit.verify(root, None, keys.trust(SPEC))
     assert report.problems == [] and report.notices == [NO_WITNESS]
 
     # Two writer processes on S3: the lock object (PUT If-None-Match) keeps every entry.
@@ -277,6 +277,7 @@ def test_register_alias_approve_promote_and_verify_on_s3(tmp_path, s3_endpoint, 
 
     # The CLI against the bucket, named only by the environment, as a deployment would.
     project = make_project(tmp_path / "project", signoff__approvers=["alice"])
+    keys.install(project)
     verified = subprocess.run(
         [str(GOVERNANCE), "--root", str(project), "verify"], capture_output=True, text=True,
         env={**environment, storage.REGISTRY_ENV: location(root)}, timeout=300)
@@ -327,7 +328,7 @@ def test_the_graph_promotes_and_monitoring_scores_into_a_memory_registry(tmp_pat
     assert storage.read_or_none(remote / "references" / f"{staged}.parquet") is not None
     log = decision_log.read_log(next((remote / "decision_log" / "clean").iterdir()))
     assert set(log["role"]) == {"production"} and set(log["model_version"]) == {staged}
-    report = audit.verify(remote)
+    report = audit.verify(remote, None, trust)
     assert report.problems == [] and report.notices == [NO_WITNESS]
     assert not (project / "registry").exists()
     storage.delete_tree(remote)

@@ -65,7 +65,7 @@ def test_a_signed_approval_lets_production_move_and_names_whose_it_is(staged, ke
     request = signoff.request_promotion(root, version, keys.signer("bob"), trust)
     entry = signoff.promote_to_production(root, version, trust)
     assert registry.get_alias(root, "production") == version
-    assert signoff.production_version(root, trust) == version
+    assert signoff.production_version(root, lambda: trust) == version
     assert entry["data"]["approval"] == {"seq": approval["seq"], "hash": approval["hash"],
                                          "by": "alice"}
     assert entry["data"]["request"] == {"seq": request["seq"], "hash": request["hash"],

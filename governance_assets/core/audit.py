@@ -83,16 +83,16 @@ def _check_records(root: RegistryPath, entries: list[dict], report: ledger.Chain
 
 def _check_production_moves(root: RegistryPath, moves: list[dict], trust: Trust | None,
                             report: ledger.ChainReport) -> None:
-    if trust is None:
+    production = [move for move in moves if move["data"]["alias"] == PRODUCTION]
+    if production and trust is None:
         report.notices.append("production moves not checked against signatures: no "
                               "params.yaml / allowed-signers file beside this registry")
         return
-    for move in moves:
-        if move["data"]["alias"] == PRODUCTION:
-            problem = move_problem(root, move, trust)
-            if problem:
-                report.problems.append(f"production move ledger #{move['seq']} to "
-                                       f"{move['data']['version']}: {problem}")
+    for move in production:
+        problem = move_problem(root, move, trust)
+        if problem:
+            report.problems.append(f"production move ledger #{move['seq']} to "
+                                   f"{move['data']['version']}: {problem}")
 
 
 def verify(root: RegistryPath, anchor: str | None = None, trust: Trust | None = None
