@@ -21,18 +21,14 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from governance_assets.core import (  # noqa: E402  (run as a script)
-    gates,
-    personal_data,
-    reference_decisions,
-    retention,
-    robustness,
-    training,
-)
-from governance_assets.core.columns import FAVOURABLE  # noqa: E402
+from governance_assets.core.data import personal_data, retention
+from governance_assets.core.data.columns import FAVOURABLE
+from governance_assets.core.data.splits import split_dataset
+from governance_assets.core.data.validation import read_raw, validate
+from governance_assets.core.decide import gates
+from governance_assets.core.evidence import reference_decisions, robustness
+from governance_assets.core.model import training
 from governance_assets.core.params import load_params  # noqa: E402
-from governance_assets.core.splits import split_dataset  # noqa: E402
-from governance_assets.core.validation import read_raw, validate  # noqa: E402
 
 RUNS = 3
 TARGET_SECONDS = 10.0

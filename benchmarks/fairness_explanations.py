@@ -27,16 +27,10 @@ FRACTIONS = (0.25, 0.5, 1.0)
 RUNS = 3
 RESULTS = REPO / "benchmarks" / "FAIRNESS_EXPLANATIONS.md"
 sys.path.insert(0, str(REPO))
-from governance_assets.core import (  # noqa: E402  (run as a script)
-    counterfactual,
-    explanations,
-    fairness,
-    proxies,
-    splits,
-    training,
-    validation,
-)
-from governance_assets.core.columns import FAVOURABLE, model_inputs  # noqa: E402
+from governance_assets.core.data import splits, validation
+from governance_assets.core.data.columns import FAVOURABLE, model_inputs
+from governance_assets.core.evidence import counterfactual, explanations, fairness, proxies
+from governance_assets.core.model import training
 from governance_assets.core.params import load_params  # noqa: E402
 
 

@@ -33,10 +33,11 @@ import struct  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, utils  # noqa: E402
 
-from governance_assets.core import audit, ledger, registry, signatures, signoff  # noqa: E402
-from governance_assets.core.authority import AllowedSigners  # noqa: E402
-from governance_assets.core.keyring import allowed_line  # noqa: E402
 from governance_assets.core.params import SignoffSpec  # noqa: E402
+from governance_assets.core.record import audit, ledger, registry
+from governance_assets.core.trust import signatures, signoff
+from governance_assets.core.trust.authority import AllowedSigners
+from governance_assets.core.trust.keyring import allowed_line
 
 RUNS, VERSIONS, ENTRIES = 5, 100, 100_000
 RESULTS = REPO / "benchmarks" / "LEDGER_RESULTS.md"

@@ -17,8 +17,8 @@ import skops
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from governance_assets.core import model_files  # noqa: E402
 from governance_assets.core.files import read_json  # noqa: E402
+from governance_assets.core.model import model_files
 
 REPEATS = 21
 

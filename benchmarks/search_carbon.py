@@ -19,10 +19,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from governance_assets.core import carbon, search, training  # noqa: E402  (run as a script)
+from governance_assets.core.data.splits import split_dataset
+from governance_assets.core.data.validation import read_raw, validate
+from governance_assets.core.model import carbon, search, training
 from governance_assets.core.params import load_params  # noqa: E402
-from governance_assets.core.splits import split_dataset  # noqa: E402
-from governance_assets.core.validation import read_raw, validate  # noqa: E402
 
 RUNS = 3
 TARGET_SECONDS = 30.0

@@ -21,14 +21,14 @@ from dagster import (
 
 from .assets.assurance import reference_table, robustness_table
 from .assets.publishing import read_split
-from .core import gates
-from .core.card import validate_card
+from .core.data.personal_data import findings_table
+from .core.data.retention import retention_table
+from .core.decide import gates
+from .core.decide.gate_catalog import GATES, GATES_BY_NAME, STAGE_GROUPS, GateSpec
+from .core.decide.verdicts import VerdictStore, bound_values, judged_fingerprint
 from .core.files import read_json
-from .core.gate_catalog import GATES, GATES_BY_NAME, STAGE_GROUPS, GateSpec
-from .core.personal_data import findings_table
-from .core.retention import retention_table
-from .core.search_view import trials_table
-from .core.verdicts import VerdictStore, bound_values, judged_fingerprint
+from .core.model.search_view import trials_table
+from .core.report.card import validate_card
 from .resources import GovernanceProject
 
 Evaluate = Callable[[GovernanceProject], gates.Verdict]
@@ -119,7 +119,7 @@ def _carbon(project: GovernanceProject) -> gates.Verdict:
 def _search_reproducible(project: GovernanceProject) -> gates.Verdict:
     """The search replayed from the recorded seed, space and splits (timings skipped: they
     never reach the sampler), compared on its deterministic columns and champion."""
-    from .core import search
+    from .core.model import search
 
     layout, params = project.layout, project.params()
     recorded, path = _evidence(project, "search")
@@ -135,7 +135,7 @@ def _search_reproducible(project: GovernanceProject) -> gates.Verdict:
 
 def _golden_disjoint(project: GovernanceProject) -> gates.Verdict:
     """Recomputed from the split files themselves, not trusted from the manifest."""
-    from .core.splits import SPLIT_NAMES, golden_overlap
+    from .core.data.splits import SPLIT_NAMES, golden_overlap
 
     frames = {name: read_split(project.layout, name) for name in SPLIT_NAMES}
     overlap = golden_overlap(frames, project.params().active)
@@ -196,7 +196,7 @@ def _markdown(render: Callable[[dict], str], evidence_name: str, section: str | 
 
 def _statistic(key: str) -> Details:
     def table(project: GovernanceProject, verdict: gates.Verdict) -> str:
-        from .core import fairness_view
+        from .core.evidence import fairness_view
 
         report, _ = _evidence(project, "fairness")
         return fairness_view.statistic_table(report, key, verdict.threshold, verdict.comparison)
@@ -205,13 +205,13 @@ def _statistic(key: str) -> Details:
 
 
 def _flip_table(project: GovernanceProject, verdict: gates.Verdict) -> str:
-    from .core import fairness_view
+    from .core.evidence import fairness_view
 
     return fairness_view.counterfactual_table(_evidence(project, "fairness")[0])
 
 
 def _influence_table(project: GovernanceProject, verdict: gates.Verdict) -> str:
-    from .core import markdown
+    from .core.report import markdown
 
     explanation, _ = _evidence(project, "explanation")
     protected = set(explanation["protected_features"])

@@ -32,12 +32,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import cli_registry, stage_server
+from .core.decide.gate_catalog import PRODUCTION_STAGE, STAGES
 from .core.files import write_json_atomic
-from .core.gate_catalog import PRODUCTION_STAGE, STAGES
 from .core.layout import Layout
-from .core.ledger import LedgerError
 from .core.params import Params, ParamsError, load_params
-from .core.printable import printable
+from .core.record.ledger import LedgerError
+from .core.report.printable import printable
 
 PROMOTED, BLOCKED, INPUT_ERROR, FAILURE = 0, 1, 2, 3
 MARK = "[governance] "
@@ -79,8 +79,8 @@ def error_paragraph(message: str, code: int = INPUT_ERROR) -> str:
 
 def _validated_already(root: Path, params: Params) -> bool:
     """The last validation passed on these very bytes, under these rules and this code."""
+    from .core.decide.verdicts import validation_inputs_hash
     from .core.files import md5_of_file, read_json
-    from .core.verdicts import validation_inputs_hash
 
     path = Layout(root).report("validation.json")
     if not path.is_file():
@@ -94,7 +94,7 @@ def _validated_already(root: Path, params: Params) -> bool:
 
 def _data_problems(root: Path, params: Params) -> list[str]:
     """The validation rules the raw file breaks: the same validate() the prepare stage runs."""
-    from .core import validation
+    from .core.data import validation
 
     spec = params.active
     try:
@@ -156,7 +156,7 @@ def _stage_outcome(result) -> tuple[int, str]:
 
 def run_tags(params: Params, stage_name: str) -> dict[str, str]:
     """What the UI's run list filters on: stage, what started it, dataset, policy."""
-    from .core.decisions import trigger_from_tags
+    from .core.decide.decisions import trigger_from_tags
 
     return {"governance/stage": stage_name, "governance/trigger": trigger_from_tags({}),
             "governance/dataset": params.dataset,
@@ -169,7 +169,7 @@ def stage(root: Path, name: str) -> int:
 
     from .assets import GRAPH_ASSETS, PROMOTION_CHECKS
     from .checks import GATE_CHECKS, stage_selection
-    from .core.registry import init_registry
+    from .core.record.registry import init_registry
     from .resources import GovernanceProject
 
     try:
@@ -271,8 +271,8 @@ def _unjudged_stage(root: Path) -> tuple[str, str] | None:
     was not made on the current standings of the gates, as in a fresh clone of a committed
     dvc.lock, or after a policy tightened and restored (DVC restores `document` from its run
     cache and calls promote up to date, while the latest decision is the strict one's)."""
-    from .core import decisions
-    from .core.verdicts import CURRENT, standings
+    from .core.decide import decisions
+    from .core.decide.verdicts import CURRENT, standings
 
     layout, params = Layout(root), load_params(root)
     items = standings(params, layout)
@@ -299,7 +299,7 @@ def run(root: Path, force: bool) -> int:
     for the candidate, that stage and everything after it run again, once, so the plain
     command recovers without --force.
     """
-    from .core.registry import init_registry
+    from .core.record.registry import init_registry
 
     layout = Layout(root)
     with _one_run_at_a_time(layout):
@@ -418,7 +418,7 @@ def _print_table(rows: list[dict]) -> None:
 
 def _staged_version(layout: Layout, candidate: str | None) -> dict | None:
     """The ledger entry `staging` rests on, only if it holds the current candidate."""
-    from .core import registry
+    from .core.record import registry
 
     entry = registry.alias_entry(layout.registry, "staging")
     if candidate is None or entry is None:
@@ -430,7 +430,7 @@ def _staged_version(layout: Layout, candidate: str | None) -> dict | None:
 def _print_aliases(layout: Layout) -> None:
     """Where each alias points, from the ledger entry it rests on: never silently out of step
     with the verdict above it."""
-    from .core import registry
+    from .core.record import registry
 
     print("\nRegistry (from the ledger):")
     for alias in ("staging", "production"):
@@ -445,7 +445,8 @@ def _print_aliases(layout: Layout) -> None:
 
 def _production_line(layout: Layout, staged: str) -> str:
     """Where production stands: it is approval-gated, so awaiting approval is not a failure."""
-    from .core import registry, signoff
+    from .core.record import registry
+    from .core.trust import signoff
 
     current = registry.get_alias(layout.registry, signoff.PRODUCTION)
     if current == staged:
@@ -465,7 +466,7 @@ def _production_line(layout: Layout, staged: str) -> str:
 
 def _blocked_headline(items) -> str:
     """Say what kind of refusal it is: a verdict against, a stale one, or none at all."""
-    from .core.verdicts import CURRENT, STALE
+    from .core.decide.verdicts import CURRENT, STALE
 
     judged = [i.gate.name for i in items if i.blocks and i.state == CURRENT]
     stale = [i.gate.name for i in items if i.blocks and i.state == STALE]
@@ -511,7 +512,7 @@ def dvc_diffs(root: Path, against: str) -> dict[str, str]:
 
 def ci(root: Path, against: str, output: Path) -> int:
     """The main job, then junit.xml and summary.md under output; the job's exit code."""
-    from .core.ci_report import junit_xml, summary_markdown
+    from .core.decide.ci_report import junit_xml, summary_markdown
     from .core.files import write_bytes_atomic
 
     layout = Layout(root)
@@ -550,7 +551,7 @@ def _earlier_outputs(root: Path, stopped_at: str | None) -> set[str]:
 
 def _recorded_decision(record: dict | None, rows: list[dict], params: Params) -> str:
     """Why the decision record does not back a PROMOTED headline, in a clause."""
-    from .core import decisions
+    from .core.decide import decisions
 
     if record is None:
         return "no decision is recorded (reports/decision.json)"
@@ -561,8 +562,8 @@ def _recorded_decision(record: dict | None, rows: list[dict], params: Params) ->
 
 def report(root: Path, stopped_at: str | None = None) -> int:
     """Print and write every gate's standing against the current inputs; 0 only if promoted."""
-    from .core import decisions
-    from .core.verdicts import IntegrityError, candidate_sha256, standings
+    from .core.decide import decisions
+    from .core.decide.verdicts import IntegrityError, candidate_sha256, standings
 
     layout = Layout(root)
     params = load_params(root)

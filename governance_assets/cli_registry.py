@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .core import audit, keyring, ledger, model_signature, registry, signoff
 from .core.files import read_json
 from .core.layout import Layout
 from .core.params import ParamsError, load_params
-from .core.printable import printable
-from .core.signatures import SignatureError, Signer
+from .core.record import audit, ledger, model_signature, registry
+from .core.report.printable import printable
+from .core.trust import keyring, signoff
+from .core.trust.signatures import SignatureError, Signer
 
 DONE, REFUSED, BAD_INPUT, LOCKED = 0, 1, 2, 4
 ALIASES = ("staging", "production")

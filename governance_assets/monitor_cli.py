@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .core import batches
 from .core.files import read_json
 from .core.layout import Layout
+from .core.monitor import batches
 from .core.params import ParamsError, load_params
-from .core.printable import printable
+from .core.report.printable import printable
 
 OK, BREACH, INPUT_ERROR, FAILURE = 0, 1, 2, 3
 
 
 def make_batches(root: Path, rows: int, periods: list[str] | None, with_labels: bool) -> int:
-    from .core.validation import DataError, read_raw
+    from .core.data.validation import DataError, read_raw
 
     try:
         params = load_params(root)

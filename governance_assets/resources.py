@@ -31,7 +31,7 @@ class AlertWebhook(ConfigurableResource):
     url: str = ""
 
     def send(self, payload: dict, params: Params) -> dict:
-        from .core.alerts import post_json
+        from .core.monitor.alerts import post_json
 
         settings = params.monitoring
         url = self.url or os.environ.get("GOVERNANCE_ALERT_WEBHOOK") or settings.alert_webhook_url

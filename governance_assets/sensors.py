@@ -7,7 +7,7 @@
   Dagster tags the run with the sensor's name, which core/decisions.trigger_from_tags records
   as trigger `drift` in the decision record; `governance/trigger` says it in the run's tags.
 - `fairness_rollback_sensor`: a disparate-impact ERROR asks for production to be rolled back
-  when params allow it and a previous production version exists (core/rollback.py).
+  when params allow it and a previous production version exists (core/monitor/rollback.py).
 """
 
 from dagster import (
@@ -27,7 +27,7 @@ from dagster import (
 )
 
 from .assets.monitoring import batch_partitions, pending_batches
-from .core import batches
+from .core.monitor import batches
 from .resources import GovernanceProject
 
 MONITORED = AssetKey("batch_monitoring")
@@ -103,7 +103,9 @@ def drift_research_sensor(context: SensorEvaluationContext) -> SensorResult:
                     "approved production version, when params allow it (ledger entry).")
 def fairness_rollback_sensor(context: SensorEvaluationContext, project: GovernanceProject
                              ) -> SensorResult:
-    from .core import registry, rollback, signoff
+    from .core.monitor import rollback
+    from .core.record import registry
+    from .core.trust import signoff
 
     events, cursor = _new_monitoring(context)
     root = project.layout.registry

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from governance_assets.core import storage
+from governance_assets.core.record import storage
 
 BACKENDS = ("local", "file", "memory")
 MULTI_PROCESS = ("local", "file")

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from governance_assets.core import signoff, storage
-from governance_assets.core.authority import AllowedSigners
-from governance_assets.core.keyring import allowed_line
 from governance_assets.core.params import SignoffSpec, load_params
-from governance_assets.core.signatures import SIGNING_KEY_ENV, Signer
+from governance_assets.core.record import storage
+from governance_assets.core.trust import signoff
+from governance_assets.core.trust.authority import AllowedSigners
+from governance_assets.core.trust.keyring import allowed_line
+from governance_assets.core.trust.signatures import SIGNING_KEY_ENV, Signer
 
 from .conftest import built_once, set_params
 

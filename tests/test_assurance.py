@@ -7,10 +7,13 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 
-from governance_assets.core import gates, personal_data, reference_decisions, robustness, training
-from governance_assets.core.columns import FAVOURABLE
-from governance_assets.core.splits import split_dataset
-from governance_assets.core.validation import read_raw, validate
+from governance_assets.core.data import personal_data
+from governance_assets.core.data.columns import FAVOURABLE
+from governance_assets.core.data.splits import split_dataset
+from governance_assets.core.data.validation import read_raw, validate
+from governance_assets.core.decide import gates
+from governance_assets.core.evidence import reference_decisions, robustness
+from governance_assets.core.model import training
 
 from .conftest import REPO, make_project, params_of
 

@@ -13,10 +13,11 @@ from sklearn.dummy import DummyClassifier
 
 from governance_assets import cli
 from governance_assets.assets import staging_model
-from governance_assets.core import model_files, registry
+from governance_assets.core.decide.gate_catalog import GATES, STAGE_GROUPS
+from governance_assets.core.decide.verdicts import STALE, standings
 from governance_assets.core.files import read_json, sha256_of_file, write_json_atomic
-from governance_assets.core.gate_catalog import GATES, STAGE_GROUPS
-from governance_assets.core.verdicts import STALE, standings
+from governance_assets.core.model import model_files
+from governance_assets.core.record import registry
 
 from .conftest import REPO, materialized, params_of, run_graph, set_params
 

@@ -76,7 +76,7 @@ def test_after_an_early_stop_the_later_stages_reports_are_marked_stale():
 
 
 def test_a_stale_verdict_names_the_changed_keys_of_a_block_not_the_block():
-    from governance_assets.core.verdicts import _what_changed
+    from governance_assets.core.decide.verdicts import _what_changed
 
     old = {"path": "data/raw/a.csv", "target": "y", "limitations": ["x" * 500]}
     line = _what_changed("datasets.a", old, {**old, "path": "data/raw/b.csv"})

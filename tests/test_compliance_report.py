@@ -4,8 +4,9 @@ compliance report, its ledger references, and the ledger entries a staging move 
 import re
 from html.parser import HTMLParser
 
-from governance_assets.core import audit, compliance, compliance_html, ledger, registry
 from governance_assets.core.files import read_json
+from governance_assets.core.record import audit, ledger, registry
+from governance_assets.core.report import compliance, compliance_html
 
 
 class _Links(HTMLParser):

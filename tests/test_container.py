@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from governance_assets.core.files import read_json, sha256_of_file
-from governance_assets.core.frozen_environment import DIGEST_VARIABLE, LOCK_FILES
+from governance_assets.core.report.frozen_environment import DIGEST_VARIABLE, LOCK_FILES
 
 from .conftest import REPO
 from .worktree import git_copy_of_working_tree

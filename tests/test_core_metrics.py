@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance_assets.core import drift, fairness, performance
-from governance_assets.core.columns import ROW_ID
-from governance_assets.core.splits import golden_overlap, split_dataset
-from governance_assets.core.validation import read_raw, validate
+from governance_assets.core.data.columns import ROW_ID
+from governance_assets.core.data.splits import golden_overlap, split_dataset
+from governance_assets.core.data.validation import read_raw, validate
+from governance_assets.core.evidence import drift, fairness, performance
 
 from .conftest import GERMAN, make_project, params_of
 

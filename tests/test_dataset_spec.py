@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance_assets.core.columns import FAVOURABLE, MISSING_CATEGORY, PERIOD
-from governance_assets.core.dataset_description import datasheet_status, describe_dataset
+from governance_assets.core.data.columns import FAVOURABLE, MISSING_CATEGORY, PERIOD
+from governance_assets.core.data.validation import DataError, read_raw, validate
 from governance_assets.core.params import DatasetSpec, ParamsError, load_params
-from governance_assets.core.validation import DataError, read_raw, validate
+from governance_assets.core.report.dataset_description import datasheet_status, describe_dataset
 
 from .conftest import GERMAN, REPO, make_project, params_of, set_params
 

@@ -14,9 +14,10 @@ import os
 import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance
 
-from governance_assets.core import decisions, ledger
+from governance_assets.core.decide import decisions
+from governance_assets.core.decide.verdicts import standings
 from governance_assets.core.layout import Layout
-from governance_assets.core.verdicts import standings
+from governance_assets.core.record import ledger
 
 from .conftest import make_project, params_of, set_params
 from .signing import keys  # noqa: F401  (a fixture first_run uses)

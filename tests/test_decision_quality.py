@@ -5,8 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance_assets.core import gates, performance, thresholds
+from governance_assets.core.decide import gates
+from governance_assets.core.evidence import performance
 from governance_assets.core.files import read_json
+from governance_assets.core.model import thresholds
 
 from .conftest import (
     check_results,
@@ -174,7 +176,7 @@ def test_where_no_plain_trial_meets_the_band_mitigated_variants_are_tried_and_na
     which constraint to loosen."""
     from dagster import AssetSelection
 
-    from governance_assets.core import search
+    from governance_assets.core.model import search
 
     root = make_project(tmp_path, dataset="census_income")
     set_params(root, datasets__census_income__search_constraints={},
@@ -210,8 +212,8 @@ def test_where_no_plain_trial_meets_the_band_mitigated_variants_are_tried_and_na
 
 
 def _standing(outcome: str, blocking: bool):
-    from governance_assets.core.gate_catalog import GATES_BY_NAME
-    from governance_assets.core.verdicts import CURRENT, Standing
+    from governance_assets.core.decide.gate_catalog import GATES_BY_NAME
+    from governance_assets.core.decide.verdicts import CURRENT, Standing
 
     verdict = gates.Verdict("decision_skill", outcome, 0.58, 0.55, ">=", blocking, "m", "p")
     return Standing(GATES_BY_NAME["decision_skill"], CURRENT, {"verdict": verdict.to_dict()},

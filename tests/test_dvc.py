@@ -30,12 +30,13 @@ import yaml
 from dagster import AssetKey, DagsterInstance
 
 from governance_assets import stage_server
-from governance_assets.core import registry, signoff, witness
+from governance_assets.core.decide.gate_catalog import GATES
+from governance_assets.core.decide.gate_table import short_fingerprint
 from governance_assets.core.files import md5_of_file, sha256_of_file
-from governance_assets.core.gate_catalog import GATES
-from governance_assets.core.gate_table import short_fingerprint
 from governance_assets.core.params import load_params
-from governance_assets.core.signatures import SIGNING_KEY_ENV
+from governance_assets.core.record import registry, witness
+from governance_assets.core.trust import signoff
+from governance_assets.core.trust.signatures import SIGNING_KEY_ENV
 
 from .conftest import REPO, built_once, set_params
 from .servers import free_port, graphql

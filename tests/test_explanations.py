@@ -13,9 +13,11 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from governance_assets.core import explain, explain_local, explanations, splits, training
-from governance_assets.core import validation as validation_core
-from governance_assets.core.columns import FAVOURABLE
+from governance_assets.core.data import splits
+from governance_assets.core.data import validation as validation_core
+from governance_assets.core.data.columns import FAVOURABLE
+from governance_assets.core.evidence import explain, explain_local, explanations
+from governance_assets.core.model import training
 from governance_assets.core.params import ExplainSpec, load_params
 
 from .conftest import GERMAN, REPO
@@ -301,7 +303,7 @@ def test_the_report_names_the_fallback_when_shap_raises_its_additivity_error(
 
 
 def test_the_card_lists_an_explainer_fallback_as_a_limitation():
-    from governance_assets.core.card import derived_limitations
+    from governance_assets.core.report.card import derived_limitations
 
     model, frame = _missing_values_pipeline()
     attribution = explain.shap_by_feature(model, frame.head(50), frame.iloc[100:130], seed=1,

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import skops.io as sio
 
-from governance_assets.core import training
-from governance_assets.core.columns import FAVOURABLE
-from governance_assets.core.external_model import ScoreRule
+from governance_assets.core.data.columns import FAVOURABLE
 from governance_assets.core.files import read_json, sha256_of_file
+from governance_assets.core.model import training
+from governance_assets.core.model.external_model import ScoreRule
 
 from .conftest import (
     check_results,

@@ -1,15 +1,15 @@
 """Each fairness statistic against a hand-computed value that no other statistic shares.
 
 Two groups of ten, built so that every statistic differs: a swap of equalized odds for
-demographic parity (or for equal opportunity) in core/fairness.py turns a test red.
+demographic parity (or for equal opportunity) in core/evidence/fairness.py turns a test red.
 """
 
 import pandas as pd
 import pytest
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
-from governance_assets.core import fairness
-from governance_assets.core.gates import demographic_parity, equalized_odds, four_fifths
+from governance_assets.core.decide.gates import demographic_parity, equalized_odds, four_fifths
+from governance_assets.core.evidence import fairness
 
 from .conftest import make_project, params_of
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance_assets.core import fairness
-from governance_assets.core.gates import four_fifths
+from governance_assets.core.decide.gates import four_fifths
+from governance_assets.core.evidence import fairness
 
 from .conftest import make_project, params_of
 

@@ -6,9 +6,11 @@ import json
 import pytest
 from sklearn.dummy import DummyClassifier
 
-from governance_assets.core import gates, model_files, registry
-from governance_assets.core.card import render_markdown, validate_card
+from governance_assets.core.decide import gates
 from governance_assets.core.layout import Layout
+from governance_assets.core.model import model_files
+from governance_assets.core.record import registry
+from governance_assets.core.report.card import render_markdown, validate_card
 
 from .conftest import REPO, make_project, params_of
 from .registry_backends import backend, registry_root

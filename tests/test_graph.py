@@ -9,11 +9,11 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 
 from governance_assets.assets import staging_model
-from governance_assets.core import registry
-from governance_assets.core.card import validate_card
-from governance_assets.core.decisions import SCHEMA as DECISION_SCHEMA
+from governance_assets.core.decide.decisions import SCHEMA as DECISION_SCHEMA
+from governance_assets.core.decide.gate_catalog import GATES
 from governance_assets.core.files import md5_of_file, read_json
-from governance_assets.core.gate_catalog import GATES
+from governance_assets.core.record import registry
+from governance_assets.core.report.card import validate_card
 
 from .conftest import (
     GERMAN,

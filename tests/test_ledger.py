@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from sklearn.dummy import DummyClassifier
 
-from governance_assets.core import audit, decisions, ledger, model_files, registry, storage
+from governance_assets.core.decide import decisions
 from governance_assets.core.files import read_json
+from governance_assets.core.model import model_files
+from governance_assets.core.record import audit, ledger, registry, storage
 
 from .registry_backends import backend, location, only_multi_process, registry_root
 
@@ -148,7 +150,7 @@ def test_a_rehashed_ledger_is_caught_by_the_hmac_key(registry_root, monkeypatch)
 WRITER = """
 import sys
 from pathlib import Path
-from governance_assets.core import ledger, storage
+from governance_assets.core.record import ledger, storage
 root, name = storage.resolve_root(Path.cwd(), sys.argv[1]), sys.argv[2]
 for number in range(int(sys.argv[3])):
     ledger.append(root, "verdict", {"gate": name, "n": number})
@@ -170,7 +172,7 @@ PROMOTER = """
 import sys
 from pathlib import Path
 from tests.test_ledger import register
-from governance_assets.core import registry, storage
+from governance_assets.core.record import registry, storage
 root = storage.resolve_root(Path.cwd(), sys.argv[1])
 folder, constant = Path(sys.argv[2]), int(sys.argv[3])
 for number in range(15):
@@ -198,7 +200,7 @@ KILLED = """
 import sys
 from pathlib import Path
 from tests.test_ledger import register
-from governance_assets.core import registry, storage
+from governance_assets.core.record import registry, storage
 root, folder = storage.resolve_root(Path.cwd(), sys.argv[1]), Path(sys.argv[2])
 version = register(root, folder, 7)
 registry.set_alias(root, "staging", version, "the new one")

@@ -14,8 +14,9 @@ import pytest
 from dagster import DagsterInstance
 from markdown_it import MarkdownIt
 
-from governance_assets.core import html_safety, ledger, markdown, registry
-from governance_assets.core.printable import INVISIBLE_CATEGORIES, printable
+from governance_assets.core.record import ledger, registry
+from governance_assets.core.report import html_safety, markdown
+from governance_assets.core.report.printable import INVISIBLE_CATEGORIES, printable
 
 from .conftest import REPO, make_project, materialized, params_of, run_graph, set_params
 from .signing import keys

@@ -1,7 +1,7 @@
 """Model files cannot run code when loaded, and what is verified is what is loaded.
 
 Every model the project stores (the candidate, each registry version) is a skops file loaded
-against one list of trusted types (core/model_files.py). The attacks: a pickle planted as a
+against one list of trusted types (core/model/model_files.py). The attacks: a pickle planted as a
 registry version's model with a matching ledger entry, and a candidate whose bytes change after
 the gates recorded their hash, each driven through the real evaluation assets.
 """
@@ -29,19 +29,14 @@ from governance_assets.assets import (
     reference_agreement_report,
     robustness_report,
 )
-from governance_assets.core import (
-    ledger,
-    mitigation,
-    model_files,
-    registry,
-    signoff,
-    training,
-    validation,
-)
-from governance_assets.core.columns import FAVOURABLE
-from governance_assets.core.external_model import score_pipeline
+from governance_assets.core.data import validation
+from governance_assets.core.data.columns import FAVOURABLE
 from governance_assets.core.files import read_json, write_json_atomic
+from governance_assets.core.model import mitigation, model_files, training
+from governance_assets.core.model.external_model import score_pipeline
 from governance_assets.core.params import ExternalScores, SignoffSpec
+from governance_assets.core.record import ledger, registry
+from governance_assets.core.trust import signoff
 
 from .conftest import REPO, materialized, params_of, run_graph, set_params
 from .signing import keys

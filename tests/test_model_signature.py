@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from governance_assets.core import audit, model_signature, registry, storage
 from governance_assets.core.files import sha256_of_file
+from governance_assets.core.record import audit, model_signature, registry, storage
 
 from .conftest import REPO, make_project
 from .registry_backends import root_for

@@ -30,21 +30,15 @@ from dagster import (
 from governance_assets.assets import GRAPH_ASSETS, PROMOTION_CHECKS
 from governance_assets.assets.monitoring import batch_monitoring, batch_partitions, scored_batch
 from governance_assets.checks import GATE_CHECKS
-from governance_assets.core import (
-    audit,
-    batches,
-    decision_log,
-    model_files,
-    registry,
-    rollback,
-    signoff,
-    training,
-)
-from governance_assets.core.decisions import trigger_from_tags
+from governance_assets.core.decide.decisions import trigger_from_tags
 from governance_assets.core.files import read_json, sha256_of_file
 from governance_assets.core.layout import Layout
+from governance_assets.core.model import model_files, training
+from governance_assets.core.monitor import batches, decision_log, rollback
 from governance_assets.core.params import load_params
-from governance_assets.core.signatures import SIGNING_KEY_ENV
+from governance_assets.core.record import audit, registry
+from governance_assets.core.trust import signoff
+from governance_assets.core.trust.signatures import SIGNING_KEY_ENV
 from governance_assets.definitions import defs
 from governance_assets.resources import AlertWebhook, GovernanceProject
 from governance_assets.sensors import (
@@ -330,7 +324,7 @@ def test_schedule_registers_new_batches_and_requests_each_content_once(project, 
 
 def _unfair_batch(root: Path, production_version: str) -> pd.DataFrame:
     """Young applicants the production model turns down beside older ones it accepts."""
-    from governance_assets.core.validation import validate_batch
+    from governance_assets.core.data.validation import validate_batch
 
     params = load_params(root)
     raw = raw_german(root)
@@ -393,7 +387,7 @@ def test_undelivered_alert_is_retried_logged_and_never_fails_the_run(project, in
 
 
 def test_alert_delivered_after_a_transient_failure():
-    from governance_assets.core.alerts import post_json
+    from governance_assets.core.monitor.alerts import post_json
 
     hook = Webhook(statuses=[503, 200])
     try:

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance_assets.core.gates import outlier_screen
-from governance_assets.core.validation import read_raw, validate
+from governance_assets.core.data.validation import read_raw, validate
+from governance_assets.core.decide.gates import outlier_screen
 
 from .conftest import GERMAN, REPO, make_project, params_of
 

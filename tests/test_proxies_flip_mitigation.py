@@ -4,10 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance_assets.core import counterfactual, fairness, mitigation, proxies, training
-from governance_assets.core.columns import FAVOURABLE, model_inputs
-from governance_assets.core.splits import split_dataset
-from governance_assets.core.validation import read_raw, validate
+from governance_assets.core.data.columns import FAVOURABLE, model_inputs
+from governance_assets.core.data.splits import split_dataset
+from governance_assets.core.data.validation import read_raw, validate
+from governance_assets.core.evidence import counterfactual, fairness, proxies
+from governance_assets.core.model import mitigation, training
 
 from .conftest import GERMAN, make_project, params_of
 

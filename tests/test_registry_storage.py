@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from governance_assets.core import audit, ledger, object_lock, registry, signoff, storage
 from governance_assets.core.files import read_json
 from governance_assets.core.layout import Layout
 from governance_assets.core.params import ParamsError, SignoffSpec, load_params
-from governance_assets.core.signatures import SIGNING_KEY_ENV
+from governance_assets.core.record import audit, ledger, object_lock, registry, storage
+from governance_assets.core.trust import signoff
+from governance_assets.core.trust.signatures import SIGNING_KEY_ENV
 
 from .conftest import REPO, make_project, set_params
 from .registry_backends import backend, location, registry_root, root_for
@@ -140,7 +141,7 @@ def test_a_writer_whose_lock_was_taken_over_says_so(tmp_path, where):
 COUNTER = """
 import sys
 from pathlib import Path
-from governance_assets.core import object_lock, storage
+from governance_assets.core.record import object_lock, storage
 root = storage.resolve_root(Path.cwd(), sys.argv[1])
 for _ in range(int(sys.argv[2])):
     with object_lock.object_lock(root / "counter.lock", timeout=120):
@@ -248,7 +249,7 @@ def s3_endpoint(tmp_path, monkeypatch):
 S3_WRITER = """
 import sys
 from pathlib import Path
-from governance_assets.core import ledger, storage
+from governance_assets.core.record import ledger, storage
 root = storage.resolve_root(Path.cwd(), sys.argv[1])
 for number in range(int(sys.argv[3])):
     ledger.append(root, "verdict", {"gate": sys.argv[2], "n": number})
@@ -304,7 +305,7 @@ def test_the_graph_promotes_and_monitoring_scores_into_a_memory_registry(tmp_pat
     land in memory:// and verify, and the project's registry/ folder is never created."""
     from dagster import DagsterInstance, instance_for_test
 
-    from governance_assets.core import decision_log
+    from governance_assets.core.monitor import decision_log
 
     from .conftest import run_graph
     from .test_monitoring import clean_batch, drop_batch, monitor

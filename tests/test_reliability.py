@@ -17,7 +17,7 @@ import time
 import pandas as pd
 import pytest
 
-from governance_assets.core import registry
+from governance_assets.core.record import registry
 
 from .conftest import REPO, set_params
 from .test_dvc import DVC, GOVERNANCE, _env, _json, _snapshot, governance

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterInstance
 
+from governance_assets.core.decide.verdicts import standings
 from governance_assets.core.files import read_json
 from governance_assets.core.layout import Layout
 from governance_assets.core.params import load_params
-from governance_assets.core.verdicts import standings
 
 from .conftest import REPO, make_project, run_graph
 from .servers import free_port

@@ -10,11 +10,12 @@ import pytest
 from dagster import DagsterInstance
 
 from governance_assets.assets import candidate_model, model_search
-from governance_assets.core import registry, search
+from governance_assets.core.data.splits import split_dataset
+from governance_assets.core.data.validation import read_raw, validate
 from governance_assets.core.files import read_json, sha256_of_file
-from governance_assets.core.search_view import pareto_front
-from governance_assets.core.splits import split_dataset
-from governance_assets.core.validation import read_raw, validate
+from governance_assets.core.model import search
+from governance_assets.core.model.search_view import pareto_front
+from governance_assets.core.record import registry
 
 from .conftest import (
     REPO,
@@ -138,8 +139,8 @@ def test_the_hyperparameter_table_is_what_the_installed_estimators_accept(params
     estimators the search really builds."""
     from typing import get_args
 
+    from governance_assets.core.model.training import build_pipeline
     from governance_assets.core.params import HYPERPARAMETERS, Family
-    from governance_assets.core.training import build_pipeline
 
     assert set(HYPERPARAMETERS) == set(get_args(Family))
     for family in HYPERPARAMETERS:

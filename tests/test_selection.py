@@ -5,7 +5,7 @@ from importlib import metadata
 from dagster import AssetSelection
 
 from governance_assets import defs
-from governance_assets.core.gate_catalog import GATES
+from governance_assets.core.decide.gate_catalog import GATES
 
 
 def test_antlr_runtime_is_the_one_dagster_needs():

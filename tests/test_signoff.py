@@ -15,8 +15,9 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from governance_assets.assets import GRAPH_ASSETS, PROMOTION_CHECKS
-from governance_assets.core import ledger, registry, signoff, storage
 from governance_assets.core.params import SignoffSpec
+from governance_assets.core.record import ledger, registry, storage
+from governance_assets.core.trust import signoff
 from governance_assets.resources import GovernanceProject
 
 from .conftest import REPO, check_results, make_project, set_params
@@ -404,7 +405,7 @@ def test_the_cli_refuses_production_without_approval_and_shows_why(tmp_path, key
 HOLDER = """
 import sys, time
 from pathlib import Path
-from governance_assets.core import ledger, storage
+from governance_assets.core.record import ledger, storage
 with ledger.registry_lock(storage.resolve_root(Path.cwd(), sys.argv[1])):
     print("held", flush=True)
     time.sleep(30)

@@ -4,11 +4,12 @@ merged into one group "other" that validation.json and the card record."""
 
 import pytest
 
-from governance_assets.core import assurance_card, fairness
-from governance_assets.core.columns import FAVOURABLE
-from governance_assets.core.gates import group_sizes
+from governance_assets.core.data.columns import FAVOURABLE
+from governance_assets.core.data.validation import OTHER_GROUP, read_raw, small_group_rule, validate
+from governance_assets.core.decide.gates import group_sizes
+from governance_assets.core.evidence import fairness
 from governance_assets.core.params import load_params
-from governance_assets.core.validation import OTHER_GROUP, read_raw, small_group_rule, validate
+from governance_assets.core.report import assurance_card
 
 from .conftest import GERMAN, REPO
 

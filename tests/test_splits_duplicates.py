@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance_assets.core.columns import ROW_ID
-from governance_assets.core.splits import golden_overlap, split_dataset
-from governance_assets.core.validation import read_raw, validate
+from governance_assets.core.data.columns import ROW_ID
+from governance_assets.core.data.splits import golden_overlap, split_dataset
+from governance_assets.core.data.validation import read_raw, validate
 
 from .conftest import GERMAN, REPO, make_project, params_of
 

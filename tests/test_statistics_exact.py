@@ -15,7 +15,8 @@ import pytest
 from scipy.stats import binom
 from scipy.stats.contingency import association
 
-from governance_assets.core import fairness, gates, proxies, robustness
+from governance_assets.core.decide import gates
+from governance_assets.core.evidence import fairness, proxies, robustness
 from governance_assets.core.params import load_params
 
 from .conftest import REPO

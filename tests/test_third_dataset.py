@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance
 
-from governance_assets.core import fairness
-from governance_assets.core.columns import FAVOURABLE
+from governance_assets.core.data.columns import FAVOURABLE
+from governance_assets.core.evidence import fairness
 from governance_assets.core.files import read_json
 from governance_assets.core.params import load_params
 

@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 from dagster import AssetSelection, DagsterInstance
 
-from governance_assets.core import audit, ledger, registry, signatures, signoff
+from governance_assets.core.decide.verdicts import VerdictStore, current_fingerprint, standings
 from governance_assets.core.files import read_json
 from governance_assets.core.layout import Layout
 from governance_assets.core.params import SignoffSpec, load_params
-from governance_assets.core.verdicts import VerdictStore, current_fingerprint, standings
+from governance_assets.core.record import audit, ledger, registry
+from governance_assets.core.trust import signatures, signoff
 
 from .conftest import check_results, make_project, materialized, run_graph, set_params
 from .signing import PIPELINE, keys

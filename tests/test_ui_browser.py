@@ -14,7 +14,7 @@ import pytest
 from dagster import DagsterInstance
 
 from governance_assets.checks import GATE_CHECKS
-from governance_assets.core.gate_catalog import GATES
+from governance_assets.core.decide.gate_catalog import GATES
 from governance_assets.definitions import defs
 from governance_assets.ui_server import stop_group
 

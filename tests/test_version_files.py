@@ -17,10 +17,12 @@ import pytest
 from markdown_it import MarkdownIt
 
 from governance_assets.assets import promotion_decision, staging_model
-from governance_assets.core import card, ledger, registry, signoff, version_files
+from governance_assets.core.decide.gate_catalog import GATES
 from governance_assets.core.files import read_json
-from governance_assets.core.gate_catalog import GATES
 from governance_assets.core.params import SignoffSpec
+from governance_assets.core.record import ledger, registry, version_files
+from governance_assets.core.report import card
+from governance_assets.core.trust import signoff
 
 from .conftest import REPO, make_project, materialized, run_graph
 from .signing import PIPELINE, keys

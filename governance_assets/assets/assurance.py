@@ -7,9 +7,9 @@ same `binding` as every other report, so their verdicts count only for what they
 
 from dagster import MaterializeResult, MetadataValue, asset
 
-from ..core import markdown
-from ..core.columns import FAVOURABLE, model_inputs
+from ..core.data.columns import FAVOURABLE, model_inputs
 from ..core.files import sha256_of_file
+from ..core.report import markdown
 from ..resources import GovernanceProject
 from .data import dataset_splits
 from .publishing import (
@@ -47,7 +47,7 @@ def reference_table(report: dict) -> str:
 
 def _perturbation(params, model, golden, refit_rows, scores, truth, threshold: float) -> dict:
     """The seeded perturbation test, or why it cannot run (scores given without their model)."""
-    from ..core import robustness
+    from ..core.evidence import robustness
 
     spec, settings = params.active, params.robustness
     if spec.external_scores is not None:
@@ -74,7 +74,7 @@ def robustness_report(project: GovernanceProject) -> MaterializeResult:
     """Seeded perturbation of the golden set, and a scan for its weakest slices."""
     import pandas as pd
 
-    from ..core import robustness
+    from ..core.evidence import robustness
 
     params, layout = project.params(), project.layout
     spec, settings, threshold = params.active, params.robustness, operating_threshold(layout)
@@ -105,7 +105,7 @@ def robustness_report(project: GovernanceProject) -> MaterializeResult:
        code_version=CODE_VERSION)
 def reference_agreement_report(project: GovernanceProject) -> MaterializeResult:
     """The candidate's decision on every approved reference case; each disagreement listed."""
-    from ..core import reference_decisions
+    from ..core.evidence import reference_decisions
 
     params, layout = project.params(), project.layout
     spec = params.active

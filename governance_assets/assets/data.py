@@ -2,6 +2,8 @@
 
 from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
 
+from ..core.data.lineage import dvc_lock_md5
+from ..core.decide.verdicts import validation_inputs_hash
 from ..core.files import (
     fingerprint,
     md5_of_file,
@@ -9,8 +11,6 @@ from ..core.files import (
     write_json_atomic,
     write_parquet_atomic,
 )
-from ..core.lineage import dvc_lock_md5
-from ..core.verdicts import validation_inputs_hash
 from ..resources import GovernanceProject
 from .publishing import CODE_VERSION
 
@@ -40,7 +40,7 @@ def raw_dataset(project: GovernanceProject) -> MaterializeResult:
 def validated_dataset(context: AssetExecutionContext, project: GovernanceProject
                       ) -> MaterializeResult:
     """Typed and decoded rows. Invalid data leaves no frame behind: the gates name the rule."""
-    from ..core import validation
+    from ..core.data import validation
 
     params, layout = project.params(), project.layout
     spec = params.active
@@ -73,7 +73,7 @@ def dataset_splits(project: GovernanceProject) -> MaterializeResult:
     """Train, validation, untouched golden test, and the current batch drift is measured on."""
     import pandas as pd
 
-    from ..core import splits as splits_core
+    from ..core.data import splits as splits_core
 
     params, layout = project.params(), project.layout
     if not layout.validated.exists():

@@ -7,16 +7,16 @@ give the same bytes and DVC's lock does not move when nothing changed.
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from ..core import assurance_card, compliance, compliance_html
-from ..core import card as card_core
-from ..core.dataset_description import datasheet_status
-from ..core.decisions import trigger_from_tags
-from ..core.environment import environment, installed_distributions
+from ..core.decide.decisions import trigger_from_tags
+from ..core.decide.gate_catalog import GATES, LATENCY_EVIDENCE
+from ..core.decide.verdicts import code_version, standings
 from ..core.files import md5_of_file, read_json, write_text_atomic
-from ..core.frozen_environment import frozen_environment
-from ..core.gate_catalog import GATES, LATENCY_EVIDENCE
 from ..core.layout import Layout
-from ..core.verdicts import code_version, standings
+from ..core.report import assurance_card, compliance, compliance_html
+from ..core.report import card as card_core
+from ..core.report.dataset_description import datasheet_status
+from ..core.report.environment import environment, installed_distributions
+from ..core.report.frozen_environment import frozen_environment
 from ..executors import executor_name
 from ..resources import GovernanceProject
 from .assurance import reference_agreement_report, robustness_report
@@ -56,7 +56,7 @@ def _lineage(layout: Layout, params) -> dict:
 def _carbon(layout: Layout, sha256: str) -> dict:
     """The first measurement of this exact candidate on this machine (deterministic for the
     card: a byte-identical rebuild does not replace it)."""
-    from ..core.carbon import card_section, record_name
+    from ..core.model.carbon import card_section, record_name
 
     path = layout.runtime(record_name(sha256, code_version()))
     return card_section(read_json(path) if path.exists() else None, layout.relative(path))

@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING
 
 from dagster import Failure, MaterializeResult, MetadataValue, asset
 
-from ..core import markdown, model_files, registry, signoff
-from ..core.columns import FAVOURABLE, model_inputs
+from ..core.data.columns import FAVOURABLE, model_inputs
 from ..core.files import read_json, write_json_atomic, write_text_atomic
 from ..core.layout import Layout
+from ..core.model import model_files
+from ..core.record import registry
+from ..core.report import markdown
+from ..core.trust import signoff
 from ..resources import GovernanceProject
 from .data import dataset_splits
 from .publishing import (
@@ -29,14 +32,14 @@ from .training import candidate_model
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..core.fairness import FairnessSettings
+    from ..core.evidence.fairness import FairnessSettings
     from ..core.params import DatasetSpec, Params
 
 
 def _production_comparison(layout: Layout, params: "Params", golden: "pd.DataFrame",
                            candidate_scores) -> dict | None:
     """Both models scored on the same golden rows, each on the features it was trained with."""
-    from ..core import performance
+    from ..core.evidence import performance
 
     try:
         version = signoff.production_version(
@@ -59,7 +62,7 @@ def _production_comparison(layout: Layout, params: "Params", golden: "pd.DataFra
        code_version=CODE_VERSION)
 def performance_report(project: GovernanceProject) -> MaterializeResult:
     """Metrics with bootstrap intervals on the golden test set only; latency measured warm."""
-    from ..core import performance
+    from ..core.evidence import performance
 
     params, layout = project.params(), project.layout
     golden, rows = evaluation_rows(layout, params)
@@ -100,7 +103,7 @@ def performance_report(project: GovernanceProject) -> MaterializeResult:
        code_version=CODE_VERSION)
 def proxy_report(project: GovernanceProject) -> MaterializeResult:
     """Which model inputs carry a sensitive attribute (train split): declared and detected."""
-    from ..core import proxies
+    from ..core.evidence import proxies
 
     params, layout = project.params(), project.layout
     report = proxies.proxy_report(read_split(layout, "train"), params.active,
@@ -125,7 +128,7 @@ SUMMARY_KEYS = ("disparate_impact_ratio_min", "demographic_parity_difference",
 
 
 def _fairness_settings(params: "Params") -> "FairnessSettings":
-    from ..core import fairness
+    from ..core.evidence import fairness
 
     reference = (fairness.LARGEST_GROUP if params.policy.max_disparate_impact is not None
                  else fairness.HIGHEST_RATE)
@@ -140,7 +143,7 @@ def _headline(model, golden: "pd.DataFrame", spec: "DatasetSpec", settings: "Fai
     import pandas as pd
     from sklearn.metrics import accuracy_score, roc_auc_score
 
-    from ..core import fairness
+    from ..core.evidence import fairness
 
     scores = model.predict_proba(model_inputs(model, golden))[:, 1]
     predicted = pd.Series((scores >= threshold).astype(int))
@@ -164,7 +167,8 @@ def fairness_report(project: GovernanceProject) -> MaterializeResult:
     counterfactual flip test; with and without mitigation when the candidate is mitigated."""
     import pandas as pd
 
-    from ..core import counterfactual, fairness, fairness_view, mitigation, proxies
+    from ..core.evidence import counterfactual, fairness, fairness_view, proxies
+    from ..core.model import mitigation
 
     params, layout = project.params(), project.layout
     spec, (golden, rows) = params.active, evaluation_rows(layout, params)
@@ -223,7 +227,7 @@ def explanation_report(project: GovernanceProject) -> MaterializeResult:
     proxies (declared and detected) weigh."""
     import pandas as pd
 
-    from ..core import explanations
+    from ..core.evidence import explanations
 
     params, layout = project.params(), project.layout
     model, binding = load_candidate(layout, params)
@@ -258,7 +262,7 @@ def drift_report(project: GovernanceProject) -> MaterializeResult:
     HTML as the readable view. The reference is the rows the candidate was refit on."""
     import pandas as pd
 
-    from ..core import drift
+    from ..core.evidence import drift
 
     params, layout = project.params(), project.layout
     manifest = read_json(layout.report("splits.json"))

@@ -1,6 +1,6 @@
 """Group monitoring: production batches scored by the `production` model, then watched.
 
-One dynamic partition per batch file (core/batches.py): batches arrive as files at irregular
+One dynamic partition per batch file (core/monitor/batches.py): batches arrive as files at irregular
 times and in any number per day, so a daily partition would invent empty days and force one
 file per day, and static partitions would need a code change per batch. The monitoring
 schedule registers each new file as a partition; a partition can also be added by hand in the
@@ -21,10 +21,13 @@ from dagster import (
     asset,
 )
 
-from ..core import batches, model_files, registry, signoff
-from ..core.columns import input_columns
+from ..core.data.columns import input_columns
 from ..core.files import read_json, read_parquet, write_json_atomic, write_parquet_atomic
 from ..core.layout import Layout
+from ..core.model import model_files
+from ..core.monitor import batches
+from ..core.record import registry
+from ..core.trust import signoff
 from ..resources import AlertWebhook, GovernanceProject
 from .publishing import CODE_VERSION
 
@@ -80,7 +83,8 @@ def _refuse(layout: Layout, batch: str, content: str, message: str) -> Materiali
 def scored_batch(context: AssetExecutionContext, project: GovernanceProject) -> MaterializeResult:
     """The batch validated with the training schema and scored by `production` (and `staging`
     in shadow); every decision appended to the batch's decision log."""
-    from ..core import decision_log, validation
+    from ..core.data import validation
+    from ..core.monitor import decision_log
 
     params, layout, batch = project.params(), project.layout, context.partition_key
     spec, settings = params.active, params.monitoring
@@ -142,7 +146,7 @@ def _shadow_note(layout: Layout, production: str, enabled: bool) -> str | None:
 
 def _scorers(layout: Layout, production: str, shadow: bool, trusted: tuple[str, ...]) -> list:
     """The production scorer, and the staging one in shadow when it is another version."""
-    from ..core import decision_log, monitoring
+    from ..core.monitor import decision_log, monitoring
 
     scorers = []
     staging = registry.get_alias(layout.registry, "staging")
@@ -162,9 +166,9 @@ def _scorers(layout: Layout, production: str, shadow: bool, trusted: tuple[str, 
 def _scored_frame(frame, spec, features: list[str], log, scorers):
     """Inputs, sensitive attributes and labels beside the logged production (and shadow)
     decision of each row, read back from the log: what monitoring judges is what was logged."""
-    from ..core import decision_log
-    from ..core.columns import FAVOURABLE, ROW_ID
-    from ..core.monitoring import SCORE
+    from ..core.data.columns import FAVOURABLE, ROW_ID
+    from ..core.monitor import decision_log
+    from ..core.monitor.monitoring import SCORE
 
     keep = list(dict.fromkeys([ROW_ID, *features, *spec.sensitive_features,
                                *([FAVOURABLE] if FAVOURABLE in frame.columns else [])]))
@@ -190,7 +194,7 @@ def batch_monitoring(context: AssetExecutionContext, project: GovernanceProject,
     the production version's reference and card; an alert on any WARN or ERROR."""
     import pandas as pd
 
-    from ..core import monitoring
+    from ..core.monitor import monitoring
 
     params, layout, batch = project.params(), project.layout, context.partition_key
     scored_info = read_json(layout.monitoring(batch) / "scored.json")
@@ -227,7 +231,7 @@ def _reference(layout: Layout, params, version: str, features: list[str]):
     """The production version's frozen training rows; frozen on first use from its splits."""
     import pandas as pd
 
-    from ..core import monitoring
+    from ..core.monitor import monitoring
 
     frozen = monitoring.load_reference(layout.registry, version)
     if frozen is not None:
@@ -242,7 +246,7 @@ def _reference(layout: Layout, params, version: str, features: list[str]):
 
 
 def _check_result(name: str, report: dict) -> AssetCheckResult:
-    from ..core.monitoring import ERROR, NOT_MEASURED, OK
+    from ..core.monitor.monitoring import ERROR, NOT_MEASURED, OK
 
     level = report["levels"][name]
     section = {"feature_psi": "data_drift", "drifted_share": "data_drift",
@@ -279,7 +283,7 @@ def _summary_text(name: str, report: dict) -> str:
 def _alert(context: AssetExecutionContext, alerts: AlertWebhook, params, report: dict
            ) -> dict | None:
     """POST the breaches; every attempt is logged; an undelivered alert never fails the run."""
-    from ..core.monitoring import ERROR, WARN
+    from ..core.monitor.monitoring import ERROR, WARN
 
     alerting = (WARN, ERROR) if params.monitoring.alert_level == WARN else (ERROR,)
     breaches = {name: level for name, level in report["levels"].items() if level in alerting}

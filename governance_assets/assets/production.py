@@ -16,8 +16,10 @@ from dagster import (
     asset_check,
 )
 
-from ..core import markdown, registry, signoff
-from ..core.ledger import LedgerError
+from ..core.record import registry
+from ..core.record.ledger import LedgerError
+from ..core.report import markdown
+from ..core.trust import signoff
 from ..resources import GovernanceProject
 from .promotion import staging_model
 from .publishing import CODE_VERSION

@@ -18,13 +18,15 @@ from dagster import (
     asset_check,
 )
 
-from ..core import decisions, gate_table, markdown, registry, version_files
-from ..core.environment import git_commit
+from ..core.decide import decisions, gate_table
+from ..core.decide.verdicts import Standing, refusals, standings
 from ..core.files import sha256_of_file, write_json_atomic
 from ..core.layout import Layout
-from ..core.ledger import LedgerError
 from ..core.params import Params
-from ..core.verdicts import Standing, refusals, standings
+from ..core.record import registry, version_files
+from ..core.record.ledger import LedgerError
+from ..core.report import markdown
+from ..core.report.environment import git_commit
 from ..resources import GovernanceProject
 from .documentation import compliance_report, model_card
 from .publishing import CODE_VERSION

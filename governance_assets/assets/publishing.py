@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 from dagster import DataVersion, MaterializeResult, MetadataValue
 
-from ..core import model_files
+from ..core.decide.verdicts import code_version, verified_candidate
 from ..core.files import fingerprint, read_json, write_json_atomic
 from ..core.layout import Layout
-from ..core.verdicts import code_version, verified_candidate
+from ..core.model import model_files
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,7 +37,7 @@ def evaluation_rows(layout: Layout, params: "Params") -> tuple["pd.DataFrame", d
     default every row that passes the dataset's filters (params `audit.rows`)."""
     import pandas as pd
 
-    from ..core.columns import ROW_ID
+    from ..core.data.columns import ROW_ID
 
     manifest = read_json(layout.report("splits.json"))
     golden_rows = manifest["rows"]["golden_test"]

@@ -2,8 +2,8 @@
 
 from dagster import DataVersion, MaterializeResult, MetadataValue, asset
 
-from ..core import markdown
-from ..core.columns import input_columns
+from ..core.data.columns import input_columns
+from ..core.decide.verdicts import code_version
 from ..core.files import (
     fingerprint,
     read_json,
@@ -11,7 +11,7 @@ from ..core.files import (
     write_bytes_atomic,
     write_json_atomic,
 )
-from ..core.verdicts import code_version
+from ..core.report import markdown
 from ..resources import GovernanceProject
 from .data import dataset_splits
 from .publishing import CODE_VERSION, data_binding, publish, read_split
@@ -25,7 +25,7 @@ PARETO_PLOT = "search_pareto.png"
 def model_search(project: GovernanceProject) -> MaterializeResult:
     """Constraint-aware search on validation: every trial, its constraint verdicts and
     margins, the rejection log, the champion and why; energy and CO2 of the search."""
-    from ..core import carbon, search, search_view
+    from ..core.model import carbon, search, search_view
 
     params, layout = project.params(), project.layout
     if params.active.external:
@@ -58,7 +58,7 @@ def model_search(project: GovernanceProject) -> MaterializeResult:
 
 def _no_search(project: GovernanceProject) -> MaterializeResult:
     """An external model or score column stands for the candidate: nothing is searched."""
-    from ..core import external_model, search_view
+    from ..core.model import external_model, search_view
 
     params, layout = project.params(), project.layout
     origin = external_model.describe(layout.root, params.active)
@@ -80,7 +80,7 @@ def _no_search(project: GovernanceProject) -> MaterializeResult:
 
 def _external_candidate(project: GovernanceProject) -> tuple[object, dict]:
     """The model file loaded safely, or the score rule; and what candidate.json says of it."""
-    from ..core import external_model
+    from ..core.model import external_model
 
     params, layout = project.params(), project.layout
     spec = params.active
@@ -103,7 +103,7 @@ def candidate_model(project: GovernanceProject) -> MaterializeResult:
     """The champion refit on train + validation (mitigated when params ask), or the external
     model or score rule: the exact bytes every report evaluates (skops: loading them runs no
     code)."""
-    from ..core import carbon, mitigation, model_files
+    from ..core.model import carbon, mitigation, model_files
 
     params, layout = project.params(), project.layout
     with carbon.tracked("refit", params.model.search.carbon_country) as used:
@@ -135,7 +135,7 @@ def candidate_model(project: GovernanceProject) -> MaterializeResult:
 def _record_carbon(layout, refit: dict, sha256: str) -> dict:
     """Search + refit: the latest in runtime/carbon.json (a DVC metric), and the first
     measurement of this exact candidate, which the deterministic card quotes."""
-    from ..core import carbon
+    from ..core.model import carbon
 
     search_path = layout.runtime(CARBON_SEARCH)
     parts = ([read_json(search_path)] if search_path.exists() else []) + [refit]
@@ -150,7 +150,7 @@ def _record_carbon(layout, refit: dict, sha256: str) -> dict:
 
 def _refit_champion(project: GovernanceProject) -> tuple[object, dict]:
     """The search's champion refit on train + validation, mitigated when params ask."""
-    from ..core import mitigation, training
+    from ..core.model import mitigation, training
 
     params, layout = project.params(), project.layout
     search = read_json(layout.report("search.json"))
@@ -164,7 +164,7 @@ def _refit_champion(project: GovernanceProject) -> tuple[object, dict]:
     if variant is not None or settings.method != "none":
         import pandas as pd
 
-        from ..core.columns import FAVOURABLE
+        from ..core.data.columns import FAVOURABLE
 
         both = pd.concat([train, validation], ignore_index=True)
         pipeline = (mitigation.mitigate(pipeline, both, both[FAVOURABLE], variant["method"],

@@ -1,7 +1,7 @@
 """Atomic writes and content hashes: a crash never leaves half a report behind.
 
 A path may be a local one or a UPath on object storage (a registry root given as a URL,
-core/storage.py): there a write is one whole-object put, which is atomic by itself.
+core/record/storage.py): there a write is one whole-object put, which is atomic by itself.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import storage
+from .record import storage
 
 if TYPE_CHECKING:
     import pandas as pd

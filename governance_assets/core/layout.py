@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from . import storage
+from .record import storage
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Layout:
     @cached_property
     def registry(self) -> storage.RegistryPath:
         """The registry root: `registry/` of the project unless GOVERNANCE_REGISTRY or
-        params.yaml `registry.root` names another folder or a URL (core/storage.py). Resolved
+        params.yaml `registry.root` names another folder or a URL (core/record/storage.py). Resolved
         once per Layout, so one run never writes to two registries."""
         return storage.resolve_root(self.root)
 

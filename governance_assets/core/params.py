@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from .monitoring_spec import MonitoringSpec
+from .monitor.monitoring_spec import MonitoringSpec
 
 
 class ParamsError(ValueError):
@@ -425,7 +425,7 @@ class SearchConstraints(_Strict):
 
 
 class MitigatedVariants(_Strict):
-    """fairlearn mitigations tried as trials of their own (core/search.py)."""
+    """fairlearn mitigations tried as trials of their own (core/model/search.py)."""
 
     # no_feasible_trial: only when the plain trials met no constraint set; always; never.
     when: Literal["no_feasible_trial", "always", "never"] = "no_feasible_trial"
@@ -439,7 +439,8 @@ class MitigatedVariants(_Strict):
 
 
 class SearchSpec(_Strict):
-    """The constraint-aware search (core/search.py): space, budget, seed, constraints, carbon."""
+    """The constraint-aware search (core/model/search.py): space, budget, seed, constraints,
+    carbon."""
 
     seed: int = 42
     trials: int = Field(default=12, ge=1, le=500)
@@ -484,7 +485,7 @@ class ModelSpec(_Strict):
     # The operating threshold when threshold_tuning is none (and for a mitigated or external
     # candidate); with tuning, the tie-break: among equally good thresholds, the nearest.
     decision_threshold: float = Field(gt=0, lt=1)
-    # global: each trial's threshold is tuned on validation (core/thresholds.py) and the
+    # global: each trial's threshold is tuned on validation (core/model/thresholds.py) and the
     # champion's travels with it (models/candidate.json); none: decision_threshold for all.
     threshold_tuning: Literal["none", "global"] = "global"
     mitigation: MitigationSpec = MitigationSpec()
@@ -658,7 +659,7 @@ class SignoffSpec(_Strict):
 
 class RegistrySpec(_Strict):
     """Where the registry lives: a folder of the project (default) or an fsspec URL
-    (core/storage.py). GOVERNANCE_REGISTRY, when set, overrides it."""
+    (core/record/storage.py). GOVERNANCE_REGISTRY, when set, overrides it."""
 
     root: str = Field(default="registry", min_length=1)
 

@@ -1,0 +1,10 @@
+"""The monitoring domain (asset group `monitoring`): production batches scored and judged against
+the production version, the decision log, alerts and automatic rollback.
+
+- `batches.py`: one file per batch, one partition per file.
+- `monitoring.py`: one batch's drift, performance and fairness levels.
+- `monitoring_spec.py`: the `monitoring:` params block.
+- `decision_log.py`: the Art. 12 decision log.
+- `alerts.py`: webhook alerts with retries.
+- `rollback.py`: automatic rollback on a fairness breach.
+"""
