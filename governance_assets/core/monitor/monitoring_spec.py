@@ -42,7 +42,7 @@ class LowerLevels(_Strict):
 
 
 class MonitoringSpec(_Strict):
-    """Production monitoring of batches scored by the `production` model (README 'Monitoring')."""
+    """Production monitoring of batches scored by the `production` model (docs/production.md)."""
 
     # Batch files (CSV or Parquet, the training file's columns; the target column optional) in
     # <batch_folder>/<dataset>/; each file is one partition, named by its stem.
