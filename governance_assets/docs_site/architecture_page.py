@@ -10,7 +10,7 @@ import re
 
 from dagster import AssetKey
 
-from ..core.decide.gate_catalog import GATES_BY_NAME
+from ..core.decide.gate_catalog import GATES_BY_NAME, STAGE_GROUPS
 from ..definitions import defs
 from .page_text import code, link, table
 
@@ -30,15 +30,18 @@ def _checks_by_asset() -> dict[AssetKey, list[str]]:
 
 
 def mermaid() -> str:
-    """Groups as subgraphs in the order the graph first reaches them, then every dependency."""
+    """Groups as subgraphs in the order of the DVC stages (then the others, as the graph
+    reaches them), then every dependency."""
     graph = defs.resolve_asset_graph()
     keys = graph.toposorted_asset_keys
     checks = _checks_by_asset()
-    groups: dict[str, list[AssetKey]] = {}
+    groups: dict[str, list[AssetKey]] = {group: [] for group in STAGE_GROUPS.values()}
     for key in keys:
         groups.setdefault(graph.get(key).group_name, []).append(key)
     lines = ["flowchart LR"]
     for group, members in groups.items():
+        if not members:
+            continue
         lines.append(f"  subgraph {group}")
         for key in members:
             count = len(checks[key])
