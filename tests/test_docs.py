@@ -122,3 +122,10 @@ def test_the_graph_has_every_asset_and_dependency_of_the_definitions() -> None:
         assert f"  subgraph {group}\n" in drawing
     block = architecture_page.block()
     assert block in (REPO / "docs" / "architecture.md").read_text()
+
+
+def test_prose_from_the_code_keeps_its_angle_brackets(site: Path) -> None:
+    """Kills: docstrings written into cells unescaped (`<batch_folder>` read as an HTML tag and
+    dropped from the page)."""
+    assert "&lt;batch_folder&gt;/&lt;dataset&gt;/" in (
+        site / "reference/params/index.html").read_text()

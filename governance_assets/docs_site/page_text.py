@@ -6,6 +6,7 @@ only kept on one line and their `|` escaped; links and code spans stay live.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 
@@ -33,8 +34,11 @@ def code(text: object) -> str:
 
 
 def one_line(text: str | None) -> str:
-    """A docstring or comment as one paragraph for a table cell."""
-    return " ".join((text or "").split()).replace("|", "\\|").replace("<", "&lt;")
+    """A docstring or comment as one paragraph for a table cell: `|` escaped, and `<` outside
+    code spans too (`<batch>/` in prose would otherwise be read as an HTML tag)."""
+    parts = " ".join((text or "").split()).replace("|", "\\|").split("`")
+    return "`".join(part if inside else part.replace("<", "&lt;")
+                    for part, inside in zip(parts, itertools.cycle((False, True))))
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
