@@ -20,6 +20,7 @@ from governance_assets.definitions import defs
 from governance_assets.docs_site import architecture_page, gate_page
 from governance_assets.docs_site.__main__ import stale_pages, write_pages
 from governance_assets.docs_site.cli_page import _subcommands
+from governance_assets.docs_site.outputs_page import files_table
 from governance_assets.docs_site.page_text import anchor_id
 from governance_assets.docs_site.params_page import keys
 
@@ -129,3 +130,17 @@ def test_prose_from_the_code_keeps_its_angle_brackets(site: Path) -> None:
     dropped from the page)."""
     assert "&lt;batch_folder&gt;/&lt;dataset&gt;/" in (
         site / "reference/params/index.html").read_text()
+
+
+def test_the_output_table_says_how_dvc_tracks_each_path() -> None:
+    """Kills: outs, metrics and runtime files confused, or a stage named for another's file."""
+    rows = {re.search(r"`([^`]+)`", line).group(1): [c.strip() for c in line.split("|")[2:6]]
+            for line in files_table(REPO / "dvc.yaml").splitlines()[2:]}
+    assert rows["reports/fairness.json"][:2] == ["`evaluate`", "out"]
+    assert rows["reports/metrics/data.json"][:2] == ["`prepare`", "metric, not cached"]
+    assert rows["reports/runtime/latency.json"][1] == "not tracked"
+    assert rows["data/prepared/splits/golden_test.parquet"][1].startswith(
+        "inside `data/prepared/splits` (out)")
+    for gate in GATES:
+        for path in gate.evidence:
+            assert f"[{gate.name}](gates.md#{gate.name})" in rows[path][3], (gate.name, path)

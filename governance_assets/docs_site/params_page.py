@@ -19,7 +19,6 @@ from functools import cache
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 
 from ..core.params import Params
 from .page_text import anchor, code, one_line, page, table
@@ -82,11 +81,10 @@ def constraint_text(field: FieldInfo) -> str:
 
 
 def default_text(field: FieldInfo) -> str:
+    """The default as YAML-compatible JSON; a section with defaults points at its keys."""
     if field.is_required():
         return "required"
     value = field.get_default(call_default_factory=True)
-    if value is PydanticUndefined:
-        return "required"
     if isinstance(value, BaseModel):
         return "the defaults below"
     return code(json.dumps(value))
