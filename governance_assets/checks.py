@@ -1,10 +1,11 @@
-"""The gates as Dagster asset checks: one per entry of core.gate_catalog, each wrapping a rule.
+"""The gates as Dagster asset checks: one per entry of core.gate_catalog, each calling its rule.
 
 Every check records its verdict in the verdict store under the fingerprint of what it judged
-(core.verdicts); the promotion guard counts only verdicts whose fingerprint equals the current
-one. Gates on the data and the search stop the run with ERROR (nothing can be built without
-their subject); gates on the candidate's reports fail with WARN and block promotion through
-`every_blocking_gate_passed`, so a refused candidate still gets its card and decision record.
+(core.decide.verdicts); the promotion guard counts only verdicts whose fingerprint equals the
+current one. What a verdict does is asked of core.decide.blocking: gates on the data and the
+search stop the run with ERROR (nothing can be built without their subject); gates on the
+candidate's reports fail with WARN and block promotion through `every_blocking_gate_passed`,
+so a refused candidate still gets its card and decision record.
 """
 
 from collections.abc import Callable
