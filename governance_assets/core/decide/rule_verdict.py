@@ -64,6 +64,7 @@ def judged(gate: str, outcome: str, value: float | None, threshold: float | None
 def not_applicable(gate: str, value: float | None, threshold: float | None, comparison: str,
                    message: str, evidence: str,
                    handling: Iterable[Handling] = (Handling.AS_FAILURE,)) -> Verdict:
+    """Nothing to judge, and the message says why; never a PASS, never blocks promotion."""
     return judged(gate, NOT_APPLICABLE, value, threshold, comparison, message, evidence,
                   handling=handling)
 
