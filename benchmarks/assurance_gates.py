@@ -25,7 +25,7 @@ from governance_assets.core.data import personal_data, retention
 from governance_assets.core.data.columns import FAVOURABLE
 from governance_assets.core.data.splits import split_dataset
 from governance_assets.core.data.validation import read_raw, validate
-from governance_assets.core.decide import gates
+from governance_assets.core.decide import assurance_gates
 from governance_assets.core.evidence import reference_decisions, robustness
 from governance_assets.core.model import training
 from governance_assets.core.params import load_params  # noqa: E402
@@ -89,7 +89,8 @@ def four_gates(setup: dict) -> dict[str, float]:
     report["slices"] = robustness.slice_scan(labels, (scores >= 0.5) == truth,
                                              policy.min_slice_accuracy, settings.min_slice_rows,
                                              settings.slice_alpha)
-    for rule in (gates.perturbation_flips, gates.perturbation_auc_drop, gates.slice_performance):
+    for rule in (assurance_gates.perturbation_flips, assurance_gates.perturbation_auc_drop,
+                 assurance_gates.slice_performance):
         rule(report, policy, "robustness.json")
     seconds["robustness"] = time.perf_counter() - started
     setup["slices_tested"] = report["slices"]["slices_tested"]
@@ -98,7 +99,8 @@ def four_gates(setup: dict) -> dict[str, float]:
     cases = reference_decisions.read_reference(setup["reference"], spec)
     agreement = reference_decisions.agreement(
         cases, model.predict_proba(cases[spec.model_features])[:, 1], spec, 0.5)
-    gates.reference_agreement({"file": "census_reference.csv", **agreement}, policy, "r.json")
+    assurance_gates.reference_agreement({"file": "census_reference.csv", **agreement}, policy,
+                                        "r.json")
     seconds["reference_agreement"] = time.perf_counter() - started
     seconds["all four"] = sum(seconds.values())
     return seconds

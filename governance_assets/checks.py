@@ -1,13 +1,15 @@
-"""The gates as Dagster asset checks: one per entry of core.gate_catalog, each wrapping a rule.
+"""The gates as Dagster asset checks: one per entry of core.gate_catalog, each calling its rule.
 
 Every check records its verdict in the verdict store under the fingerprint of what it judged
-(core.verdicts); the promotion guard counts only verdicts whose fingerprint equals the current
-one. Gates on the data and the search stop the run with ERROR (nothing can be built without
-their subject); gates on the candidate's reports fail with WARN and block promotion through
-`every_blocking_gate_passed`, so a refused candidate still gets its card and decision record.
+(core.decide.verdicts); the promotion guard counts only verdicts whose fingerprint equals the
+current one. What a verdict does is asked of core.decide.blocking: gates on the data and the
+search stop the run with ERROR (nothing can be built without their subject); gates on the
+candidate's reports fail with WARN and block promotion through `every_blocking_gate_passed`,
+so a refused candidate still gets its card and decision record.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -23,23 +25,42 @@ from .assets.assurance import reference_table, robustness_table
 from .assets.publishing import read_split
 from .core.data.personal_data import findings_table
 from .core.data.retention import retention_table
-from .core.decide import gates
+from .core.decide import assurance_gates, data_gates, fairness_gates, model_gates
+from .core.decide.blocking import (
+    blocks_promotion,
+    check_severity,
+    what_a_failure_does,
+    what_this_verdict_does,
+)
 from .core.decide.gate_catalog import GATES, GATES_BY_NAME, STAGE_GROUPS, GateSpec
+from .core.decide.rule_verdict import Verdict
 from .core.decide.verdicts import VerdictStore, bound_values, judged_fingerprint
 from .core.files import read_json
 from .core.model.search_view import trials_table
 from .core.report.card import validate_card
 from .resources import GovernanceProject
 
-Evaluate = Callable[[GovernanceProject], gates.Verdict]
+Rule = Callable[..., Verdict]
 
 
-def as_check_result(verdict: gates.Verdict, fingerprint: dict, stops_the_run: bool,
+@dataclass(frozen=True)
+class Judge:
+    """A gate's rule and how its arguments are read from the project (evidence, policy)."""
+
+    rule: Rule
+    arguments: Callable[[GovernanceProject], tuple]
+
+    def __call__(self, project: GovernanceProject) -> Verdict:
+        return self.rule(*self.arguments(project))
+
+
+def as_check_result(verdict: Verdict, fingerprint: dict, spec: GateSpec,
                     details: str | None = None) -> AssetCheckResult:
     """ERROR stops the run's downstream assets; a gate on the candidate's reports fails with
-    WARN so the card and the decision are still written, and the promotion check refuses."""
+    WARN so the card and the decision are still written, and the promotion check refuses
+    (core.decide.blocking decides which)."""
     metadata = {"outcome": verdict.outcome, "comparison": verdict.comparison,
-                "blocks_promotion": verdict.blocks,
+                "blocks_promotion": blocks_promotion(spec, verdict.outcome, verdict.blocking),
                 "evidence": MetadataValue.path(verdict.evidence),
                 "verdict": MetadataValue.json(verdict.to_dict()),
                 "fingerprint": MetadataValue.json(fingerprint)}
@@ -48,37 +69,26 @@ def as_check_result(verdict: gates.Verdict, fingerprint: dict, stops_the_run: bo
     for key in ("value", "threshold"):
         if getattr(verdict, key) is not None:
             metadata[key] = float(getattr(verdict, key))
-    severity = AssetCheckSeverity.ERROR if verdict.blocking and stops_the_run else \
-        AssetCheckSeverity.WARN
-    effect = "" if verdict.acceptable else (
-        "BLOCKS PROMOTION: " if verdict.blocks else "warning, does not block promotion: ")
+    severity = AssetCheckSeverity[check_severity(spec, verdict.blocking)]
+    effect = what_this_verdict_does(spec, verdict.outcome, verdict.blocking)
     return AssetCheckResult(passed=verdict.acceptable, severity=severity,
                             description=effect + verdict.message, metadata=metadata)
 
 
-def _role(spec: GateSpec) -> str:
-    """What a failure does, in words: Dagster's own 'blocking' label only orders the steps."""
-    if not spec.blocking:
-        return "Warning only, never blocks promotion. "
-    if spec.stops_the_run:
-        return "Stops the run and blocks promotion. "
-    return "Blocks promotion (via every_blocking_gate_passed); the card is still written. "
-
-
-def _gate(spec: GateSpec, evaluate: Evaluate) -> AssetChecksDefinition:
+def _gate(spec: GateSpec, judge: Judge) -> AssetChecksDefinition:
     # blocking=True for every gate: downstream steps then wait for the verdict; only an ERROR
     # (a gate that stops the run) keeps them from running.
-    @asset_check(asset=spec.asset, name=spec.name, description=_role(spec) + spec.description,
-                 blocking=True)
+    @asset_check(asset=spec.asset, name=spec.name,
+                 description=f"{what_a_failure_does(spec)} {spec.description}", blocking=True)
     def _check(context: AssetCheckExecutionContext, project: GovernanceProject
                ) -> AssetCheckResult:
         params, layout = project.params(), project.layout
-        verdict = evaluate(project)
+        verdict = judge(project)
         fingerprint = judged_fingerprint(params, layout, spec)
         VerdictStore(layout).record(spec.name, verdict.to_dict(), fingerprint,
                                     bound_values(params, layout, spec), context.run.run_id)
         shown = DETAILS[spec.name](project, verdict) if spec.name in DETAILS else None
-        return as_check_result(verdict, fingerprint.to_dict(), spec.stops_the_run, shown)
+        return as_check_result(verdict, fingerprint.to_dict(), spec, shown)
 
     return _check
 
@@ -88,35 +98,37 @@ def _evidence(project: GovernanceProject, name: str) -> tuple[dict, str]:
     return read_json(path), project.layout.relative(path)
 
 
-def _policy_gate(rule, evidence_name: str) -> Evaluate:
-    def evaluate(project: GovernanceProject) -> gates.Verdict:
+def _with_policy(evidence_name: str) -> Callable[[GovernanceProject], tuple]:
+    """The rule reads the evidence file and the policy."""
+    def arguments(project: GovernanceProject) -> tuple:
         report, path = _evidence(project, evidence_name)
-        return rule(report, project.params().policy, path)
+        return report, project.params().policy, path
 
-    return evaluate
-
-
-def _report_gate(rule, evidence_name: str) -> Evaluate:
-    def evaluate(project: GovernanceProject) -> gates.Verdict:
-        return rule(*_evidence(project, evidence_name))
-
-    return evaluate
+    return arguments
 
 
-def _latency(project: GovernanceProject) -> gates.Verdict:
+def _report_only(evidence_name: str) -> Callable[[GovernanceProject], tuple]:
+    """The rule reads the evidence file alone."""
+    def arguments(project: GovernanceProject) -> tuple:
+        return _evidence(project, evidence_name)
+
+    return arguments
+
+
+def _latency(project: GovernanceProject) -> tuple:
     path = project.layout.runtime("latency.json")
-    return gates.latency(read_json(path)["latency_ms"], project.params().policy,
-                         project.layout.relative(path))
+    return (read_json(path)["latency_ms"], project.params().policy,
+            project.layout.relative(path))
 
 
-def _carbon(project: GovernanceProject) -> gates.Verdict:
+def _carbon(project: GovernanceProject) -> tuple:
     path = project.layout.runtime("carbon.json")
     params = project.params()
-    return gates.carbon_budget({**read_json(path), "external": params.active.external},
-                               params.policy, project.layout.relative(path))
+    return ({**read_json(path), "external": params.active.external}, params.policy,
+            project.layout.relative(path))
 
 
-def _search_reproducible(project: GovernanceProject) -> gates.Verdict:
+def _search_replayed(project: GovernanceProject) -> tuple:
     """The search replayed from the recorded seed, space and splits (timings skipped: they
     never reach the sampler), compared on its deterministic columns and champion."""
     from .core.model import search
@@ -124,70 +136,72 @@ def _search_reproducible(project: GovernanceProject) -> gates.Verdict:
     layout, params = project.layout, project.params()
     recorded, path = _evidence(project, "search")
     if recorded.get("external"):
-        return gates.search_reproducible(recorded, recorded, path)
+        return recorded, recorded, path
     again = search.run_search(read_split(layout, "train"), read_split(layout, "validation"),
                               params, measure_latency=False)
     rerun = {"champion_trial_id": search.replay_champion(again, recorded["trials"]),
              "trials": search.comparable(search.trace(again, params)["trials"])}
-    return gates.search_reproducible(
-        {**recorded, "trials": search.comparable(recorded["trials"])}, rerun, path)
+    return {**recorded, "trials": search.comparable(recorded["trials"])}, rerun, path
 
 
-def _golden_disjoint(project: GovernanceProject) -> gates.Verdict:
+def _golden_overlap(project: GovernanceProject) -> tuple:
     """Recomputed from the split files themselves, not trusted from the manifest."""
     from .core.data.splits import SPLIT_NAMES, golden_overlap
 
     frames = {name: read_split(project.layout, name) for name in SPLIT_NAMES}
     overlap = golden_overlap(frames, project.params().active)
-    return gates.golden_disjoint(overlap, project.layout.relative(project.layout.splits_dir))
+    return overlap, project.layout.relative(project.layout.splits_dir)
 
 
-def _card_valid(project: GovernanceProject) -> gates.Verdict:
+def _card_errors(project: GovernanceProject) -> tuple:
     layout = project.layout
     card_path = layout.report("model_card.json")
-    return gates.card_valid(validate_card(read_json(card_path), layout.card_schema),
-                            layout.relative(card_path))
+    return (validate_card(read_json(card_path), layout.card_schema),
+            layout.relative(card_path))
 
 
-EVALUATE: dict[str, Evaluate] = {
-    "schema": _report_gate(gates.schema, "validation"),
-    "label_sanity": _report_gate(gates.label_sanity, "validation"),
-    "sensitive_groups": _report_gate(gates.group_sizes, "validation"),
-    "outlier_screen": _policy_gate(gates.outlier_screen, "validation"),
-    "golden_test_disjoint": _golden_disjoint,
-    "feasible_trial": _report_gate(gates.feasible_trial, "search"),
-    "search_reproducible": _search_reproducible,
-    "carbon_budget": _carbon,
-    "performance_floor": _policy_gate(gates.performance_floor, "performance"),
-    "decision_skill": _policy_gate(gates.decision_skill, "performance"),
-    "adverse_refusal": _policy_gate(gates.adverse_refusal, "performance"),
-    "favourable_approval": _policy_gate(gates.favourable_approval, "performance"),
-    "no_regression": _policy_gate(gates.no_regression, "performance"),
-    "latency_budget": _latency,
-    "four_fifths_rule": _policy_gate(gates.four_fifths, "fairness"),
-    "equalized_odds": _policy_gate(gates.equalized_odds, "fairness"),
-    "demographic_parity": _policy_gate(gates.demographic_parity, "fairness"),
-    "counterfactual_flip": _policy_gate(gates.counterfactual_flip, "fairness"),
-    "protected_influence": _policy_gate(gates.protected_influence, "explanation"),
-    "drift_psi": _policy_gate(gates.drift_psi, "drift"),
-    "drifted_share": _policy_gate(gates.drifted_share, "drift"),
-    "model_card_valid": _card_valid,
-    "personal_data": _report_gate(gates.personal_data, "validation"),
-    "retention": _report_gate(gates.retention, "validation"),
-    "perturbation_flips": _policy_gate(gates.perturbation_flips, "robustness"),
-    "perturbation_auc_drop": _policy_gate(gates.perturbation_auc_drop, "robustness"),
-    "slice_performance": _policy_gate(gates.slice_performance, "robustness"),
-    "reference_agreement": _policy_gate(gates.reference_agreement, "reference_agreement"),
+JUDGES: dict[str, Judge] = {
+    "schema": Judge(data_gates.schema, _report_only("validation")),
+    "label_sanity": Judge(data_gates.label_sanity, _report_only("validation")),
+    "sensitive_groups": Judge(data_gates.group_sizes, _report_only("validation")),
+    "outlier_screen": Judge(data_gates.outlier_screen, _with_policy("validation")),
+    "golden_test_disjoint": Judge(data_gates.golden_disjoint, _golden_overlap),
+    "feasible_trial": Judge(model_gates.feasible_trial, _report_only("search")),
+    "search_reproducible": Judge(model_gates.search_reproducible, _search_replayed),
+    "carbon_budget": Judge(model_gates.carbon_budget, _carbon),
+    "performance_floor": Judge(model_gates.performance_floor, _with_policy("performance")),
+    "decision_skill": Judge(model_gates.decision_skill, _with_policy("performance")),
+    "adverse_refusal": Judge(model_gates.adverse_refusal, _with_policy("performance")),
+    "favourable_approval": Judge(model_gates.favourable_approval, _with_policy("performance")),
+    "no_regression": Judge(model_gates.no_regression, _with_policy("performance")),
+    "latency_budget": Judge(model_gates.latency, _latency),
+    "four_fifths_rule": Judge(fairness_gates.four_fifths, _with_policy("fairness")),
+    "equalized_odds": Judge(fairness_gates.equalized_odds, _with_policy("fairness")),
+    "demographic_parity": Judge(fairness_gates.demographic_parity, _with_policy("fairness")),
+    "counterfactual_flip": Judge(fairness_gates.counterfactual_flip, _with_policy("fairness")),
+    "protected_influence": Judge(fairness_gates.protected_influence,
+                                 _with_policy("explanation")),
+    "drift_psi": Judge(data_gates.drift_psi, _with_policy("drift")),
+    "drifted_share": Judge(data_gates.drifted_share, _with_policy("drift")),
+    "model_card_valid": Judge(assurance_gates.card_valid, _card_errors),
+    "personal_data": Judge(data_gates.personal_data, _report_only("validation")),
+    "retention": Judge(data_gates.retention, _report_only("validation")),
+    "perturbation_flips": Judge(assurance_gates.perturbation_flips, _with_policy("robustness")),
+    "perturbation_auc_drop": Judge(assurance_gates.perturbation_auc_drop,
+                                   _with_policy("robustness")),
+    "slice_performance": Judge(assurance_gates.slice_performance, _with_policy("robustness")),
+    "reference_agreement": Judge(assurance_gates.reference_agreement,
+                                 _with_policy("reference_agreement")),
 }
 
 
-Details = Callable[[GovernanceProject, gates.Verdict], str]
+Details = Callable[[GovernanceProject, Verdict], str]
 
 
 def _markdown(render: Callable[[dict], str], evidence_name: str, section: str | None = None
               ) -> Details:
     """A Markdown table of the gate's evidence, shown on the check in the UI."""
-    def details(project: GovernanceProject, verdict: gates.Verdict) -> str:
+    def details(project: GovernanceProject, verdict: Verdict) -> str:
         report = _evidence(project, evidence_name)[0]
         return render(report.get(section, {}) if section else report)
 
@@ -195,7 +209,7 @@ def _markdown(render: Callable[[dict], str], evidence_name: str, section: str | 
 
 
 def _statistic(key: str) -> Details:
-    def table(project: GovernanceProject, verdict: gates.Verdict) -> str:
+    def table(project: GovernanceProject, verdict: Verdict) -> str:
         from .core.evidence import fairness_view
 
         report, _ = _evidence(project, "fairness")
@@ -204,13 +218,13 @@ def _statistic(key: str) -> Details:
     return table
 
 
-def _flip_table(project: GovernanceProject, verdict: gates.Verdict) -> str:
+def _flip_table(project: GovernanceProject, verdict: Verdict) -> str:
     from .core.evidence import fairness_view
 
     return fairness_view.counterfactual_table(_evidence(project, "fairness")[0])
 
 
-def _influence_table(project: GovernanceProject, verdict: gates.Verdict) -> str:
+def _influence_table(project: GovernanceProject, verdict: Verdict) -> str:
     from .core.report import markdown
 
     explanation, _ = _evidence(project, "explanation")
@@ -237,7 +251,7 @@ DETAILS: dict[str, Details] = {
     "reference_agreement": _markdown(reference_table, "reference_agreement"),
 }
 
-GATE_CHECKS: list[AssetChecksDefinition] = [_gate(spec, EVALUATE[spec.name]) for spec in GATES]
+GATE_CHECKS: list[AssetChecksDefinition] = [_gate(spec, JUDGES[spec.name]) for spec in GATES]
 
 
 def stage_selection(stage: str) -> AssetSelection:

@@ -11,7 +11,7 @@ from governance_assets.core.data import personal_data
 from governance_assets.core.data.columns import FAVOURABLE
 from governance_assets.core.data.splits import split_dataset
 from governance_assets.core.data.validation import read_raw, validate
-from governance_assets.core.decide import gates
+from governance_assets.core.decide import assurance_gates, data_gates
 from governance_assets.core.evidence import reference_decisions, robustness
 from governance_assets.core.model import training
 
@@ -55,7 +55,7 @@ def test_the_bundled_datasets_hold_no_identifier(params, name):
     spec = params.datasets[name]
     _, report = validate(read_raw(REPO / spec.path), spec, params.policy, spec.path)
     assert report.personal_data["findings"] == []
-    assert gates.personal_data(report.to_dict(), "v.json").passed
+    assert data_gates.personal_data(report.to_dict(), "v.json").passed
 
 
 def test_a_planted_email_and_id_column_are_caught_named_and_masked(params, german):
@@ -64,7 +64,7 @@ def test_a_planted_email_and_id_column_are_caught_named_and_masked(params, germa
         customer_no=[str(100000 + i) for i in range(len(german))])
     frame, report = _screen(planted, params)
     assert frame is None and not report.valid
-    verdict = gates.personal_data(report.to_dict(), "v.json")
+    verdict = data_gates.personal_data(report.to_dict(), "v.json")
     assert verdict.outcome == "fail" and verdict.blocks and verdict.value >= 2
     assert "column 'contact' rule personal_data: 1000 value(s) matching email" in verdict.message
     assert "column 'customer_no' rule personal_data: near-unique values" in verdict.message
@@ -122,14 +122,14 @@ def test_rows_past_retention_are_dropped_and_the_oldest_row_used_is_stated(param
     assert len(frame) == len(raw) - from_1997 and "1997" not in set(frame["year"])
     assert report.retention["oldest_row_used"] == "1998-01-01"
     assert report.retention["oldest_row_in_file"] == "1997-01-01"
-    assert gates.retention(report.to_dict(), "v.json").passed
+    assert data_gates.retention(report.to_dict(), "v.json").passed
 
 
 def test_rows_past_retention_block_when_the_policy_says_block(params):
     (frame, report), raw = _toronto(params, max_record_age_days=FIVE_YEARS,
                                     retention_action="block")
     assert frame is None
-    verdict = gates.retention(report.to_dict(), "v.json")
+    verdict = data_gates.retention(report.to_dict(), "v.json")
     assert verdict.outcome == "fail" and verdict.blocks
     assert f"{int((raw['year'] == '1997').sum())} row(s) older than" in verdict.message
     assert "policy.retention_action=block" in verdict.message
@@ -156,13 +156,13 @@ def test_a_model_keyed_on_one_feature_flips_and_is_blocked(params, german_splits
                       ("tree", DecisionTreeClassifier(random_state=0))])
     keyed.fit(both[spec.model_features], both[FAVOURABLE])
     jagged = _perturbation(keyed, german_splits, spec, params.robustness, params.split.seed)
-    verdict = gates.perturbation_flips(jagged, params.policy, "r.json")
+    verdict = assurance_gates.perturbation_flips(jagged, params.policy, "r.json")
     assert verdict.outcome == "fail" and verdict.blocks
     assert jagged["perturbation"]["flip_rate"] > 2 * params.policy.max_flip_rate
     smooth = _perturbation(smooth_model, german_splits, spec, params.robustness,
                            params.split.seed)
-    assert gates.perturbation_flips(smooth, params.policy, "r.json").passed
-    assert gates.perturbation_auc_drop(smooth, params.policy, "r.json").passed
+    assert assurance_gates.perturbation_flips(smooth, params.policy, "r.json").passed
+    assert assurance_gates.perturbation_auc_drop(smooth, params.policy, "r.json").passed
 
 
 def test_perturbation_is_seeded_and_swaps_to_the_nearest_category(params, german_splits):
@@ -194,12 +194,12 @@ def test_a_planted_weak_slice_is_found_with_its_size(params, german_splits, smoo
     assert "housing=A152" in found and found["housing=A152"]["rows"] == int(planted.sum())
     assert found["housing=A152"]["accuracy"] == 0.0
     assert found["housing=A152"]["p_adjusted"] >= found["housing=A152"]["p_value"]
-    verdict = gates.slice_performance({"slices": scan}, params.policy, "r.json")
+    verdict = assurance_gates.slice_performance({"slices": scan}, params.policy, "r.json")
     assert verdict.outcome == "fail" and verdict.blocks
     clean = robustness.slice_scan(labels, decided == golden[FAVOURABLE].to_numpy().astype(bool),
                                   params.policy.min_slice_accuracy, settings.min_slice_rows,
                                   settings.slice_alpha)
-    assert gates.slice_performance({"slices": clean}, params.policy, "r.json").passed
+    assert assurance_gates.slice_performance({"slices": clean}, params.policy, "r.json").passed
 
 
 def test_holm_adjusts_like_the_textbook():
@@ -221,7 +221,7 @@ def test_a_wrong_expected_decision_shows_up_as_a_disagreement(params, smooth_mod
     assert result["disagreements"][0]["model"] == "favourable"
     assert result["agreement_rate"] == 0.9
     strict = params.policy.model_copy(update={"min_reference_agreement": 0.95})
-    verdict = gates.reference_agreement({"file": "r.csv", **result}, strict, "a.json")
+    verdict = assurance_gates.reference_agreement({"file": "r.csv", **result}, strict, "a.json")
     assert verdict.outcome == "fail" and verdict.blocks and "G1" in verdict.message
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance_assets.core.decide import gates
+from governance_assets.core.decide import blocking, fairness_gates, model_gates, rule_verdict
 from governance_assets.core.evidence import performance
 from governance_assets.core.files import read_json
 from governance_assets.core.model import thresholds
@@ -77,18 +77,18 @@ def test_a_constant_approver_fails_every_decision_quality_gate_and_a_skilled_mod
     y = np.array([1] * 140 + [0] * 60)
     rng = np.random.default_rng(0)
     skilled = np.clip(0.5 * y + rng.uniform(0, 0.5, 200), 0, 1)
-    for scores, expected in ((np.ones(200), gates.FAIL), (skilled, gates.PASS)):
+    for scores, expected in ((np.ones(200), blocking.FAIL), (skilled, blocking.PASS)):
         report = {"metrics": performance.golden_metrics(y, scores, 0.5, 2000, 1),
                   "no_skill": performance.no_skill_baselines(y), "decision_threshold": 0.5}
-        verdicts = [gates.decision_skill(report, policy, "p"),
-                    gates.adverse_refusal(report, policy, "p"),
-                    gates.favourable_approval(report, policy, "p")]
+        verdicts = [model_gates.decision_skill(report, policy, "p"),
+                    model_gates.adverse_refusal(report, policy, "p"),
+                    model_gates.favourable_approval(report, policy, "p")]
         outcomes = [v.outcome for v in verdicts]
-        if expected == gates.FAIL:
-            assert outcomes[:2] == [gates.FAIL, gates.FAIL] and verdicts[0].blocks
+        if expected == blocking.FAIL:
+            assert outcomes[:2] == [blocking.FAIL, blocking.FAIL] and verdicts[0].blocks
             assert verdicts[0].value == 0.5 and verdicts[1].value == 0.0
         else:
-            assert outcomes == [gates.PASS] * 3
+            assert outcomes == [blocking.PASS] * 3
 
 
 def test_skill_that_the_interval_cannot_tell_from_none_is_insufficient_and_blocks():
@@ -98,11 +98,11 @@ def test_skill_that_the_interval_cannot_tell_from_none_is_insufficient_and_block
                           "mcc": {"value": 0.1, "ci95": [0.0, 0.2]}},
               "no_skill": performance.no_skill_baselines(np.array([1, 0])),
               "decision_threshold": 0.4}
-    verdict = gates.decision_skill(report, policy, "p")
-    assert verdict.outcome == gates.INSUFFICIENT and verdict.blocks
+    verdict = model_gates.decision_skill(report, policy, "p")
+    assert verdict.outcome == blocking.INSUFFICIENT and verdict.blocks
     assert "no-skill baseline 0.5" in verdict.message
     report["metrics"]["balanced_accuracy"]["ci95"] = [0.51, 0.66]
-    assert gates.decision_skill(report, policy, "p").outcome == gates.PASS
+    assert model_gates.decision_skill(report, policy, "p").outcome == blocking.PASS
 
 
 def test_per_group_floors_name_the_group_that_is_rarely_refused():
@@ -112,11 +112,11 @@ def test_per_group_floors_name_the_group_that_is_rarely_refused():
     groups = pd.DataFrame({"sex": ["f"] * 20 + ["m"] * 20 + ["f"] * 30 + ["m"] * 30})
     report = {"metrics": {"adverse_refusal_rate": {"value": 0.5, "ci95": [0.3, 0.7]}},
               "by_group": performance.rates_by_group(y, decided, groups, 10)}
-    verdict = gates.adverse_refusal(report, policy, "p")
-    assert verdict.outcome == gates.FAIL and verdict.value == 0.0
+    verdict = model_gates.adverse_refusal(report, policy, "p")
+    assert verdict.outcome == blocking.FAIL and verdict.value == 0.0
     assert "sex=m" in verdict.message
     overall_only = params_of_bundled().policy
-    assert gates.adverse_refusal(report, overall_only, "p").outcome == gates.PASS
+    assert model_gates.adverse_refusal(report, overall_only, "p").outcome == blocking.PASS
 
 
 def _fairness(rate: float) -> dict:
@@ -132,11 +132,11 @@ def _fairness(rate: float) -> dict:
 def test_parity_of_a_near_constant_decision_is_satisfied_trivially_not_passed():
     policy = params_of_bundled().policy
     margin = policy.trivial_selection_margin
-    for rate, outcome in ((1 - margin, gates.INSUFFICIENT), (margin, gates.INSUFFICIENT),
-                          (0.5, gates.PASS), (1 - margin - 0.01, gates.PASS)):
-        verdict = gates.four_fifths(_fairness(rate), policy, "f")
+    for rate, outcome in ((1 - margin, blocking.INSUFFICIENT), (margin, blocking.INSUFFICIENT),
+                          (0.5, blocking.PASS), (1 - margin - 0.01, blocking.PASS)):
+        verdict = fairness_gates.four_fifths(_fairness(rate), policy, "f")
         assert verdict.outcome == outcome, rate
-        if outcome == gates.INSUFFICIENT:
+        if outcome == blocking.INSUFFICIENT:
             assert "satisfied trivially" in verdict.message and verdict.blocks
 
 
@@ -158,10 +158,10 @@ def test_an_approve_everyone_candidate_is_blocked_whatever_its_fairness(tmp_path
     result = run_graph(root, instance)
     checks = check_results(result)
     for gate in ("decision_skill", "adverse_refusal"):
-        assert checks[gate].metadata["outcome"].value == gates.FAIL, gate
+        assert checks[gate].metadata["outcome"].value == blocking.FAIL, gate
         assert checks[gate].metadata["blocks_promotion"].value is True
     for gate in ("four_fifths_rule", "equalized_odds"):
-        assert checks[gate].metadata["outcome"].value == gates.INSUFFICIENT, gate
+        assert checks[gate].metadata["outcome"].value == blocking.INSUFFICIENT, gate
         assert "satisfied trivially" in checks[gate].description
     assert "staging_model" not in materialized(result)
     decision = read_json(root / "reports/decision.json")
@@ -215,25 +215,25 @@ def _standing(outcome: str, blocking: bool):
     from governance_assets.core.decide.gate_catalog import GATES_BY_NAME
     from governance_assets.core.decide.verdicts import CURRENT, Standing
 
-    verdict = gates.Verdict("decision_skill", outcome, 0.58, 0.55, ">=", blocking, "m", "p")
+    verdict = rule_verdict.Verdict("decision_skill", outcome, 0.58, 0.55, ">=", blocking, "m", "p")
     return Standing(GATES_BY_NAME["decision_skill"], CURRENT, {"verdict": verdict.to_dict()},
                     None, "")
 
 
 def test_the_guard_blocks_on_insufficient_evidence_unless_the_policy_says_warn():
-    assert _standing(gates.INSUFFICIENT, blocking=True).blocks
-    assert not _standing(gates.INSUFFICIENT, blocking=False).blocks
-    assert _standing(gates.FAIL, blocking=True).blocks
-    assert not _standing(gates.PASS, blocking=True).blocks
-    assert not _standing(gates.NOT_APPLICABLE, blocking=True).blocks
+    assert _standing(blocking.INSUFFICIENT, blocking=True).blocks
+    assert not _standing(blocking.INSUFFICIENT, blocking=False).blocks
+    assert _standing(blocking.FAIL, blocking=True).blocks
+    assert not _standing(blocking.PASS, blocking=True).blocks
+    assert not _standing(blocking.NOT_APPLICABLE, blocking=True).blocks
 
 
 def test_one_input_has_no_protected_influence_to_measure():
     policy = params_of_bundled().policy
     one = {"protected_features": [], "protected_influence_share": 0.0,
            "global_importance": [{"feature": "vendor_risk_score", "share": 1.0}]}
-    verdict = gates.protected_influence(one, policy, "e")
-    assert verdict.outcome == gates.NOT_APPLICABLE and not verdict.blocks
+    verdict = fairness_gates.protected_influence(one, policy, "e")
+    assert verdict.outcome == blocking.NOT_APPLICABLE and not verdict.blocks
     two = {**one, "global_importance": [*one["global_importance"],
                                          {"feature": "age", "share": 0.0}]}
-    assert gates.protected_influence(two, policy, "e").outcome == gates.PASS
+    assert fairness_gates.protected_influence(two, policy, "e").outcome == blocking.PASS

@@ -8,7 +8,11 @@ import pandas as pd
 import pytest
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
-from governance_assets.core.decide.gates import demographic_parity, equalized_odds, four_fifths
+from governance_assets.core.decide.fairness_gates import (
+    demographic_parity,
+    equalized_odds,
+    four_fifths,
+)
 from governance_assets.core.evidence import fairness
 
 from .conftest import make_project, params_of

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance_assets.core.decide.gates import four_fifths
+from governance_assets.core.decide.fairness_gates import four_fifths
 from governance_assets.core.evidence import fairness
 
 from .conftest import make_project, params_of

@@ -6,7 +6,7 @@ import json
 import pytest
 from sklearn.dummy import DummyClassifier
 
-from governance_assets.core.decide import gates
+from governance_assets.core.decide import assurance_gates, fairness_gates, model_gates
 from governance_assets.core.layout import Layout
 from governance_assets.core.model import model_files
 from governance_assets.core.record import registry
@@ -31,8 +31,8 @@ def fairness_evidence(ratio, insufficient=()):
 
 
 def test_four_fifths_passes_fails_and_names_the_threshold(policy):
-    assert gates.four_fifths(fairness_evidence(0.9), policy, "f.json").outcome == "pass"
-    failing = gates.four_fifths(fairness_evidence(0.71), policy, "f.json")
+    assert fairness_gates.four_fifths(fairness_evidence(0.9), policy, "f.json").outcome == "pass"
+    failing = fairness_gates.four_fifths(fairness_evidence(0.71), policy, "f.json")
     assert failing.outcome == "fail" and failing.blocks
     assert failing.message == ("lowest disparate impact ratio (vs the highest_rate group) "
                                "fails: sex: DIR 0.71 < 0.8")
@@ -40,19 +40,19 @@ def test_four_fifths_passes_fails_and_names_the_threshold(policy):
 
 def test_insufficient_evidence_follows_the_policy(policy):
     evidence = fairness_evidence(0.9, insufficient=["other"])
-    strict = gates.four_fifths(evidence, policy, "f.json")
+    strict = fairness_gates.four_fifths(evidence, policy, "f.json")
     assert strict.outcome == "insufficient_evidence" and strict.blocks
-    lenient = gates.four_fifths(evidence, policy.model_copy(update={"insufficient_evidence":
-                                                                     "warn"}), "f.json")
+    lenient = fairness_gates.four_fifths(
+        evidence, policy.model_copy(update={"insufficient_evidence": "warn"}), "f.json")
     assert lenient.outcome == "insufficient_evidence" and not lenient.blocks
     assert "sex=other below policy.min_group_size=20" in lenient.message
 
 
 def test_no_regression_without_production_is_not_applicable_and_does_not_block(policy):
-    verdict = gates.no_regression({"regression": None}, policy, "p.json")
+    verdict = model_gates.no_regression({"regression": None}, policy, "p.json")
     assert verdict.outcome == "not_applicable" and not verdict.passed and not verdict.blocks
     assert "no production version" in verdict.message
-    worse = gates.no_regression({"regression": {"production_version": "abc", "mean": 0.05,
+    worse = model_gates.no_regression({"regression": {"production_version": "abc", "mean": 0.05,
                                                 "ci95": [0.03, 0.07]}}, policy, "p.json")
     assert worse.outcome == "fail" and "abc" in worse.message
 
@@ -60,11 +60,11 @@ def test_no_regression_without_production_is_not_applicable_and_does_not_block(p
 def test_no_regression_decides_on_the_upper_bound_not_the_mean(policy):
     """A mean drop of 0.01 passes a mean rule at 0.02; an interval reaching 0.05 cannot rule
     out a drop larger than the policy allows, so non-inferiority fails."""
-    uncertain = gates.no_regression({"regression": {"production_version": "abc", "mean": 0.01,
+    uncertain = model_gates.no_regression({"regression": {"production_version": "abc", "mean": 0.01,
                                                     "ci95": [-0.03, 0.05]}}, policy, "p.json")
     assert uncertain.outcome == "fail" and uncertain.value == 0.05
     assert "interval -0.030 to 0.050, mean 0.010" in uncertain.message
-    tight = gates.no_regression({"regression": {"production_version": "abc", "mean": 0.0,
+    tight = model_gates.no_regression({"regression": {"production_version": "abc", "mean": 0.0,
                                                 "ci95": [-0.01, 0.015]}}, policy, "p.json")
     assert tight.passed
 
@@ -79,7 +79,7 @@ def test_card_schema_gate_fails_on_a_missing_section(tmp_path):
     errors = validate_card(broken, schema)
     assert any("data_lineage: 'md5' is a required property" in e for e in errors)
     assert any(e.startswith("gates/0/outcome") for e in errors)
-    assert gates.card_valid(errors, "card.json").blocks
+    assert assurance_gates.card_valid(errors, "card.json").blocks
     markdown = render_markdown(card)
     assert markdown.startswith("---\nlicense: cc-by-4.0") and "## Gates" in markdown
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from governance_assets.core.data.validation import read_raw, validate
-from governance_assets.core.decide.gates import outlier_screen
+from governance_assets.core.decide.data_gates import outlier_screen
 
 from .conftest import GERMAN, REPO, make_project, params_of
 

@@ -94,7 +94,7 @@ def test_noise_floor_shrinks_with_batch_size_and_flags_real_shift(tmp_path):
 
 
 def test_drift_gates_show_the_noise_floor(tmp_path):
-    from governance_assets.core.decide.gates import drift_psi, drifted_share
+    from governance_assets.core.decide.data_gates import drift_psi, drifted_share
 
     policy = params_of(make_project(tmp_path)).policy
     report = {"max_psi": 0.3, "max_psi_feature": "age", "max_psi_noise_floor": 0.12,
@@ -158,7 +158,7 @@ def many_category_frames(tmp_path, rows: int, batch_rows: int, seed: int):
 
 
 def test_a_many_category_column_within_its_noise_floor_is_not_drift(tmp_path):
-    from governance_assets.core.decide.gates import drift_psi, drifted_share
+    from governance_assets.core.decide.data_gates import drift_psi, drifted_share
 
     spec, reference, batch = many_category_frames(tmp_path, 1000, 200, 5)
     report = drift.drift_report(reference, batch, spec, 0.25, 0.2, tmp_path / "d.html")
@@ -179,8 +179,8 @@ def test_a_many_category_column_within_its_noise_floor_is_not_drift(tmp_path):
 
 def test_a_simulated_current_batch_never_blocks_on_drift(tmp_path):
     from governance_assets.core.decide import verdicts
+    from governance_assets.core.decide.data_gates import drift_psi, drifted_share
     from governance_assets.core.decide.gate_catalog import GATES
-    from governance_assets.core.decide.gates import drift_psi, drifted_share
 
     policy = params_of(make_project(tmp_path)).policy.model_copy(
         update={"max_psi": 0.25, "max_drifted_share": 0.2})

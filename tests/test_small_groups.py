@@ -6,7 +6,7 @@ import pytest
 
 from governance_assets.core.data.columns import FAVOURABLE
 from governance_assets.core.data.validation import OTHER_GROUP, read_raw, small_group_rule, validate
-from governance_assets.core.decide.gates import group_sizes
+from governance_assets.core.decide.data_gates import group_sizes
 from governance_assets.core.evidence import fairness
 from governance_assets.core.params import load_params
 from governance_assets.core.report import assurance_card

@@ -15,7 +15,7 @@ import pytest
 from scipy.stats import binom
 from scipy.stats.contingency import association
 
-from governance_assets.core.decide import gates
+from governance_assets.core.decide import data_gates, fairness_gates, model_gates
 from governance_assets.core.evidence import fairness, proxies, robustness
 from governance_assets.core.params import load_params
 
@@ -101,10 +101,10 @@ def test_a_disparate_impact_ratio_of_exactly_the_threshold_passes(policy):
     at_threshold = policy.model_copy(update={"min_disparate_impact": 0.8,
                                              "max_disparate_impact": None,
                                              "straddling_interval": "decide_on_estimate"})
-    verdict = gates.four_fifths(report, at_threshold, "fairness.json")
+    verdict = fairness_gates.four_fifths(report, at_threshold, "fairness.json")
     assert verdict.outcome == "pass" and verdict.value == 0.8, verdict.message
     above = at_threshold.model_copy(update={"min_disparate_impact": 0.800001})
-    assert gates.four_fifths(report, above, "fairness.json").outcome == "fail"
+    assert fairness_gates.four_fifths(report, above, "fairness.json").outcome == "fail"
 
 
 def test_an_upper_bound_fairness_gate_passes_on_its_threshold(policy):
@@ -112,18 +112,18 @@ def test_an_upper_bound_fairness_gate_passes_on_its_threshold(policy):
     gap = report["features"]["sex"]["demographic_parity_difference"]
     assert gap == 0.1
     at_threshold = policy.model_copy(update={"max_demographic_parity_difference": 0.1})
-    assert gates.demographic_parity(report, at_threshold, "f").outcome == "pass"
+    assert fairness_gates.demographic_parity(report, at_threshold, "f").outcome == "pass"
 
 
 def test_a_bound_gate_passes_on_its_threshold(policy):
     """_bound, both directions: AUC equal to the floor, PSI equal to the ceiling."""
     floor = policy.model_copy(update={"min_auc": 0.75})
     performance = {"metrics": {"auc": {"value": 0.75, "ci95": [0.7, 0.8]}}}
-    assert gates.performance_floor(performance, floor, "p.json").outcome == "pass"
+    assert model_gates.performance_floor(performance, floor, "p.json").outcome == "pass"
     ceiling = policy.model_copy(update={"max_psi": 0.25})
     drift = {"max_psi": 0.25, "max_psi_feature": "age", "drifted_features": [],
              "drifted_share": 0.0}
-    assert gates.drift_psi(drift, ceiling, "d.json").outcome == "pass"
+    assert data_gates.drift_psi(drift, ceiling, "d.json").outcome == "pass"
 
 
 # --- fairness bootstrap: percentiles at the configured confidence ---

@@ -5,7 +5,7 @@ import pytest
 
 from governance_assets.core.data.columns import FAVOURABLE
 from governance_assets.core.data.validation import read_raw, validate
-from governance_assets.core.decide.gates import group_sizes, label_sanity, schema
+from governance_assets.core.decide.data_gates import group_sizes, label_sanity, schema
 
 from .conftest import GERMAN, make_project, params_of
 

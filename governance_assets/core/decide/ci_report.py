@@ -11,8 +11,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from ..report import markdown
+from .blocking import NOT_APPLICABLE
 from .gate_table import gate_table_markdown
-from .gates import NOT_APPLICABLE
 
 SUITE = "governance gates"
 

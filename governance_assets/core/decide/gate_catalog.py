@@ -8,9 +8,13 @@ verdict no longer counts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 from ..params import ACTIVE_DATASET
+
+# Dotted paths a reader (and the generated gate reference) follows from a gate to its code.
+DECIDE = "governance_assets.core.decide."
+CORE = "governance_assets.core."
 
 STAGES = ("prepare", "train", "evaluate", "document", "promote")
 STAGE_GROUPS = {"prepare": "data", "train": "training", "evaluate": "evaluation",
@@ -45,37 +49,37 @@ class GateSpec:
     # content-bound, and the deterministic card carries its outcome but not its figure.
     volatile: bool = False
     reads_production_alias: bool = False
-
-    @property
-    def stops_the_run(self) -> bool:
-        """Dagster-blocking: nothing downstream can be built without this gate's subject.
-
-        Gates on the candidate's reports block promotion instead, so the card of a refused
-        candidate is still written and says why.
-        """
-        return self.blocking and self.stage in ("prepare", "train")
+    _: KW_ONLY
+    # The function in core/decide that judges the evidence and policy into a verdict, and the
+    # function that computes the statistic it reads (tests resolve both; checks.py calls `rule`).
+    rule: str
+    computes: str
 
     @property
     def keys(self) -> tuple[str, ...]:
         return COMMON_KEYS + self.reads
 
 
-def _data(name: str, description: str, reads: tuple[str, ...] = (), blocking: bool = True
-          ) -> GateSpec:
+def _data(name: str, description: str, rule: str, computes: str, reads: tuple[str, ...] = (),
+          blocking: bool = True) -> GateSpec:
     return GateSpec(name, "validated_dataset", "prepare", description, reads,
-                    ("reports/validation.json",), blocking, needs_candidate=False)
+                    ("reports/validation.json",), blocking, needs_candidate=False,
+                    rule=DECIDE + "data_gates." + rule, computes=CORE + "data." + computes)
 
 
 def _decision_rate(name: str, cases: str, threshold_key: str) -> GateSpec:
     return GateSpec(name, "performance_report", "document",
                     f"Share of {cases} >= {threshold_key} (per sensitive group when "
                     "policy.decision_quality_per_group).",
-                    (threshold_key, *_GROUP_RATE_KEYS), PERFORMANCE_EVIDENCE)
+                    (threshold_key, *_GROUP_RATE_KEYS), PERFORMANCE_EVIDENCE,
+                    rule=DECIDE + "model_gates." + name, computes=GOLDEN_METRICS)
 
 
-def _robustness(name: str, description: str, threshold_key: str) -> GateSpec:
+def _robustness(name: str, description: str, threshold_key: str, computes: str) -> GateSpec:
     return GateSpec(name, "robustness_report", "document", description,
-                    (threshold_key, *_ROBUSTNESS_KEYS), (ROBUSTNESS_EVIDENCE,))
+                    (threshold_key, *_ROBUSTNESS_KEYS), (ROBUSTNESS_EVIDENCE,),
+                    rule=DECIDE + "assurance_gates." + name,
+                    computes=CORE + "evidence.robustness." + computes)
 
 
 _FAIRNESS_KEYS = ("model.decision_threshold", "fairness", "policy.min_group_size",
@@ -104,40 +108,56 @@ ROBUSTNESS_EVIDENCE = "reports/robustness.json"
 # the registry, so its bytes are bound to the drift verdicts like the JSON's.
 DRIFT_EVIDENCE = ("reports/drift.json", "reports/drift.html")
 
+VALIDATE = "validation.validate"
+SEARCH = CORE + "model.search.run_search"
+GOLDEN_METRICS = CORE + "evidence.performance.golden_metrics"
+FAIRNESS_REPORT = CORE + "evidence.fairness.fairness_report"
+DRIFT_REPORT = CORE + "evidence.drift.drift_report"
+
 GATES: tuple[GateSpec, ...] = (
     _data("schema", "Required columns present, numeric columns numeric and finite, file not "
-          "empty."),
-    _data("label_sanity", "Every label is declared and both classes occur."),
+          "empty.", "schema", VALIDATE),
+    _data("label_sanity", "Every label is declared and both classes occur.", "label_sanity",
+          VALIDATE),
     _data("sensitive_groups", "Every sensitive feature can be built and each group has "
           "policy.min_group_size rows (policy.small_groups: fail, report as insufficient "
-          "evidence, or merge).", ("policy.min_group_size", "policy.small_groups")),
+          "evidence, or merge).", "group_sizes", VALIDATE,
+          ("policy.min_group_size", "policy.small_groups")),
     _data("outlier_screen", "Share of extreme or duplicate rows (poisoning screen); warns only.",
-          ("policy.max_outlier_share",), blocking=False),
+          "outlier_screen", "validation.screen_poisoning", ("policy.max_outlier_share",),
+          blocking=False),
     GateSpec("golden_test_disjoint", "dataset_splits", "prepare",
              "No golden-test row, by id or by content, is in train or validation.", (),
-             (*SPLIT_FILES, "reports/splits.json"), needs_candidate=False),
+             (*SPLIT_FILES, "reports/splits.json"), needs_candidate=False,
+             rule=DECIDE + "data_gates.golden_disjoint",
+             computes=CORE + "data.splits.golden_overlap"),
     GateSpec("feasible_trial", "model_search", "train", "At least one trial met the "
-             "constraints.", _SEARCH_KEYS, ("reports/search.json",), needs_candidate=False),
+             "constraints.", _SEARCH_KEYS, ("reports/search.json",), needs_candidate=False,
+             rule=DECIDE + "model_gates.feasible_trial", computes=SEARCH),
     # Constraint-aware search (issue 9): the same seed reproduces the trace; energy budget.
     GateSpec("search_reproducible", "model_search", "train",
              "Re-running the search from the recorded seed and space gives the same trials and "
              "champion; warns only.", _SEARCH_KEYS, ("reports/search.json",),
-             blocking=False, needs_candidate=False),
+             blocking=False, needs_candidate=False,
+             rule=DECIDE + "model_gates.search_reproducible", computes=SEARCH),
     GateSpec("carbon_budget", "candidate_model", "train",
              "Energy of search + refit (codecarbon) <= policy.max_energy_kwh; not applicable "
              "when no budget is set.", ("policy.max_energy_kwh",), (CARBON_EVIDENCE,),
-             volatile=True),
+             volatile=True, rule=DECIDE + "model_gates.carbon_budget",
+             computes=CORE + "model.carbon.combine"),
     GateSpec("performance_floor", "performance_report", "document",
              "Golden-test AUC >= policy.min_auc.",
              ("policy.min_auc", "model.decision_threshold", "evaluation.bootstrap_rounds"),
-             ("reports/performance.json",)),
+             ("reports/performance.json",), rule=DECIDE + "model_gates.performance_floor",
+             computes=GOLDEN_METRICS),
     # Decision quality at the operating threshold (issue 19): better than no model, refuses
     # a share of the truly unfavourable and approves a share of the truly favourable.
     GateSpec("decision_skill", "performance_report", "document",
              "Golden-test balanced accuracy >= policy.min_balanced_accuracy, its interval "
              "clear of the no-skill 0.5 that any constant decision scores.",
              ("policy.min_balanced_accuracy", "policy.insufficient_evidence",
-              *_PERFORMANCE_KEYS), PERFORMANCE_EVIDENCE),
+              *_PERFORMANCE_KEYS), PERFORMANCE_EVIDENCE,
+             rule=DECIDE + "model_gates.decision_skill", computes=GOLDEN_METRICS),
     _decision_rate("adverse_refusal", "truly unfavourable golden cases refused",
                    "policy.min_adverse_refusal_rate"),
     _decision_rate("favourable_approval", "truly favourable golden cases approved",
@@ -146,24 +166,30 @@ GATES: tuple[GateSpec, ...] = (
              "Upper 95% bound of the paired-bootstrap AUC drop vs production <= "
              "policy.max_regression; not applicable with no production version.",
              ("policy.max_regression", "evaluation.bootstrap_rounds"),
-             ("reports/performance.json",), reads_production_alias=True),
+             ("reports/performance.json",), reads_production_alias=True,
+             rule=DECIDE + "model_gates.no_regression",
+             computes=CORE + "evidence.performance.paired_auc_regression"),
     GateSpec("latency_budget", "performance_report", "document",
              "Median over warm repeats of the p99 single-row latency <= policy.max_latency_ms.",
              ("policy.max_latency_ms", "evaluation.latency_rows", "evaluation.latency_repeats"),
-             (LATENCY_EVIDENCE,), volatile=True),
+             (LATENCY_EVIDENCE,), volatile=True, rule=DECIDE + "model_gates.latency",
+             computes=CORE + "evidence.performance.latency_ms"),
     GateSpec("four_fifths_rule", "fairness_report", "document",
              "Every group's selection rate >= policy.min_disparate_impact x the highest group's, "
              "for each sensitive attribute and intersection (two-sided against the largest "
              "group when policy.max_disparate_impact is set).",
-             ("policy.min_disparate_impact", *_FAIRNESS_KEYS), FAIRNESS_EVIDENCE),
+             ("policy.min_disparate_impact", *_FAIRNESS_KEYS), FAIRNESS_EVIDENCE,
+             rule=DECIDE + "fairness_gates.four_fifths", computes=FAIRNESS_REPORT),
     GateSpec("equalized_odds", "fairness_report", "document",
              "Largest TPR/FPR gap <= policy.max_equalized_odds_difference, per attribute and "
              "intersection.", ("policy.max_equalized_odds_difference", *_FAIRNESS_KEYS),
-             FAIRNESS_EVIDENCE),
+             FAIRNESS_EVIDENCE, rule=DECIDE + "fairness_gates.equalized_odds",
+             computes=FAIRNESS_REPORT),
     GateSpec("demographic_parity", "fairness_report", "document",
              "Selection-rate gap <= policy.max_demographic_parity_difference; warns only.",
              ("policy.max_demographic_parity_difference", *_FAIRNESS_KEYS),
-             FAIRNESS_EVIDENCE, blocking=False),
+             FAIRNESS_EVIDENCE, blocking=False,
+             rule=DECIDE + "fairness_gates.demographic_parity", computes=FAIRNESS_REPORT),
     GateSpec("counterfactual_flip", "fairness_report", "document",
              "Share of golden decisions that change when only the sensitive attribute (and, by "
              "policy.flip_test_swaps, its proxies) changes <= "
@@ -171,39 +197,51 @@ GATES: tuple[GateSpec, ...] = (
              ("policy.max_counterfactual_flip_rate", "policy.flip_test_swaps",
               "model.decision_threshold", "policy.trivial_selection_margin",
               "policy.insufficient_evidence", *_PROXY_KEYS),
-             (*FAIRNESS_EVIDENCE, PROXY_EVIDENCE)),
+             (*FAIRNESS_EVIDENCE, PROXY_EVIDENCE),
+             rule=DECIDE + "fairness_gates.counterfactual_flip",
+             computes=CORE + "evidence.counterfactual.flip_report"),
     GateSpec("protected_influence", "explanation_report", "document",
              "Share of mean |SHAP| on sensitive inputs, declared proxies and detected proxies "
              "<= policy.max_protected_influence.",
              ("policy.max_protected_influence", "explain", *_PROXY_KEYS),
-             ("reports/explanation.json", PROXY_EVIDENCE)),
+             ("reports/explanation.json", PROXY_EVIDENCE),
+             rule=DECIDE + "fairness_gates.protected_influence",
+             computes=CORE + "evidence.explain.global_importance"),
     GateSpec("drift_psi", "drift_report", "document", "No feature's PSI above policy.max_psi.",
-             ("policy.max_psi",), DRIFT_EVIDENCE, needs_candidate=False),
+             ("policy.max_psi",), DRIFT_EVIDENCE, needs_candidate=False,
+             rule=DECIDE + "data_gates.drift_psi", computes=DRIFT_REPORT),
     GateSpec("drifted_share", "drift_report", "document",
              "Share of drifted features <= policy.max_drifted_share.",
              ("policy.max_psi", "policy.max_drifted_share"), DRIFT_EVIDENCE,
-             needs_candidate=False),
+             needs_candidate=False, rule=DECIDE + "data_gates.drifted_share",
+             computes=DRIFT_REPORT),
     GateSpec("model_card_valid", "model_card", "document", "The governance record validates "
-             "against schemas/model_card.schema.json.", (), ("reports/model_card.json",)),
+             "against schemas/model_card.schema.json.", (), ("reports/model_card.json",),
+             rule=DECIDE + "assurance_gates.card_valid",
+             computes=CORE + "report.card.validate_card"),
     _data("personal_data", "No column holds undeclared direct identifiers (e-mail, phone, "
-          "payment card, IBAN, national ID, names) or near-unique values.",
-          ("policy.max_identifier_values", "policy.max_distinct_share",
+          "payment card, IBAN, national ID, names) or near-unique values.", "personal_data",
+          "personal_data.screen", ("policy.max_identifier_values", "policy.max_distinct_share",
            "policy.national_id_patterns")),
     _data("retention", "Rows older than policy.max_record_age_days are dropped or block, as "
-          "policy.retention_action says.",
+          "policy.retention_action says.", "retention", "retention.check",
           ("policy.max_record_age_days", "policy.retention_action")),
     _robustness("perturbation_flips", "Share of golden-test decisions that flip under seeded "
-                "perturbation <= policy.max_flip_rate.", "policy.max_flip_rate"),
+                "perturbation <= policy.max_flip_rate.", "policy.max_flip_rate",
+                "perturbation_test"),
     _robustness("perturbation_auc_drop", "Golden-test AUC lost under the same perturbation <= "
-                "policy.max_perturbation_auc_drop.", "policy.max_perturbation_auc_drop"),
+                "policy.max_perturbation_auc_drop.", "policy.max_perturbation_auc_drop",
+                "perturbation_test"),
     _robustness("slice_performance", "No single-feature or pair slice has accuracy "
                 "significantly (Holm) below policy.min_slice_accuracy.",
-                "policy.min_slice_accuracy"),
+                "policy.min_slice_accuracy", "slice_scan"),
     GateSpec("reference_agreement", "reference_agreement_report", "document",
              "Agreement with the approved reference decisions >= "
              "policy.min_reference_agreement.",
              ("policy.min_reference_agreement", "model.decision_threshold"),
-             ("reports/reference_agreement.json",)),
+             ("reports/reference_agreement.json",),
+             rule=DECIDE + "assurance_gates.reference_agreement",
+             computes=CORE + "evidence.reference_decisions.agreement"),
 )
 
 GATES_BY_NAME = {gate.name: gate for gate in GATES}

@@ -25,8 +25,8 @@ from ..params import Params, hash_values
 from ..record import ledger
 from ..record.registry import get_alias
 from ..trust import signatures, signoff
+from .blocking import blocks_promotion
 from .gate_catalog import GATES, GateSpec
-from .gates import INSUFFICIENT, NOT_APPLICABLE, PASS
 
 CURRENT, STALE, NOT_EVALUATED = "current", "stale", "not evaluated"
 PACKAGE = Path(__file__).resolve().parents[2]
@@ -237,13 +237,9 @@ class Standing:
 
     @property
     def blocks(self) -> bool:
-        """A blocking gate blocks unless it has a current PASS, nothing to judge (not
-        applicable), or a warn-only insufficiency."""
-        if not self.gate.blocking:
-            return False
-        if self.outcome in (PASS, NOT_APPLICABLE):
-            return False
-        return not (self.outcome == INSUFFICIENT and not self.verdict["blocking"])
+        """Whether the gate holds promotion back now (core.decide.blocking decides)."""
+        recorded = bool(self.verdict and self.verdict["blocking"])
+        return blocks_promotion(self.gate, self.outcome, recorded)
 
     def to_dict(self) -> dict:
         verdict = self.verdict or {}

@@ -362,7 +362,7 @@ def fairness_report(y: pd.Series, predicted: pd.Series, sensitive: pd.DataFrame,
         "min_group_size": settings.min_group_size,
         "min_rate_denominator": settings.min_rate_denominator,
         "disparate_impact_reference": settings.reference,
-        # The trivial-parity screen reads it (gates.trivially_satisfied).
+        # The trivial-parity screen reads it (fairness_gates.trivially_satisfied).
         "overall": {"rows": int(len(y)), "selection_rate": _clean(float(np.mean(predicted)))},
         "features": {name: result for name, result in compute.items() if name in single},
         "intersections": {name: {"members": members, **compute[INTERSECTION.join(members)]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..decide.gates import PASS
+from ..decide.blocking import PASS
 from . import markdown
 from .card import link_from_reports
 
