@@ -30,3 +30,22 @@ def test_the_gates_page_links_every_gate_to_its_reference_entry() -> None:
     targets = links(REPO / "docs" / "gates.md")
     missing = [gate.name for gate in GATES if f"reference/gates.md#{gate.name}" not in targets]
     assert not missing, f"docs/gates.md does not link these gates to their reference: {missing}"
+
+
+def reference_sections() -> dict[str, str]:
+    """The gate reference page, cut into one text per `## <gate>` section."""
+    text = (REPO / "docs" / "reference" / "gates.md").read_text(encoding="utf-8")
+    parts = re.split(r"^## (\S+)$", text, flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def test_each_gate_entry_names_the_function_that_computes_it_and_the_rule() -> None:
+    """The walk's last hop: a gate's reference entry names the file and function that compute
+    its statistic and the rule that judges it. Kills: the computing function left out of the
+    page, or the page naming another gate's function."""
+    sections = reference_sections()
+    for gate in GATES:
+        for dotted in (gate.computes, gate.rule):
+            module, _, function = dotted.rpartition(".")
+            assert f"`{function}` in `{module.replace('.', '/')}.py`" in sections[gate.name], (
+                gate.name, dotted)

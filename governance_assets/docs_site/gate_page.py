@@ -1,14 +1,16 @@
 """docs/reference/gates.md from the gate catalogue: one section per gate, anchored by its name.
 
 Each row of a gate's table is one entry of FIELDS, so a new GateSpec field is one line here.
-What a failure does is worded by the checks module, the same words Dagster shows on the check.
+What a failure does is worded by core/decide/blocking.py, the same words Dagster shows on the
+check; the functions that compute and judge a gate are named as the file and function a reader
+opens.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..checks import _role
+from ..core.decide.blocking import what_a_failure_does
 from ..core.decide.gate_catalog import GATES, GateSpec
 from ..core.params import ACTIVE_DATASET
 from .page_text import anchor_id, code, link, one_line, page, table
@@ -31,6 +33,12 @@ def _keys(gate: GateSpec) -> str:
     return ", ".join(params_link(key) for key in gate.keys)
 
 
+def function_source(dotted: str) -> str:
+    """`governance_assets.core.x.y.f` as the file and function a reader opens."""
+    module, _, function = dotted.rpartition(".")
+    return f"{code(function)} in {code(module.replace('.', '/') + '.py')}"
+
+
 def _evidence(gate: GateSpec) -> str:
     return ", ".join(link(code(path), "outputs.md", path) for path in gate.evidence)
 
@@ -39,7 +47,9 @@ FIELDS: tuple[tuple[str, Callable[[GateSpec], str]], ...] = (
     ("Asset", lambda gate: code(gate.asset)),
     ("DVC stage that judges it", lambda gate: code(gate.stage)),
     ("Blocking", lambda gate: _yes_no(gate.blocking)),
-    ("A failure", lambda gate: one_line(_role(gate))),
+    ("A failure", lambda gate: one_line(what_a_failure_does(gate))),
+    ("Statistic computed by", lambda gate: function_source(gate.computes)),
+    ("Judged by the rule", lambda gate: function_source(gate.rule)),
     ("Params keys its verdict is bound to", _keys),
     ("Evidence files its verdict is bound to", _evidence),
     ("Judges the candidate model", lambda gate: _yes_no(gate.needs_candidate)),
