@@ -31,7 +31,7 @@ $(DVC_STAMP): requirements-dvc.lock $(ENV_STAMP)
 run: setup
 	$(VENV)/bin/governance run
 
-## Demo signing keys for a local try-out (README "Sign-off"): two reviewers and the pipeline in
+## Demo signing keys for a local try-out (docs/registry.md): two reviewers and the pipeline in
 ## .governance-keys/ (git-ignored), their lines added to governance/allowed_signers.
 keys: setup
 	$(VENV)/bin/governance keys init
@@ -67,7 +67,7 @@ bench: setup
 	$(VENV)/bin/python benchmarks/run_benchmarks.py
 
 ## The full census (both UCI files, 299,285 rows) through the whole graph at 1x, 2x and 4x rows,
-## each in a fresh temporary copy of the project; writes benchmarks/SCALE.md (README "Scale").
+## each in a fresh temporary copy of the project; writes benchmarks/SCALE.md (docs/speed.md).
 bench-scale: setup
 	$(VENV)/bin/python benchmarks/census_scale.py
 
