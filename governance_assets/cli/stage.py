@@ -79,8 +79,10 @@ def _failure_outcome(result) -> tuple[int, str]:
 
 
 def _gates_judged(result) -> list[dict]:
-    """Each check this stage evaluated: its name, asset, whether it passed and its severity."""
-    return [{"gate": e.check_name, "asset": e.asset_key.to_user_string(), "passed": e.passed,
+    """Each check this stage evaluated: its name, asset, outcome (pass, fail, insufficient
+    evidence...), whether it passed and its severity (ERROR: it stopped the run)."""
+    return [{"gate": e.check_name, "asset": e.asset_key.to_user_string(),
+             "outcome": getattr(e.metadata.get("outcome"), "value", None), "passed": e.passed,
              "severity": e.severity.value} for e in result.get_asset_check_evaluations()]
 
 
