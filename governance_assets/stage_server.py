@@ -6,10 +6,11 @@ GOVERNANCE_STAGE_SERVER. DVC still runs each stage's own command (`governance st
 DVC's per-stage skipping, dvc.lock and one Dagster run per stage are unchanged. The command
 (entry.py) only passes its stdin, stdout and stderr (SCM_RIGHTS), its working directory,
 environment and arguments to the server, which forks a child that already has Dagster, the
-definitions and the scientific stack imported; the child runs the same `cli.main` the command
-would have run and its exit code goes back to DVC. While a child works, the server imports what
-later stages need, on the other core. Without the variable (a plain `dvc repro`), or when the
-server cannot be reached, the command runs the stage in its own process as before.
+definitions and the scientific stack imported; the child runs the stage command (cli/stage.py,
+which does not import the CLI's entry point) and its exit code goes back to DVC. While a child
+works, the server imports what later stages need, on the other core. Without the variable (a
+plain `dvc repro`), or when the server cannot be reached, the command runs the stage in its own
+process as before.
 
 The server and its children stay in the run's process group, so stopping or killing
 `governance run` stops them; the server also leaves when the process that started it is gone.
@@ -226,9 +227,9 @@ def _become_stage_command(connection: socket.socket, request: dict, fds: list[in
         os.environ.clear()
         os.environ.update(request["env"])
         sys.argv = ["governance", *request["argv"]]
-        from .cli import main
+        from .cli.stage import command
 
-        code = main(request["argv"])
+        code = command(request["argv"])
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else FAILURE
     except BaseException:  # noqa: BLE001 (reported on the stage's stderr, exit 3)

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance
 
-from governance_assets import cli
+from governance_assets.cli import output
+from governance_assets.cli.check import check
 from governance_assets.core.files import read_json
 
 from .conftest import check_results, make_project, materialized, run_graph, set_params
@@ -73,7 +74,7 @@ def test_a_planted_email_column_stops_the_run_and_the_check_names_it(passing, tm
         evaluation.description
     assert "pe****************le" in evaluation.metadata["what was judged"].value
     assert materialized(result).isdisjoint(DOWNSTREAM_OF_VALIDATION)
-    assert cli.check(root) == cli.INPUT_ERROR
+    assert check(root) == output.INPUT_ERROR
 
 
 def test_rows_past_retention_stop_the_run_when_the_policy_says_block(tmp_path, instance):

@@ -11,11 +11,13 @@ import pytest
 import yaml
 from sklearn.dummy import DummyClassifier
 
-from governance_assets import cli
 from governance_assets.assets import staging_model
+from governance_assets.cli import output
+from governance_assets.cli.report import report
 from governance_assets.core.decide.gate_catalog import GATES, STAGE_GROUPS
 from governance_assets.core.decide.verdicts import STALE, standings
 from governance_assets.core.files import read_json, sha256_of_file, write_json_atomic
+from governance_assets.core.layout import Layout
 from governance_assets.core.model import model_files
 from governance_assets.core.record import registry
 
@@ -50,7 +52,7 @@ def test_a_tightened_policy_makes_the_pass_stale_and_reverting_finds_it_again(ju
     assert "policy.min_disparate_impact was 0.8, now 0.99" in message
     assert "equalized_odds" not in message, "gates that do not read the key stay current"
     assert _staging(root) == staged
-    assert cli.report(root) == cli.BLOCKED
+    assert report(root) == output.REFUSED
     row = next(g for g in read_json(root / "reports/gates.json")["gates"]
                if g["name"] == "four_fifths_rule")
     assert row["verdict"] == "STALE" and row["blocks_promotion"] is True
@@ -61,7 +63,7 @@ def test_a_tightened_policy_makes_the_pass_stale_and_reverting_finds_it_again(ju
     assert _staging(root) == staged, "the same candidate on the same evidence: the same version"
     restaged = registry.manifest(root / "registry", _staging(root))
     assert restaged["model_sha256"] == read_json(root / "models/candidate.json")["sha256"]
-    assert cli.report(root) == cli.PROMOTED
+    assert report(root) == output.DONE
 
 
 def test_a_model_swapped_after_evaluation_is_never_loaded_or_promoted(judged, instance):
@@ -100,7 +102,7 @@ def test_a_report_edited_after_its_gate_is_refused(judged, instance):
 def test_a_gate_records_the_exact_inputs_it_judged(passing):
     root = passing[0]
     params = params_of(root)
-    items = {item.gate.name: item for item in standings(params, cli.Layout(root))}
+    items = {item.gate.name: item for item in standings(params, Layout(root))}
     assert all(item.state == "current" for item in items.values())
     four_fifths = items["four_fifths_rule"].record
     assert four_fifths["bound_values"]["policy.min_disparate_impact"] == 0.8
@@ -148,6 +150,6 @@ def _outs(stage: dict) -> list[str]:
 
 def test_stale_is_what_the_guard_reports_for_another_policy(judged):
     set_params(judged, policy__max_psi=0.3)
-    items = {i.gate.name: i for i in standings(params_of(judged), cli.Layout(judged))}
+    items = {i.gate.name: i for i in standings(params_of(judged), Layout(judged))}
     assert items["drift_psi"].state == STALE and items["drifted_share"].state == STALE
     assert items["four_fifths_rule"].state == "current"

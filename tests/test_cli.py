@@ -4,13 +4,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from governance_assets import cli
+from governance_assets.cli import output
+from governance_assets.cli.check import check
+from governance_assets.cli.report import report
 
 from .conftest import make_project, set_params
 
 
 def test_check_passes_the_bundled_project(tmp_path, capsys):
-    assert cli.check(make_project(tmp_path)) == cli.PROMOTED
+    assert check(make_project(tmp_path)) == output.DONE
     assert "pass every rule" in capsys.readouterr().out
 
 
@@ -20,7 +22,7 @@ def test_check_names_file_column_value_and_line_in_one_paragraph(tmp_path, capsy
     frame = pd.read_csv(raw, dtype=str, keep_default_na=False)
     frame.loc[4, "duration_in_month"] = "twelve"
     frame.to_csv(raw, index=False)
-    assert cli.check(root) == cli.INPUT_ERROR
+    assert check(root) == output.INPUT_ERROR
     out = capsys.readouterr().out
     assert out.startswith("error: data/raw/german_credit.csv: column 'duration_in_month' rule "
                           "numeric: 1 non-numeric value(s), first 'twelve' at line 6")
@@ -30,20 +32,20 @@ def test_check_names_file_column_value_and_line_in_one_paragraph(tmp_path, capsy
 def test_check_refuses_an_unreadable_file(tmp_path, capsys):
     root = make_project(tmp_path)
     (root / "data/raw/german_credit.csv").write_bytes(b"\xff\xfe\x00credit\n\x81\x82")
-    assert cli.check(root) == cli.INPUT_ERROR
+    assert check(root) == output.INPUT_ERROR
     assert "data/raw/german_credit.csv" in capsys.readouterr().out
 
 
 def test_check_names_the_params_key(tmp_path, capsys):
     root = make_project(tmp_path)
     set_params(root, policy__min_auc=1.5)
-    assert cli.check(root) == cli.INPUT_ERROR
+    assert check(root) == output.INPUT_ERROR
     assert "params.yaml: policy.min_auc:" in capsys.readouterr().out
 
 
 def test_report_before_any_run_says_not_evaluated_not_blocked(tmp_path, capsys):
     root = make_project(tmp_path)
-    assert cli.report(root) == cli.BLOCKED
+    assert report(root) == output.REFUSED
     out = capsys.readouterr().out
     assert "schema: never evaluated" in out
     assert "NOT EVALUATED: no verdict for the current inputs of schema" in out
@@ -57,14 +59,14 @@ def test_check_refuses_non_finite_and_absurd_numbers(tmp_path, capsys):
     frame.loc[2, "credit_amount"] = "inf"
     frame.loc[3, "duration_in_month"] = "1e300"
     frame.to_csv(raw, index=False)
-    assert cli.check(root) == cli.INPUT_ERROR
+    assert check(root) == output.INPUT_ERROR
     out = capsys.readouterr().out
     assert "'credit_amount'" in out and "'inf'" in out and "line 4" in out
     assert "'duration_in_month'" in out and "1e300" in out
 
 
 def test_after_an_early_stop_the_later_stages_reports_are_marked_stale():
-    from governance_assets.cli import _earlier_outputs
+    from governance_assets.cli.report import _earlier_outputs
 
     repo = Path(__file__).resolve().parents[1]
     after_train = _earlier_outputs(repo, "train")

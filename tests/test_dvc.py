@@ -241,6 +241,53 @@ def test_policy_flip_flop_gives_the_verdict_of_the_current_policy_without_force(
     assert (root / "dvc.lock").read_text() == lock_before
 
 
+def _stage_results(root) -> dict[str, dict]:
+    return {path.stem: json.loads(path.read_text())
+            for path in (root / "reports/runtime/stages").glob("*.json")}
+
+
+@FIRST_HALF
+def test_the_run_learns_a_refusal_from_the_stage_result_and_names_the_gate(repo_copy):
+    """The refusing stage writes its result (gates judged, exit 1) bound to the run's token;
+    the run prints that stage's line from it (the stage's own output goes to the log only).
+    Mutation killed: a run that does not read the results (the line is missing)."""
+    root, _ = repo_copy
+    set_params(root, policy__min_disparate_impact=0.95)
+    try:
+        strict = governance(root, "run")
+    finally:
+        set_params(root, policy__min_disparate_impact=0.8)
+    assert strict.returncode == 1, strict.stdout[-3000:]
+    refused = [r for r in _stage_results(root).values() if r["exit_code"] == 1]
+    assert len(refused) == 1, _stage_results(root)
+    result = refused[0]
+    assert result["outcome"] == "refused" and result["stage"] in STAGES
+    assert result["token"] and result["started"] <= result["finished"]
+    assert any(g["gate"] == "four_fifths_rule" and not g["passed"] for g in result["gates"]) \
+        or "four_fifths_rule" in result["message"]
+    line = next(line for line in strict.stdout.splitlines()
+                if line.startswith(f"  stage {result['stage']}: "))
+    assert "exit 1" in line and "four_fifths_rule" in line
+    assert f"[governance] stage {result['stage']}: " not in strict.stdout
+    assert governance(root, "run").returncode == 0
+
+
+@FIRST_HALF
+def test_a_refusal_left_by_another_run_is_not_this_runs(repo_copy):
+    """A result of `governance stage` typed by hand (or of an earlier run) carries another
+    token: the next run, which has nothing to re-run, neither prints nor counts it. Mutation
+    killed: reading results without their token (exit 2 and the planted line)."""
+    root, _ = repo_copy
+    planted = root / "reports/runtime/stages/document.json"
+    planted.write_text(json.dumps({**_stage_results(root)["document"], "token": "another-run",
+                                   "exit_code": 2, "outcome": "input_error",
+                                   "message": "planted by an earlier run"}))
+    again = governance(root, "run")
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert again.stdout.count("unchanged, skipped") == len(STAGES)
+    assert "planted by an earlier run" not in again.stdout
+
+
 @FIRST_HALF
 @pytest.mark.parametrize(("key", "changed", "restored", "stages"), [
     # max_psi is drawn into evidently's report: the evidence itself changes

@@ -57,6 +57,10 @@ class Layout:
         """Machine-dependent figures (latency, seconds): not DVC outs, never in a cached file."""
         return self.reports / "runtime" / name
 
+    def stage_result(self, stage: str) -> Path:
+        """What a DVC stage's command judged and how it ended, for `governance run` to read."""
+        return self.runtime(f"stages/{stage}.json")
+
     @property
     def logs(self) -> Path:
         """Full logs of `governance run` and of each stage."""

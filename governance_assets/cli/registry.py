@@ -1,69 +1,101 @@
-"""`governance show|list|history|approve|reject|rollback|verify`: the registry and its ledger.
+"""The registry, its ledger and sign-off: `governance show|list|history|approve|reject|
+rollback|keys|verify` and `governance promote-production`.
 
 Every command reads the ledger (the source of truth for versions and aliases), so what it
-prints can never silently disagree with `aliases/*.json`. Exit codes:
-  0  done (verify: ledger, registry files and alias files are intact)
-  1  refused: a sign-off, rollback or promotion the rules do not allow (the reason is printed),
-     or verify found tampering (the first bad entry is named)
-  2  bad input: an unknown version, an alias with nothing behind it, params.yaml invalid
-  4  the registry is locked by another process, or the disk refused the write (full,
-     read-only): nothing was recorded; try again when it is fixed
+prints can never silently disagree with `aliases/*.json`. Exit codes (output.py): 0 done
+(verify: ledger, registry files and alias files are intact); 1 refused: a sign-off, rollback or
+promotion the rules do not allow (the reason is printed), or verify found tampering (the first
+bad entry is named); 2 bad input: an unknown version, an alias with nothing behind it,
+params.yaml invalid; 4 the registry is locked by another process, or the disk refused the write
+(full, read-only): nothing was recorded; try again when it is fixed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
-from .core.files import read_json
-from .core.layout import Layout
-from .core.params import ParamsError, load_params
-from .core.record import audit, ledger, model_signature, registry
-from .core.report.printable import printable
-from .core.trust import keyring, signoff
-from .core.trust.signatures import SignatureError, Signer
+from ..core.decide.gate_catalog import PRODUCTION_STAGE
+from ..core.files import read_json
+from ..core.layout import Layout
+from ..core.params import ParamsError, load_params
+from ..core.record import audit, ledger, model_signature, registry
+from ..core.trust import keyring, signoff
+from ..core.trust.signatures import SignatureError, Signer
+from .output import DONE, INPUT_ERROR, LEDGER_WRITE_FAILED, REFUSED, say
+from .stage import stage
 
-DONE, REFUSED, BAD_INPUT, LOCKED = 0, 1, 2, 4
 ALIASES = ("staging", "production")
-
-
-def _say(line: str) -> None:
-    """Print one line of a human view: reasons and names typed by people or read from data
-    show their control characters as escapes, so no newline or ANSI escape in them can draw
-    a line that looks like another ledger entry (the ledger keeps the exact text)."""
-    print(printable(line))
 
 
 class UsageError(ValueError):
     """The command names something the registry does not have."""
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Register the registry commands on the `governance` parser."""
-    show = commands.add_parser("show", help="a version (or alias): card, verdicts, hashes")
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Register the registry, sign-off and production promotion commands."""
+    show = _command(commands, "show", "a version (or alias): card, verdicts, hashes",
+                    "Print a registered version as its ledger entry records it: aliases, who "
+                    "signed the run, the evidence hash, each file's sha256 (and which were "
+                    "tampered with), the model signature, the gate verdicts and the approval.")
     show.add_argument("version", help="version id, unique prefix, or staging/production")
-    commands.add_parser("list", help="every registered version: model hash, aliases, approval")
-    history = commands.add_parser("history", help="the ledger, oldest first")
+    _command(commands, "list", "every registered version: model hash, aliases, approval",
+             "One line per registered version, oldest first: model sha256, ledger entry, "
+             "aliases and who approved it.")
+    history = _command(commands, "history", "the ledger, oldest first",
+                       "The ledger's entries, oldest first, each with whether it is signed; "
+                       "needs no params.yaml, so an auditor can read a copied registry.")
     history.add_argument("--kind", action="append", help="only these entry kinds")
     history.add_argument("--last", type=int, default=50, help="how many entries (default 50)")
     for name, text in (("approve", "approve a version's evidence for production (signed)"),
                        ("reject", "reject a version, voiding earlier approvals (signed)")):
-        sign = commands.add_parser(name, help=text)
-        sign.add_argument("version")
+        sign = _command(commands, name, text,
+                        f"{text[0].upper()}{text[1:]}: a ledger entry bound to the hash of "
+                        "the version's evidence, signed with the reviewer's OpenSSH key and "
+                        "checked against the committed allowed-signers file.")
+        sign.add_argument("version", help="version id, unique prefix, or staging/production")
         add_key_argument(sign, "the reviewer's")
-        sign.add_argument("--reason", required=True)
-    rollback = commands.add_parser("rollback", help="move production back to the previous "
-                                                    "approved version (signed by a promoter)")
-    rollback.add_argument("--alias", default=signoff.PRODUCTION)
+        sign.add_argument("--reason", required=True, help="why, kept in the ledger")
+    rollback = _command(commands, "rollback", "move production back to the previous approved "
+                                              "version (signed by a promoter)",
+                        "Move an alias back to the previous version that passed its gates and "
+                        "was approved, as a ledger entry signed by a promoter's key.")
+    rollback.add_argument("--alias", default=signoff.PRODUCTION,
+                          help=f"the alias to move back (default {signoff.PRODUCTION})")
     add_key_argument(rollback, "the promoter's")
-    rollback.add_argument("--reason", required=True)
-    keys = commands.add_parser("keys", help="demo keys and allowed signers for a try-out")
-    keys.add_argument("action", choices=["init"])
+    rollback.add_argument("--reason", required=True, help="why, kept in the ledger")
+    keys = _command(commands, "keys", "demo keys and allowed signers for a try-out",
+                    "Make demo OpenSSH keys for the principals params.yaml names and add them "
+                    "to the allowed-signers file, for a local try-out of sign-off.")
+    keys.add_argument("action", choices=["init"], help="init: make the demo keys")
     keys.add_argument("--into", default=keyring.DEMO_FOLDER,
                       help=f"where the demo keys go (default {keyring.DEMO_FOLDER}, git-ignored)")
-    verify = commands.add_parser("verify", help="check the ledger, every registry file and "
-                                                "alias; non-zero naming the first bad entry")
+    verify = _command(commands, "verify", "check the ledger, every registry file and alias; "
+                                          "non-zero naming the first bad entry",
+                      "Check every ledger entry's hash chain and signature, every registry "
+                      "file's sha256 and every alias file against the ledger; exit 1 naming "
+                      "the first bad entry. Needs no params.yaml.")
     verify.add_argument("--anchor", help="SEQ:HASH of a head printed earlier and kept elsewhere")
+    promote = commands.add_parser(
+        "promote-production", help="sign a promotion request with a promoter's key, then move "
+                                   "production to the approved staging version",
+        description="`dvc repro production/dvc.yaml` for a person at a terminal: record a "
+                    "promotion request signed with the promoter's key (with --key), then run "
+                    "the promote_production stage, which moves production only on a valid "
+                    "approval of the staging version's evidence. Exit 0 moved, 1 refused (the "
+                    "reason is named).")
+    promote.add_argument("--key", type=Path,
+                         help="the promoter's OpenSSH private key (or .pub with ssh-agent); "
+                              "without it, an open signed request is used")
+    promote.set_defaults(handler=_promote_production_command)
+
+
+def _command(commands: argparse._SubParsersAction, name: str, text: str,
+             description: str) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=text, description=description)
+    parser.set_defaults(handler=_registry_command)
+    return parser
 
 
 def add_key_argument(parser: argparse.ArgumentParser, whose: str) -> None:
@@ -97,22 +129,22 @@ def _show(root: Path, name: str, trust: signoff.Trust) -> int:
     version = resolve(root, name)
     entry = registry.registration(root, version)
     data = entry["data"]
-    _say(f"version {version}  aliases: {', '.join(_aliases_of(root, version)) or 'none'}")
-    _say(f"  registered: ledger #{entry['seq']} at {entry['at']}, "
+    say(f"version {version}  aliases: {', '.join(_aliases_of(root, version)) or 'none'}")
+    say(f"  registered: ledger #{entry['seq']} at {entry['at']}, "
           f"{signoff.run_signature(entry, trust)} (run {data.get('run_id')}, decision "
           f"{data.get('decision')}, dataset {data.get('dataset')})")
-    _say(f"  evidence hash: {signoff.evidence_hash(entry)}")
+    say(f"  evidence hash: {signoff.evidence_hash(entry)}")
     bad = signoff.tampered_files(root, entry)
-    _say("  files (sha256 from the ledger):" + (f"  TAMPERED: {'; '.join(bad)}" if bad else ""))
+    say("  files (sha256 from the ledger):" + (f"  TAMPERED: {'; '.join(bad)}" if bad else ""))
     for file, digest in sorted(data["files"].items()):
-        _say(f"    {digest[:16]}  versions/{version}/{file}")
+        say(f"    {digest[:16]}  versions/{version}/{file}")
     for line in model_signature.consumer_view(root / "versions" / version, data).splitlines():
-        _say(line)
+        say(line)
     _print_gates(root / "versions" / version / "decision.json")
-    _say(f"  approval: {signoff.approval_standing(root, version, trust).summary()}")
+    say(f"  approval: {signoff.approval_standing(root, version, trust).summary()}")
     card = root / "versions" / version / "model_card.md"
     if card.is_file():
-        _say(f"  card: {card}")
+        say(f"  card: {card}")
     return DONE
 
 
@@ -123,10 +155,10 @@ def _print_gates(decision: Path) -> None:
         return
     gates = read_json(decision).get("verdicts", [])
     if gates:
-        _say("  gates:")
+        say("  gates:")
     for gate in gates:
         value = "-" if gate.get("value") is None else f"{gate['value']:.4g}"
-        _say(f"    {gate['name']:<24} {gate['verdict']:<22} {value:>9}")
+        say(f"    {gate['name']:<24} {gate['verdict']:<22} {value:>9}")
 
 
 def _list(root: Path, trust: signoff.Trust) -> int:
@@ -137,12 +169,12 @@ def _list(root: Path, trust: signoff.Trust) -> int:
             continue
         seen.append(version)
         standing = signoff.approval_standing(root, version, trust)
-        _say(f"{version}  model {entry['data']['model_sha256'][:12]}  "
+        say(f"{version}  model {entry['data']['model_sha256'][:12]}  "
              f"#{entry['seq']:<6} {entry['at']}  "
               f"{','.join(_aliases_of(root, version)) or '-':<19} "
               f"{'approved by ' + standing.approval['data']['by'] if standing.valid else '-'}")
     if not seen:
-        _say("no registered version yet")
+        say("no registered version yet")
     return DONE
 
 
@@ -169,9 +201,9 @@ def _history(root: Path, kinds: list[str] | None, last: int) -> int:
     chosen = ledger.entries(root, tuple(kinds or ()))
     for entry in chosen[-last:]:
         signed = "signed" if entry.get("sig") else "unsigned"
-        _say(f"#{entry['seq']:<6} {entry['at']} {entry['kind']:<9} {signed:<8} "
+        say(f"#{entry['seq']:<6} {entry['at']} {entry['kind']:<9} {signed:<8} "
               f"{_summary(entry)}")
-    _say(f"({min(last, len(chosen))} of {len(chosen)} entries shown)")
+    say(f"({min(last, len(chosen))} of {len(chosen)} entries shown)")
     return DONE
 
 
@@ -179,7 +211,7 @@ def _sign(root: Path, kind: str, args: argparse.Namespace, trust: signoff.Trust)
     version = resolve(root, args.version)
     act = signoff.approve if kind == "approve" else signoff.reject
     entry = act(root, version, Signer(args.key), args.reason, trust)
-    _say(f"{entry['kind']} of {version} by {entry['data']['by']} (key "
+    say(f"{entry['kind']} of {version} by {entry['data']['by']} (key "
           f"{entry['signer']['key']}) recorded as ledger #{entry['seq']} "
           f"(evidence {entry['data']['evidence_hash'][:16]}…)")
     return DONE
@@ -187,10 +219,10 @@ def _sign(root: Path, kind: str, args: argparse.Namespace, trust: signoff.Trust)
 
 def _rollback(root: Path, args: argparse.Namespace, trust: signoff.Trust) -> int:
     entry = signoff.rollback(root, trust, Signer(args.key), args.reason, args.alias)
-    _say(f"{args.alias}: {entry['data']['previous']} -> {entry['data']['version']} "
+    say(f"{args.alias}: {entry['data']['previous']} -> {entry['data']['version']} "
           f"(ledger #{entry['seq']})")
     if entry["data"].get("same_model"):
-        _say(f"note: {registry.same_model_note(entry['data'])}")
+        say(f"note: {registry.same_model_note(entry['data'])}")
     return DONE
 
 
@@ -205,42 +237,42 @@ def _project_trust(project: Path) -> signoff.Trust | None:
 def _verify(root: Path, anchor: str | None, trust: signoff.Trust | None) -> int:
     report = audit.verify(root, anchor, trust)
     for notice in report.notices:
-        _say(f"note: {notice}")
+        say(f"note: {notice}")
     if report.problems:
-        _say(f"TAMPERED: {report.problems[0]}")
+        say(f"TAMPERED: {report.problems[0]}")
         for problem in report.problems[1:]:
-            _say(f"  also: {problem}")
+            say(f"  also: {problem}")
         return REFUSED
     head = report.head
     versions = {e["data"]["version"] for e in report.parsed if e["kind"] == "register"}
-    _say(f"ledger intact: {report.entries} entries, {len(versions)} versions verified")
+    say(f"ledger intact: {report.entries} entries, {len(versions)} versions verified")
     if head:
-        _say(f"head {head['seq']}:{head['hash']}  (keep it elsewhere; pass it as --anchor)")
+        say(f"head {head['seq']}:{head['hash']}  (keep it elsewhere; pass it as --anchor)")
     return DONE
 
 
-def run(root: Path, args: argparse.Namespace) -> int:
+def _registry_command(project: Path, args: argparse.Namespace) -> int:
     """Dispatch a registry command; every refusal is one paragraph with its exit code."""
-    return _guarded(lambda: _dispatch(root, args))
+    return _guarded(lambda: _dispatch(project, args))
 
 
 def _guarded(action) -> int:
     try:
         return action()
     except (ParamsError, UsageError) as error:
-        _say(f"error: {error} (exit {BAD_INPUT})")
-        return BAD_INPUT
+        say(f"error: {error} (exit {INPUT_ERROR})")
+        return INPUT_ERROR
     except (ledger.RegistryLocked, ledger.LedgerWriteFailed) as error:
-        _say(f"error: {error} (exit {LOCKED})")
-        return LOCKED
+        say(f"error: {error} (exit {LEDGER_WRITE_FAILED})")
+        return LEDGER_WRITE_FAILED
     except (signoff.SignoffError, registry.RegistryError, ledger.LedgerError,
             SignatureError, keyring.KeyringError) as error:
-        _say(f"refused: {error} (exit {REFUSED})")
+        say(f"refused: {error} (exit {REFUSED})")
         return REFUSED
     except OSError as error:
-        _say(f"error: the registry could not be written or read ({error}); nothing was "
-             f"recorded (exit {LOCKED})")
-        return LOCKED
+        say(f"error: the registry could not be written or read ({error}); nothing was "
+             f"recorded (exit {LEDGER_WRITE_FAILED})")
+        return LEDGER_WRITE_FAILED
 
 
 def request_promotion(project: Path, key: Path) -> int:
@@ -248,7 +280,7 @@ def request_promotion(project: Path, key: Path) -> int:
     def act(root: Path, trust: signoff.Trust) -> int:
         version = resolve(root, "staging")
         entry = signoff.request_promotion(root, version, Signer(key), trust)
-        _say(f"promotion request for {version} by {entry['data']['by']} (key "
+        say(f"promotion request for {version} by {entry['data']['by']} (key "
               f"{entry['signer']['key']}) recorded as ledger #{entry['seq']}")
         return DONE
 
@@ -259,7 +291,7 @@ def request_promotion(project: Path, key: Path) -> int:
 def _keys(project: Path, folder: str) -> int:
     made = keyring.init_demo(project, project / folder, load_params(project).signoff)
     for line in made:
-        _say(line)
+        say(line)
     return DONE
 
 
@@ -282,4 +314,21 @@ def _dispatch(project: Path, args: argparse.Namespace) -> int:
     return _sign(root, command, args, trust)
 
 
-COMMANDS = ("show", "list", "history", "approve", "reject", "rollback", "verify", "keys")
+
+def _promote_production_command(project: Path, args: argparse.Namespace) -> int:
+    if args.key is not None:
+        code = request_promotion(project, args.key)
+        if code != DONE:
+            return code
+    return promote_production(project)
+
+
+def promote_production(root: Path) -> int:
+    """The approval-gated stage for a person at a terminal: Dagster's log goes to a file."""
+    layout = Layout(root)
+    layout.logs.mkdir(parents=True, exist_ok=True)
+    log = layout.logs / "promote-production.log"
+    with log.open("a") as sink, contextlib.redirect_stderr(sink):
+        code = stage(root, PRODUCTION_STAGE)
+    print(f"(full log: {layout.relative(log)})")
+    return code

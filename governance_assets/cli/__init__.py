@@ -1,0 +1,51 @@
+"""The `governance` command: check inputs, run the governed graph through DVC, report the gates,
+and keep the registry, sign-off and production monitoring.
+
+Commands, by the module of governance_assets/cli/ that registers them:
+  run.py       run       check inputs, `dvc repro` the graph, one line per stage, the gates
+  check.py     check     validate params.yaml and the dataset; run nothing
+  report.py    report    every gate's standing against the current inputs
+  ci.py        ci        run, then the gates as JUnit XML and a Markdown summary
+  ui.py        ui        the Dagster UI on the project's instance
+  stage.py     stage     one DVC stage (what dvc.yaml calls); writes the result `run` reads
+  registry.py  show, list, history, approve, reject, rollback, keys, verify,
+               promote-production: the registry, its ledger and sign-off
+  monitor.py   batches, monitor: the production loop without a daemon
+
+Exit codes (output.py), the same for every command: 0 done (`run`: promoted), 1 refused (a
+gate, a sign-off rule or an ERROR drift level; named), 2 config or data error (one paragraph;
+`run` stops before DVC touches any output), 3 any other failure (the full log says where),
+4 the ledger write failed (registry locked or disk refused; nothing recorded).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from . import check, ci, monitor, registry, report, run, stage, ui
+from .project import add_root_argument, project_root
+
+COMMAND_GROUPS = (run, check, report, ci, ui, stage, registry, monitor)
+DESCRIPTION = """Check inputs, run the governed graph through DVC, report the gates; keep the
+registry, its ledger and sign-off; monitor production batches.
+
+Exit codes, the same for every command: 0 done (`run`: promoted), 1 refused (a gate, a
+sign-off rule or an ERROR drift level; named), 2 config or data error (one paragraph; `run`
+stops before DVC touches any output), 3 any other failure (the full log says where), 4 the
+ledger write failed (registry locked or disk refused; nothing recorded)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The complete `governance` parser: every subcommand of every command group."""
+    parser = argparse.ArgumentParser(prog="governance", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_root_argument(parser)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        group.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(project_root(args), args)

@@ -1,0 +1,110 @@
+"""The `governance` command as a package: one parser that knows every command group's
+subcommands, and the stage results `governance run` reads, never another run's."""
+
+import argparse
+import importlib
+import pkgutil
+import subprocess
+import sys
+
+from governance_assets import cli
+from governance_assets.cli import run as run_command
+from governance_assets.cli import stage_result
+from governance_assets.core.decide.gate_catalog import STAGES
+from governance_assets.core.layout import Layout
+
+# Every command `governance` had before it became a package: none may go missing.
+COMMANDS = {"run", "check", "report", "ci", "ui", "stage", "promote-production", "show", "list",
+            "history", "approve", "reject", "rollback", "keys", "verify", "batches", "monitor"}
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def _registered_by(module) -> set[str]:
+    """The subcommands one cli/ module registers on a parser of its own."""
+    parser = argparse.ArgumentParser()
+    module.add_parser(parser.add_subparsers())
+    return set(_subcommands(parser))
+
+
+def _command_modules() -> list:
+    """Every module of the cli/ package that registers commands (has add_parser)."""
+    modules = [importlib.import_module(f"governance_assets.cli.{info.name}")
+               for info in pkgutil.iter_modules(cli.__path__) if info.name != "__main__"]
+    return [module for module in modules if hasattr(module, "add_parser")]
+
+
+def test_build_parser_knows_every_subcommand_each_module_registers():
+    """Mutation killed: a command module left out of COMMAND_GROUPS (its commands vanish from
+    the parser and from the generated CLI reference), or a command dropped from a module."""
+    known = set(_subcommands(cli.build_parser()))
+    registered = set().union(*(_registered_by(module) for module in _command_modules()))
+    assert known == registered
+    assert known == COMMANDS
+
+
+def test_every_subcommand_has_a_help_line_a_description_and_a_handler():
+    """The CLI reference page is generated from these texts. Mutation killed: a command
+    registered without description= (argparse leaves it None) or without its handler."""
+    for name, parser in _subcommands(cli.build_parser()).items():
+        assert parser.description and len(parser.description) > 40, name
+        assert callable(parser.get_default("handler")), name
+    assert all(action.help for action in _subcommands(cli.build_parser())["run"]._actions)
+
+
+def test_python_dash_m_runs_the_same_parser():
+    done = subprocess.run([sys.executable, "-m", "governance_assets.cli", "stage", "--help"],
+                          capture_output=True, text=True, check=True)
+    assert "reports/runtime/stages/NAME.json" in done.stdout
+    for stage in STAGES:
+        assert stage in done.stdout
+
+
+def _progress(tmp_path, token: str) -> run_command.StageProgress:
+    return run_command.StageProgress(Layout(tmp_path), list(STAGES), token, set(), {})
+
+
+def test_a_result_of_another_run_is_never_taken_as_this_runs(tmp_path, capsys):
+    """A refusal left by an earlier run (or a `governance stage` typed by hand) must not stop
+    this run. Mutation killed: read() without the token check (the stale refusal is printed
+    and its exit code counted)."""
+    layout = Layout(tmp_path)
+    earlier = stage_result.StageResult(stage="document", token="earlier-run", started="t0")
+    stage_result.write(layout, stage_result.finish(earlier, 1, "four_fifths_rule: refused"))
+    assert stage_result.read(layout, "document", "earlier-run").exit_code == 1
+    assert stage_result.read(layout, "document", "this-run") is None
+    progress = _progress(tmp_path, "this-run")
+    progress.poll()
+    assert progress.codes == {} and capsys.readouterr().out == ""
+
+
+def test_results_of_this_run_print_in_stage_order_and_earlier_stages_settle(tmp_path, capsys):
+    """A stage that ran has its result's line and code; the stages before it, with no result,
+    were up to date (same dvc.lock entry) or restored (changed before the repro). Mutation
+    killed: settling a stage as unchanged when DVC called it changed."""
+    layout = Layout(tmp_path)
+    progress = run_command.StageProgress(layout, list(STAGES), "this-run", {"evaluate"}, {})
+    begun = stage_result.StageResult(stage="document", token="this-run", started="t0")
+    stage_result.write(layout, begun)
+    progress.poll()
+    stage_result.write(layout, stage_result.finish(begun, 1, "four_fifths_rule: refused",
+                                                   assets=2, seconds=1.5))
+    progress.poll()
+    assert capsys.readouterr().out.splitlines() == [
+        "  prepare   unchanged, skipped", "  train     unchanged, skipped",
+        "  evaluate  restored from DVC's run cache", "  document  running ...",
+        "  stage document: 2 asset(s) in 1.5 s, exit 1: four_fifths_rule: refused"]
+    assert progress.codes == {"document": 1}
+
+
+def test_a_half_written_or_foreign_result_file_is_no_result(tmp_path):
+    layout = Layout(tmp_path)
+    path = layout.stage_result("train")
+    path.parent.mkdir(parents=True)
+    path.write_text('{"stage": "train", "tok')
+    assert stage_result.read(layout, "train", "t") is None
+    path.write_text('{"stage": "train", "token": "t", "started": "x", "unknown": 1}')
+    assert stage_result.read(layout, "train", "t") is None
