@@ -7,6 +7,7 @@ owner's own logic: flipping any branch of the owner turns a row red.
 
 import ast
 import importlib
+from dataclasses import replace
 from functools import cache
 
 import pytest
@@ -203,3 +204,18 @@ def _called_names() -> frozenset[str]:
                 func = node.func
                 names.add(func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", ""))
     return frozenset(names)
+
+
+@pytest.mark.parametrize(("gate_blocks", "outcome", "blocks", "label"), [
+    (False, FAIL, False, "warn"),
+    (True, INSUFFICIENT, False, "warn (policy)"),
+    (True, INSUFFICIENT, True, "yes"),
+    (True, FAIL, True, "yes"),
+    (True, PASS, False, "yes"),
+])
+def test_the_gate_tables_blocking_column_is_the_owners_label(gate_blocks, outcome, blocks,
+                                                             label):
+    """Kills: `warn (policy)` shown for a blocking insufficiency, or a warning-only gate
+    labelled as blocking."""
+    spec = replace(GATES_BY_NAME["four_fifths_rule"], blocking=gate_blocks)
+    assert blocking.blocking_label(spec, outcome, blocks) == label

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..core.decide.gate_catalog import STAGES
+from ..core.decide.blocking import blocking_label
+from ..core.decide.gate_catalog import GATES_BY_NAME, STAGES
 from ..core.files import write_json_atomic
 from ..core.layout import Layout
 from ..core.params import Params, load_params
@@ -50,12 +51,8 @@ def _report_command(root: Path, _args: argparse.Namespace) -> int:
 
 
 def _blocking_label(row: dict) -> str:
-    """'warn (policy)': a blocking gate whose insufficient evidence the policy handles as warn."""
-    if not row["blocking"]:
-        return "warn"
-    if row["outcome"] == "insufficient_evidence" and not row["blocks_promotion"]:
-        return "warn (policy)"
-    return "yes"
+    """The owner's label for a gate table row (core/decide/blocking.py)."""
+    return blocking_label(GATES_BY_NAME[row["name"]], row["outcome"], row["blocks_promotion"])
 
 
 def _print_reasons(rows: list[dict]) -> None:

@@ -113,6 +113,15 @@ def what_this_verdict_does(spec: GateSpec, outcome: str, recorded_blocking: bool
     return "warning, does not block promotion: "
 
 
+def blocking_label(spec: GateSpec, outcome: str | None, blocks: bool) -> str:
+    """The gate table's 'blocking' column: `warn` for a warning-only gate, `warn (policy)` for
+    a blocking gate whose insufficient evidence is, this time, not holding promotion back."""
+    if not spec.blocking:
+        return "warn"
+    if outcome == INSUFFICIENT and not blocks:
+        return "warn (policy)"
+    return "yes"
+
 
 def combined_blocking(outcome: str, sides: Iterable[tuple[str, bool]]) -> bool:
     """The `blocking` of one verdict made of several judgements of a gate (both sides of a
