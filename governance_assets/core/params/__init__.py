@@ -26,6 +26,7 @@ from .model import (
     SearchConstraints,
     SearchSpec,
 )
+from .monitoring import LowerLevels, MonitoringSpec, UpperLevels
 from .policy import Policy
 from .release import RegistrySpec, SignoffSpec
 from .root import ACTIVE_DATASET, Params, hash_values
@@ -33,7 +34,8 @@ from .root import ACTIVE_DATASET, Params, hash_values
 __all__ = [
     "ACTIVE_DATASET", "HYPERPARAMETERS", "AuditSpec", "DatasetSpec", "DateRange",
     "DerivedFeature", "EvaluationSpec", "ExplainSpec", "ExternalModel", "ExternalScores",
-    "FairnessSpec", "Family", "LabelMapping", "MitigatedVariants", "MitigationSpec",
+    "FairnessSpec", "Family", "LabelMapping", "LowerLevels", "MitigatedVariants",
+    "MitigationSpec", "MonitoringSpec", "UpperLevels",
     "ModelSpec", "Params", "ParamsError", "Policy", "Range", "RegistrySpec", "RetentionSpec",
     "RobustnessSpec", "RowFilter", "SearchConstraints", "SearchSpec", "SignoffSpec",
     "SplitSpec", "TimeSelection", "dataset_file", "hash_values", "load_params",

@@ -9,11 +9,11 @@ from typing import Literal
 
 from pydantic import ValidationError, model_validator
 
-from ..monitor.monitoring_spec import MonitoringSpec
 from .base import StrictModel
 from .dataset import DatasetSpec, SplitSpec
 from .evidence import AuditSpec, EvaluationSpec, ExplainSpec, FairnessSpec, RobustnessSpec
 from .model import ModelSpec, SearchConstraints
+from .monitoring import MonitoringSpec
 from .policy import Policy
 from .release import RegistrySpec, SignoffSpec
 
@@ -54,7 +54,8 @@ class Params(StrictModel):
     @model_validator(mode="after")
     def _dataset_declared(self) -> Params:
         if self.dataset not in self.datasets:
-            raise ValueError(f"dataset {self.dataset!r} is not one of {sorted(self.datasets)}")
+            raise ValueError(f"dataset {self.dataset!r} is not one of {sorted(self.datasets)} "
+                             "(the files datasets/<name>.yaml)")
         try:
             self.search_constraints  # noqa: B018 (validates the dataset's overrides)
         except ValidationError as error:
