@@ -606,3 +606,22 @@ def test_production_moves_through_dvc_only_on_a_valid_approval(repo_copy, keys):
     assert _json(root, "registry/aliases/production.json")["version"] == staged
     verified = governance(root, "verify")
     assert verified.returncode == 0 and "ledger intact" in verified.stdout, verified.stdout
+
+
+def _stages_changed_by(root, relative: str) -> set[str]:
+    """The stages `dvc status` says changed because of the params file `relative`."""
+    status = json.loads(_run([str(DVC), "status", "--json"], root).stdout or "{}")
+    return {stage for stage, changes in status.items() if relative in json.dumps(changes)}
+
+
+@SECOND_HALF
+def test_the_active_dataset_file_alone_is_tracked_as_params(second_copy):
+    root, _ = second_copy
+    reading = {"prepare", "train", "evaluate", "document", "promote"}
+    try:
+        set_params(root, datasets__toronto_arrests__limitations=["an inactive dataset, edited"])
+        assert _stages_changed_by(root, "datasets/toronto_arrests.yaml") == set()
+        set_params(root, datasets__german_credit__limitations=["the active dataset, edited"])
+        assert _stages_changed_by(root, "datasets/german_credit.yaml") == reading
+    finally:
+        subprocess.run(["git", "checkout", "-q", "--", "datasets"], cwd=root, check=True)

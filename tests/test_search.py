@@ -10,8 +10,9 @@ import pytest
 from dagster import DagsterInstance
 
 from governance_assets.assets import candidate_model, model_search
+from governance_assets.core.data.raw_files import read_raw
 from governance_assets.core.data.splits import split_dataset
-from governance_assets.core.data.validation import read_raw, validate
+from governance_assets.core.data.validation import validate
 from governance_assets.core.files import read_json, sha256_of_file
 from governance_assets.core.model import search
 from governance_assets.core.model.search_view import pareto_front
