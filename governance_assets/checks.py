@@ -119,7 +119,7 @@ def _carbon(project: GovernanceProject) -> gates.Verdict:
 def _search_reproducible(project: GovernanceProject) -> gates.Verdict:
     """The search replayed from the recorded seed, space and splits (timings skipped: they
     never reach the sampler), compared on its deterministic columns and champion."""
-    from .core.model import search
+    from .core.model import search, search_trace
 
     layout, params = project.layout, project.params()
     recorded, path = _evidence(project, "search")
@@ -128,9 +128,9 @@ def _search_reproducible(project: GovernanceProject) -> gates.Verdict:
     again = search.run_search(read_split(layout, "train"), read_split(layout, "validation"),
                               params, measure_latency=False)
     rerun = {"champion_trial_id": search.replay_champion(again, recorded["trials"]),
-             "trials": search.comparable(search.trace(again, params)["trials"])}
+             "trials": search_trace.comparable(search_trace.trace(again, params)["trials"])}
     return gates.search_reproducible(
-        {**recorded, "trials": search.comparable(recorded["trials"])}, rerun, path)
+        {**recorded, "trials": search_trace.comparable(recorded["trials"])}, rerun, path)
 
 
 def _golden_disjoint(project: GovernanceProject) -> gates.Verdict:
