@@ -4,7 +4,7 @@ Reads the full UCI census in ../shared/data (this benchmark says so; the pipelin
 Steps, each on a copy of the project in benchmarks/.work/monitoring:
 
 1. `dataset: census_income`: the governed graph trains on the 1994 rows of the bundled sample.
-   The unmitigated model is BLOCKED by the four-fifths rule (README), so it never reaches
+   The unmitigated model is BLOCKED by the four-fifths rule (docs/fairness.md), so it never reaches
    `staging`; the benchmark registers its candidate and evidence and points `production` at
    it by hand (benchmark set-up only), and `staging` at a logistic regression fit on the same
    rows, for the shadow.

@@ -1,4 +1,4 @@
-"""Where a run's steps execute, chosen by environment, not code (README "Scale-out")."""
+"""Where a run's steps execute, chosen by environment, not code (docs/scale-out.md)."""
 
 import os
 

@@ -6,7 +6,7 @@
   plain command recovers: registry, reports, `dvc.lock` and the instance consistent;
 - two concurrent runs in one checkout serialize, and both end promoted.
 
-README "Reliability" has the table of what was tried and what happened.
+docs/reliability.md has the table of what was tried and what happened.
 """
 
 import os

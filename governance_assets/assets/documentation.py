@@ -101,7 +101,7 @@ def model_card(context: AssetExecutionContext, project: GovernanceProject) -> Ma
         carbon=_carbon(layout, model_meta["sha256"]),
     )
     # What started this build: drift (the monitoring sensor), schedule, dvc, ci or manual;
-    # and where its steps ran (README "Scale-out").
+    # and where its steps ran (docs/scale-out.md).
     card["run_meta"].update(trigger=trigger_from_tags(context.run.tags),
                             executor=executor_name())
     card["binding"] = {"data_version": card["provenance"]["data_version"],

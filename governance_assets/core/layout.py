@@ -18,31 +18,39 @@ class Layout:
 
     @property
     def validated(self) -> Path:
+        """The typed, decoded, schema-checked dataset (validated_dataset)."""
         return self._at("data/prepared/validated.parquet")
 
     @property
     def splits_dir(self) -> Path:
+        """Train, validation, golden-test and drift-period frames (dataset_splits)."""
         return self._at("data/prepared/splits")
 
     def split(self, name: str) -> Path:
+        """One frame of dataset_splits, by name (train, golden_test, ...)."""
         return self.splits_dir / f"{name}.parquet"
 
     @property
     def model(self) -> Path:
+        """The candidate model as a skops file (candidate_model)."""
         return self._at("models/candidate.skops")
 
     @property
     def model_meta(self) -> Path:
+        """The candidate's algorithm, hyperparameters, threshold and sha256."""
         return self._at("models/candidate.json")
 
     @property
     def reports(self) -> Path:
+        """Every report, its machine-readable JSON beside the human page."""
         return self._at("reports")
 
     def report(self, name: str) -> Path:
+        """A report file, by name."""
         return self.reports / name
 
     def metrics(self, name: str) -> Path:
+        """A DVC metrics file (committed, not cached), by name."""
         return self.reports / "metrics" / f"{name}.json"
 
     def runtime(self, name: str) -> Path:
@@ -51,13 +59,16 @@ class Layout:
 
     @property
     def logs(self) -> Path:
+        """Full logs of `governance run` and of each stage."""
         return self._at("logs")
 
     def plot(self, name: str) -> Path:
+        """A DVC plot's data (CSV, committed), by name."""
         return self.reports / "plots" / name
 
     @property
     def gates(self) -> Path:
+        """The gate table that `governance report` prints and writes."""
         return self.report("gates.json")
 
     @cached_property
@@ -79,6 +90,7 @@ class Layout:
         return self.reports / "monitoring" / batch
 
     def scored_batch(self, batch: str) -> Path:
+        """The decisions made on one production batch."""
         return self._at(f"data/monitoring/{batch}/scored.parquet")
 
     def decision_log(self, batch: str, content: str) -> Path:

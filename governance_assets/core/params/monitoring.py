@@ -44,8 +44,8 @@ class LowerLevels(StrictModel):
 
 
 class MonitoringSpec(StrictModel):
-    """Production monitoring of batches scored by the `production` model; no DVC stage reads
-    it."""
+    """Production monitoring of batches scored by the `production` model (docs/production.md);
+    no DVC stage reads it."""
 
     batch_folder: str = "data/batches"
     """Batch files (CSV or Parquet, the training file's columns; the target column optional)

@@ -16,7 +16,7 @@ anything, so the lock is an object `.lock.json` holding a unique token and the t
 
 Where the filesystem has no exclusive create (see storage.EXCLUSIVE_CREATE), two writers could
 both believe they hold the lock: the registry refuses to write there unless the deployment
-declares a single writer (GOVERNANCE_REGISTRY_SINGLE_WRITER=1), which the README documents.
+declares a single writer (GOVERNANCE_REGISTRY_SINGLE_WRITER=1), which docs/scale-out.md documents.
 """
 
 from __future__ import annotations
