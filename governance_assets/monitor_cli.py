@@ -20,8 +20,7 @@ OK, BREACH, INPUT_ERROR, FAILURE = 0, 1, 2, 3
 
 
 def make_batches(root: Path, rows: int, periods: list[str] | None, with_labels: bool) -> int:
-    from .core.data.raw_files import read_raw
-    from .core.data.validation_report import DataError
+    from .core.data.raw_files import DataError, read_raw
 
     try:
         params = load_params(root)

@@ -10,9 +10,12 @@ from pathlib import Path
 import pandas as pd
 
 from ..params import DatasetSpec
-from .validation_report import DataError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+class DataError(ValueError):
+    """The raw file cannot be read as a table; the message names the file and where it broke."""
 
 
 def read_dataset(root: Path, name: str, spec: DatasetSpec) -> pd.DataFrame:

@@ -1,15 +1,11 @@
 """What validation found: each finding names file, column and rule; the report the gates and
-the card read. `DataError` is the one failure that raises: a file that cannot be read."""
+the card read."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
 HEADER_LINES = 1
-
-
-class DataError(ValueError):
-    """The raw file cannot be read as a table; the message names the file and where it broke."""
 
 
 @dataclass(frozen=True)

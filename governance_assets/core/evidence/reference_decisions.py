@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..data.group_rules import derived_column
-from ..data.validation_report import DataError
+from ..data.raw_files import DataError
 from ..params import DatasetSpec
 
 EXPECTED = "expected_decision"

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..data.column_rules import check_numeric, handle_missing_numeric, missing_mask
+from ..data.columns import FAVOURABLE, MISSING_CATEGORY, ROW_ID
+from ..data.group_rules import add_derived
+from ..data.validation_report import ValidationReport
 from ..params import DatasetSpec
-from .column_rules import check_numeric, handle_missing_numeric, missing_mask
-from .columns import FAVOURABLE, MISSING_CATEGORY, ROW_ID
-from .group_rules import add_derived
-from .validation_report import ValidationReport
 
 
 def validate_batch(raw: pd.DataFrame, spec: DatasetSpec, file: str
