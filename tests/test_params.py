@@ -179,3 +179,10 @@ def _models_in(annotation: object) -> list[type[BaseModel]]:
 
 def test_every_params_key_has_a_description_for_the_generated_reference():
     assert _undescribed(Params, "") == []
+
+
+def test_a_rule_across_a_dataset_s_keys_names_the_file_and_the_dataset(tmp_path):
+    make_project(tmp_path, datasets__german_credit__favourable_label="3")
+    with pytest.raises(ParamsError, match=r"^datasets/german_credit.yaml: datasets.german_credit: "
+                                          r"Value error, favourable_label '3' is not in labels$"):
+        load_params(tmp_path)

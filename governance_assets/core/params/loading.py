@@ -55,9 +55,10 @@ def _read_yaml(text: str, name: str) -> object:
         raise ParamsError(f"{name}: not valid YAML: {exc}") from exc
 
 
-def _describe(error: ValidationError, name: str, prefix: str = "") -> list[str]:
-    """One clause per problem; an unknown key next to a missing one is named as its typo."""
-    errors = [(prefix + ".".join(str(part) for part in item["loc"]) or "(top level)", item)
+def _describe(error: ValidationError, name: str, within: tuple[str, ...] = ()) -> list[str]:
+    """One clause per problem, keyed by its dotted params key (`within` the section the file
+    holds); an unknown key next to a missing one is named as its typo."""
+    errors = [(".".join(str(part) for part in (*within, *item["loc"])) or "(top level)", item)
               for item in error.errors()]
     missing = [key for key, item in errors if item["type"] == "missing"]
     clauses = []
@@ -89,7 +90,7 @@ def _dataset_specs(texts: tuple[tuple[str, str], ...]) -> dict[str, DatasetSpec]
         try:
             specs[name] = DatasetSpec.model_validate(_read_yaml(text, dataset_file(name)) or {})
         except ValidationError as exc:
-            clauses += _describe(exc, dataset_file(name), prefix=f"datasets.{name}.")
+            clauses += _describe(exc, dataset_file(name), within=("datasets", name))
     if clauses:
         raise ParamsError("; ".join(clauses))
     return specs
