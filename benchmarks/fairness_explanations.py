@@ -27,7 +27,7 @@ FRACTIONS = (0.25, 0.5, 1.0)
 RUNS = 3
 RESULTS = REPO / "benchmarks" / "FAIRNESS_EXPLANATIONS.md"
 sys.path.insert(0, str(REPO))
-from governance_assets.core.data import splits, validation
+from governance_assets.core.data import raw_files, splits, validation
 from governance_assets.core.data.columns import FAVOURABLE, model_inputs
 from governance_assets.core.evidence import counterfactual, explanations, fairness, proxies
 from governance_assets.core.model import training
@@ -46,7 +46,7 @@ class Wrapped:
 
 def _census(params) -> pd.DataFrame:
     spec = params.datasets["census_income"]
-    raw = pd.concat([validation.read_raw(SHARED / name) for name in FILES], ignore_index=True)
+    raw = pd.concat([raw_files.read_raw(SHARED / name) for name in FILES], ignore_index=True)
     frame, report = validation.validate(raw, spec, params.policy, "census (both files)")
     if frame is None:
         sys.exit(f"census did not validate: {report.to_dict()}")

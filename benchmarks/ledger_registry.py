@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, utils  # noqa: E402
 
 from governance_assets.core.params import SignoffSpec  # noqa: E402
 from governance_assets.core.record import audit, ledger, registry
+from governance_assets.core.record.ledger import reading
 from governance_assets.core.trust import signatures, signoff
 from governance_assets.core.trust.authority import AllowedSigners
 from governance_assets.core.trust.keyring import allowed_line
@@ -150,8 +151,8 @@ def _verify(root: Path) -> None:
 def _cold_read(root: Path, cache: Path) -> None:
     """A reader with nothing verified before (a new user, a new machine): the whole chain."""
     shutil.rmtree(cache, ignore_errors=True)
-    ledger._VERIFIED.clear()
-    ledger._INDEX_CACHE.clear()
+    reading.VERIFIED.clear()
+    reading.INDEX_CACHE.clear()
     assert ledger.last_entry(root, "register") is not None
 
 

@@ -42,11 +42,11 @@ from governance_assets.assets.monitoring import (  # noqa: E402
     scored_batch,
 )
 from governance_assets.checks import GATE_CHECKS  # noqa: E402
-from governance_assets.core.data.validation import validate_batch
 from governance_assets.core.decide.gate_catalog import GATES
 from governance_assets.core.files import read_json  # noqa: E402
 from governance_assets.core.layout import Layout  # noqa: E402
 from governance_assets.core.model import model_files, training
+from governance_assets.core.monitor.batch_validation import validate_batch
 from governance_assets.core.params import load_params  # noqa: E402
 from governance_assets.core.record import registry
 from governance_assets.core.trust import keyring, signoff

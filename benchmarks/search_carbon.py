@@ -19,8 +19,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from governance_assets.core.data.raw_files import read_raw
 from governance_assets.core.data.splits import split_dataset
-from governance_assets.core.data.validation import read_raw, validate
+from governance_assets.core.data.validation import validate
 from governance_assets.core.model import carbon, search, training
 from governance_assets.core.params import load_params  # noqa: E402
 

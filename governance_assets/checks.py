@@ -131,7 +131,7 @@ def _carbon(project: GovernanceProject) -> tuple:
 def _search_replayed(project: GovernanceProject) -> tuple:
     """The search replayed from the recorded seed, space and splits (timings skipped: they
     never reach the sampler), compared on its deterministic columns and champion."""
-    from .core.model import search
+    from .core.model import search, search_trace
 
     layout, params = project.layout, project.params()
     recorded, path = _evidence(project, "search")
@@ -140,8 +140,8 @@ def _search_replayed(project: GovernanceProject) -> tuple:
     again = search.run_search(read_split(layout, "train"), read_split(layout, "validation"),
                               params, measure_latency=False)
     rerun = {"champion_trial_id": search.replay_champion(again, recorded["trials"]),
-             "trials": search.comparable(search.trace(again, params)["trials"])}
-    return {**recorded, "trials": search.comparable(recorded["trials"])}, rerun, path
+             "trials": search_trace.comparable(search_trace.trace(again, params)["trials"])}
+    return {**recorded, "trials": search_trace.comparable(recorded["trials"])}, rerun, path
 
 
 def _golden_overlap(project: GovernanceProject) -> tuple:

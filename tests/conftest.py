@@ -28,7 +28,8 @@ GERMAN = REPO / "data" / "raw" / "german_credit.csv"
 
 def make_project(root: Path, **overrides) -> Path:
     """A project folder with the repo's params and raw data; overrides are dotted params keys."""
-    for relative in ("params.yaml", "governance/allowed_signers", "data/raw", "data/reference",
+    for relative in ("params.yaml", "datasets", "governance/allowed_signers", "data/raw",
+                     "data/reference",
                      "data/DATASHEET_german_credit.md",
                      "data/DATASHEET_census_income.md", "requirements.lock",
                      "requirements-dvc.lock", "Containerfile",
@@ -45,16 +46,20 @@ def make_project(root: Path, **overrides) -> Path:
 
 
 def set_params(root: Path, **overrides) -> None:
-    """policy__min_auc=0.9 sets policy.min_auc; a '.' cannot be a keyword, so '__' stands for it."""
-    path = root / "params.yaml"
-    params = yaml.safe_load(path.read_text())
+    """policy__min_auc=0.9 sets policy.min_auc; a '.' cannot be a keyword, so '__' stands for it.
+    datasets__<name>__key sets `key` in datasets/<name>.yaml, where that dataset's spec lives."""
     for dotted, value in overrides.items():
         *parents, leaf = dotted.split("__")
+        if parents[:1] == ["datasets"]:
+            path, parents = root / "datasets" / f"{parents[1]}.yaml", parents[2:]
+        else:
+            path = root / "params.yaml"
+        params = yaml.safe_load(path.read_text())
         node = params
         for key in parents:
             node = node[key]
         node[leaf] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+        path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def built_once(tmp_path_factory: pytest.TempPathFactory, name: str,

@@ -9,8 +9,9 @@ from sklearn.tree import DecisionTreeClassifier
 
 from governance_assets.core.data import personal_data
 from governance_assets.core.data.columns import FAVOURABLE
+from governance_assets.core.data.raw_files import read_raw
 from governance_assets.core.data.splits import split_dataset
-from governance_assets.core.data.validation import read_raw, validate
+from governance_assets.core.data.validation import validate
 from governance_assets.core.decide import assurance_gates, data_gates
 from governance_assets.core.evidence import reference_decisions, robustness
 from governance_assets.core.model import training

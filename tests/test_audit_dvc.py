@@ -38,8 +38,7 @@ def _copy(tmp_path):
         pytest.fail("DVC is not installed in .venv-dvc: run `make setup`")
     root = git_copy_of_working_tree(REPO, tmp_path / "repo")
     (root / "dvc.lock").unlink(missing_ok=True)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    block = params["datasets"]["german_credit"]
+    block = yaml.safe_load((root / "datasets/german_credit.yaml").read_text())
     set_params(root, **{f"{SPEC}derived": {**block["derived"], "purpose_group": {
         "source": "purpose", "mapping": PURPOSES}},
         f"{SPEC}sensitive_features": [*block["sensitive_features"], "purpose_group"],

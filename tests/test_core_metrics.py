@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 
 from governance_assets.core.data.columns import ROW_ID
+from governance_assets.core.data.raw_files import read_raw
 from governance_assets.core.data.splits import golden_overlap, split_dataset
-from governance_assets.core.data.validation import read_raw, validate
+from governance_assets.core.data.validation import validate
 from governance_assets.core.evidence import drift, fairness, performance
 
 from .conftest import GERMAN, make_project, params_of

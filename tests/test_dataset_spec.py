@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from governance_assets.core.data.columns import FAVOURABLE, MISSING_CATEGORY, PERIOD
-from governance_assets.core.data.validation import DataError, read_raw, validate
+from governance_assets.core.data.raw_files import DataError, read_raw
+from governance_assets.core.data.validation import validate
 from governance_assets.core.params import DatasetSpec, ParamsError, load_params
 from governance_assets.core.report.dataset_description import datasheet_status, describe_dataset
 

@@ -176,7 +176,7 @@ def test_where_no_plain_trial_meets_the_band_mitigated_variants_are_tried_and_na
     which constraint to loosen."""
     from dagster import AssetSelection
 
-    from governance_assets.core.model import search
+    from governance_assets.core.model import search, search_trace
 
     root = make_project(tmp_path, dataset="census_income")
     set_params(root, datasets__census_income__search_constraints={},
@@ -187,7 +187,7 @@ def test_where_no_plain_trial_meets_the_band_mitigated_variants_are_tried_and_na
               for name in ("train", "validation")}
     params = params_of(root)
     outcome = search.run_search(splits["train"], splits["validation"], params)
-    trace = search.trace(outcome, params)
+    trace = search_trace.trace(outcome, params)
     print(trace["champion_reason"])
     plain = [t for t in trace["trials"] if t["mitigation"] is None]
     variants = [t for t in trace["trials"] if t["mitigation"] is not None]

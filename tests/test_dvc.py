@@ -364,21 +364,21 @@ def test_bad_input_stops_before_dvc_with_exit_2_and_loses_nothing(repo_copy, cas
         assert _snapshot(root) == before
         assert (root / "dvc.lock").read_text() == lock
     finally:
-        subprocess.run(["git", "checkout", "-q", "--", "params.yaml", "data/raw"], cwd=root,
+        subprocess.run(["git", "checkout", "-q", "--", "params.yaml", "datasets",
+                        "data/raw"], cwd=root,
                        check=True)
     assert governance(root, "run").returncode == 0
 
 
 @SECOND_HALF
-def test_a_new_dataset_by_params_alone_then_edited_reruns_from_the_data(second_copy):
+def test_a_new_dataset_by_one_file_then_edited_reruns_from_the_data(second_copy):
     root, _ = second_copy
     german = pd.read_csv(root / "data/raw/german_credit.csv", dtype=str, keep_default_na=False)
     german.iloc[:900].to_csv(root / "data/raw/german_subset.csv", index=False)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["datasets"]["german_subset"] = {**params["datasets"]["german_credit"],
-                                           "path": "data/raw/german_subset.csv"}
-    params["dataset"] = "german_subset"
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    german_spec = yaml.safe_load((root / "datasets/german_credit.yaml").read_text())
+    (root / "datasets/german_subset.yaml").write_text(yaml.safe_dump(
+        {**german_spec, "path": "data/raw/german_subset.csv"}, sort_keys=False))
+    set_params(root, dataset="german_subset")
     first = governance(root, "run")
     assert first.returncode in (0, 1) and "stage prepare: " in first.stdout
     decision = _json(root, "reports/decision.json")
@@ -395,6 +395,7 @@ def test_a_new_dataset_by_params_alone_then_edited_reruns_from_the_data(second_c
 
     subprocess.run(["git", "checkout", "-q", "--", "params.yaml"], cwd=root, check=True)
     (root / "data/raw/german_subset.csv").unlink()
+    (root / "datasets/german_subset.yaml").unlink()
     back = governance(root, "run")
     assert back.returncode == 0 and "PROMOTED" in back.stdout
 
@@ -652,3 +653,22 @@ def test_production_moves_through_dvc_only_on_a_valid_approval(repo_copy, keys):
     assert _json(root, "registry/aliases/production.json")["version"] == staged
     verified = governance(root, "verify")
     assert verified.returncode == 0 and "ledger intact" in verified.stdout, verified.stdout
+
+
+def _stages_changed_by(root, relative: str) -> set[str]:
+    """The stages `dvc status` says changed because of the params file `relative`."""
+    status = json.loads(_run([str(DVC), "status", "--json"], root).stdout or "{}")
+    return {stage for stage, changes in status.items() if relative in json.dumps(changes)}
+
+
+@SECOND_HALF
+def test_the_active_dataset_file_alone_is_tracked_as_params(second_copy):
+    root, _ = second_copy
+    reading = {"prepare", "train", "evaluate", "document", "promote"}
+    try:
+        set_params(root, datasets__toronto_arrests__limitations=["an inactive dataset, edited"])
+        assert _stages_changed_by(root, "datasets/toronto_arrests.yaml") == set()
+        set_params(root, datasets__german_credit__limitations=["the active dataset, edited"])
+        assert _stages_changed_by(root, "datasets/german_credit.yaml") == reading
+    finally:
+        subprocess.run(["git", "checkout", "-q", "--", "datasets"], cwd=root, check=True)

@@ -13,7 +13,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from governance_assets.core.data import splits
+from governance_assets.core.data import raw_files, splits
 from governance_assets.core.data import validation as validation_core
 from governance_assets.core.data.columns import FAVOURABLE
 from governance_assets.core.evidence import explain, explain_local, explanations
@@ -65,7 +65,7 @@ def _synthetic(rows: int, seed: int = 0) -> pd.DataFrame:
 def german_splits():
     """German credit as the pipeline prepares it: validated, then split (train, golden)."""
     params = load_params(REPO)
-    frame, _ = validation_core.validate(validation_core.read_raw(GERMAN), params.active,
+    frame, _ = validation_core.validate(raw_files.read_raw(GERMAN), params.active,
                                         params.policy, "german_credit.csv")
     parts = splits.split_dataset(frame, params.active, params.split).frames
     return params, parts["train"], parts["golden_test"]

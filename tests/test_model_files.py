@@ -29,7 +29,7 @@ from governance_assets.assets import (
     reference_agreement_report,
     robustness_report,
 )
-from governance_assets.core.data import validation
+from governance_assets.core.data import raw_files, validation
 from governance_assets.core.data.columns import FAVOURABLE
 from governance_assets.core.files import read_json, write_json_atomic
 from governance_assets.core.model import mitigation, model_files, training
@@ -73,7 +73,7 @@ def german_rows() -> tuple[pd.DataFrame, pd.Series, object]:
     """The bundled German credit rows as validation types them, their labels, the params."""
     params = params_of(REPO)
     spec = params.active
-    frame, _ = validation.validate(validation.read_dataset(REPO, params.dataset, spec), spec,
+    frame, _ = validation.validate(raw_files.read_dataset(REPO, params.dataset, spec), spec,
                                    params.policy, spec.path)
     return frame, frame[FAVOURABLE], params
 

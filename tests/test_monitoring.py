@@ -324,7 +324,7 @@ def test_schedule_registers_new_batches_and_requests_each_content_once(project, 
 
 def _unfair_batch(root: Path, production_version: str) -> pd.DataFrame:
     """Young applicants the production model turns down beside older ones it accepts."""
-    from governance_assets.core.data.validation import validate_batch
+    from governance_assets.core.monitor.batch_validation import validate_batch
 
     params = load_params(root)
     raw = raw_german(root)

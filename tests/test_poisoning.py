@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance_assets.core.data.validation import read_raw, validate
+from governance_assets.core.data.raw_files import read_raw
+from governance_assets.core.data.validation import validate
 from governance_assets.core.decide.data_gates import outlier_screen
 
 from .conftest import GERMAN, REPO, make_project, params_of

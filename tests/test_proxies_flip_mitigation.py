@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 
 from governance_assets.core.data.columns import FAVOURABLE, model_inputs
+from governance_assets.core.data.raw_files import read_raw
 from governance_assets.core.data.splits import split_dataset
-from governance_assets.core.data.validation import read_raw, validate
+from governance_assets.core.data.validation import validate
 from governance_assets.core.evidence import counterfactual, fairness, proxies
 from governance_assets.core.model import mitigation, training
 

@@ -148,7 +148,8 @@ def test_bad_input_is_named_with_exit_2_and_overwrites_nothing(project, case):
         assert _snapshot(project) == before
         assert (project / "dvc.lock").read_text() == lock
     finally:
-        subprocess.run(["git", "checkout", "-q", "--", "params.yaml", "data/raw"], cwd=project,
+        subprocess.run(["git", "checkout", "-q", "--", "params.yaml", "datasets",
+                        "data/raw"], cwd=project,
                        check=True)
     assert not os.path.exists("/tmp/owned")
 
@@ -161,7 +162,8 @@ def test_a_file_in_another_delimiter_reads_once_params_say_so(project):
         checked = governance(project, "check")
         assert checked.returncode == 0, checked.stdout
     finally:
-        subprocess.run(["git", "checkout", "-q", "--", "params.yaml", "data/raw"], cwd=project,
+        subprocess.run(["git", "checkout", "-q", "--", "params.yaml", "datasets",
+                        "data/raw"], cwd=project,
                        check=True)
 
 

@@ -10,10 +10,11 @@ import pytest
 from dagster import DagsterInstance
 
 from governance_assets.assets import candidate_model, model_search
+from governance_assets.core.data.raw_files import read_raw
 from governance_assets.core.data.splits import split_dataset
-from governance_assets.core.data.validation import read_raw, validate
+from governance_assets.core.data.validation import validate
 from governance_assets.core.files import read_json, sha256_of_file
-from governance_assets.core.model import search
+from governance_assets.core.model import search, search_trace
 from governance_assets.core.model.search_view import pareto_front
 from governance_assets.core.record import registry
 
@@ -61,7 +62,7 @@ def test_a_size_only_logistic_regression_meets_selects_it_and_logs_why_others_fa
     families = {t.algorithm for t in outcome.trials}
     assert families >= {"hist_gradient_boosting", "random_forest"}, "both big families tried"
     assert outcome.champion.algorithm == "logistic_regression"
-    trace = search.trace(outcome, tight)
+    trace = search_trace.trace(outcome, tight)
     for trial in trace["trials"]:
         size = next(c for c in trial["constraints"] if c["name"] == "model_size_kb")
         assert size["passed"] is (trial["model_size_kb"] <= 20)
@@ -92,18 +93,21 @@ def test_the_fairness_constraint_rejects_by_name_group_and_margin(params, splits
 
 def test_same_seed_same_trace_bytes_and_another_seed_another_trace(params, splits):
     small = _with(params, trials=5)
-    first = search.trace(search.run_search(splits["train"], splits["validation"], small), small)
-    again = search.trace(search.run_search(splits["train"], splits["validation"], small), small)
+    first = search_trace.trace(search.run_search(splits["train"], splits["validation"], small),
+                               small)
+    again = search_trace.trace(search.run_search(splits["train"], splits["validation"], small),
+                               small)
     assert json.dumps(first, sort_keys=True) == json.dumps(again, sort_keys=True)
     other = _with(params, trials=5, seed=7)
-    moved = search.trace(search.run_search(splits["train"], splits["validation"], other), other)
-    assert search.comparable(moved["trials"]) != search.comparable(first["trials"])
+    moved = search_trace.trace(search.run_search(splits["train"], splits["validation"], other),
+                               other)
+    assert search_trace.comparable(moved["trials"]) != search_trace.comparable(first["trials"])
 
 
 def test_a_replay_without_timings_finds_the_recorded_champion(params, splits):
     small = _with(params, trials=6, min_disparate_impact=0.8, max_perturbation_auc_drop=None)
-    recorded = search.trace(search.run_search(splits["train"], splits["validation"], small),
-                            small)
+    recorded = search_trace.trace(search.run_search(splits["train"], splits["validation"], small),
+                                  small)
     replay = search.run_search(splits["train"], splits["validation"], small,
                                measure_latency=False)
     assert recorded["champion_trial_id"] is not None

@@ -5,7 +5,9 @@ merged into one group "other" that validation.json and the card record."""
 import pytest
 
 from governance_assets.core.data.columns import FAVOURABLE
-from governance_assets.core.data.validation import OTHER_GROUP, read_raw, small_group_rule, validate
+from governance_assets.core.data.group_rules import OTHER_GROUP, small_group_rule
+from governance_assets.core.data.raw_files import read_raw
+from governance_assets.core.data.validation import validate
 from governance_assets.core.decide.data_gates import group_sizes
 from governance_assets.core.evidence import fairness
 from governance_assets.core.params import load_params

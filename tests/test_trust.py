@@ -21,10 +21,11 @@ import pytest
 from dagster import AssetSelection, DagsterInstance
 
 from governance_assets.core.decide.verdicts import VerdictStore, current_fingerprint, standings
-from governance_assets.core.files import read_json
+from governance_assets.core.files import read_json, write_json_atomic
 from governance_assets.core.layout import Layout
 from governance_assets.core.params import SignoffSpec, load_params
 from governance_assets.core.record import audit, ledger, registry
+from governance_assets.core.record.ledger import reading
 from governance_assets.core.trust import signatures, signoff
 
 from .conftest import check_results, make_project, materialized, run_graph, set_params
@@ -176,8 +177,8 @@ def test_with_the_hmac_key_an_unkeyed_line_stops_every_reader(tmp_path, monkeypa
     version = register(reg, tmp_path / "files", 1)
     registry.set_alias(reg, "staging", version, "gates passed")
     monkeypatch.delenv(ledger.KEY_ENV)
-    ledger._VERIFIED.clear()
-    ledger._INDEX_CACHE.clear()
+    reading.VERIFIED.clear()
+    reading.INDEX_CACHE.clear()
     with pytest.raises(ledger.LedgerError, match="the ledger is HMAC-signed"):
         ledger.append(reg, "approval", {"version": version, "by": "alice"})
     lines = (reg / ledger.LEDGER_FILE).read_text().splitlines()
@@ -214,7 +215,7 @@ def test_an_edited_signed_entry_is_refused_on_read(project, keys):
         entry["hash"] = ledger.entry_hash(body, None)
 
     _rewrite(reg, approval["seq"], widen)
-    ledger.write_json_atomic(reg / ledger.HEAD_FILE,
+    write_json_atomic(reg / ledger.HEAD_FILE,
                              {"seq": approval["seq"], "hash": json.loads(
                                  (reg / ledger.LEDGER_FILE).read_text().splitlines()[-1])["hash"]})
     subprocess.run(["git", "-C", str(root), "update-ref", "-d",
@@ -238,8 +239,8 @@ def test_an_entry_relinked_and_rehashed_is_caught_by_the_link_check(tmp_path):
         entry["hash"] = ledger.entry_hash({k: v for k, v in entry.items() if k != "hash"}, None)
         previous, lines[seq] = entry["hash"], ledger.canonical(entry)
     (reg / ledger.LEDGER_FILE).write_text("\n".join(lines) + "\n")
-    ledger.write_json_atomic(reg / ledger.HEAD_FILE, {"seq": 5, "hash": previous})
-    ledger._VERIFIED.clear()
+    write_json_atomic(reg / ledger.HEAD_FILE, {"seq": 5, "hash": previous})
+    reading.VERIFIED.clear()
     report = audit.verify(reg)
     assert report.problems and "#2: its prev hash does not match" in report.problems[0]
     with pytest.raises(ledger.LedgerTampered, match="prev hash"):
@@ -254,7 +255,7 @@ def test_a_registry_put_back_before_a_rejection_is_caught_by_the_witness(project
     signoff.reject(reg, version, keys.signer("bob"), "proxy for age found", trust)
     for name, data in saved.items():
         (reg / name).write_bytes(data)
-    ledger._VERIFIED.clear()
+    reading.VERIFIED.clear()
     with pytest.raises(ledger.LedgerTampered, match="older copy of the registry"):
         signoff.approval_standing(reg, version, trust)
     verified = governance(root, "verify")
@@ -271,7 +272,7 @@ def test_a_lagging_head_is_repaired_by_the_next_writer(project, keys):
     lagging = read_json(reg / ledger.HEAD_FILE)
     signoff.approve(reg, version, keys.signer("alice"), "first", trust)
     signoff.approve(reg, version, keys.signer("bob"), "second", trust)
-    ledger.write_json_atomic(reg / ledger.HEAD_FILE, lagging)
+    write_json_atomic(reg / ledger.HEAD_FILE, lagging)
     entry = signoff.reject(reg, version, keys.signer("bob"), "third thoughts", trust)
     assert read_json(reg / ledger.HEAD_FILE)["seq"] == entry["seq"]
     verified = governance(root, "verify")

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from governance_assets.core.data.columns import FAVOURABLE
-from governance_assets.core.data.validation import read_raw, validate
+from governance_assets.core.data.raw_files import read_raw
+from governance_assets.core.data.validation import validate
 from governance_assets.core.decide.data_gates import group_sizes, label_sanity, schema
 
 from .conftest import GERMAN, make_project, params_of

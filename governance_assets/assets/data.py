@@ -40,14 +40,14 @@ def raw_dataset(project: GovernanceProject) -> MaterializeResult:
 def validated_dataset(context: AssetExecutionContext, project: GovernanceProject
                       ) -> MaterializeResult:
     """Typed and decoded rows. Invalid data leaves no frame behind: the gates name the rule."""
-    from ..core.data import validation
+    from ..core.data import raw_files, validation
 
     params, layout = project.params(), project.layout
     spec = params.active
     raw_path = layout.root / spec.path
     binding = {"data_version": md5_of_file(raw_path),
                "validation_inputs": validation_inputs_hash(params)}
-    frame, report = validation.validate(validation.read_dataset(layout.root, params.dataset,
+    frame, report = validation.validate(raw_files.read_dataset(layout.root, params.dataset,
                                                                 spec),
                                         spec, params.policy, spec.path)
     write_json_atomic(layout.report("validation.json"), {**report.to_dict(), "binding": binding})

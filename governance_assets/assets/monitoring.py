@@ -83,8 +83,8 @@ def _refuse(layout: Layout, batch: str, content: str, message: str) -> Materiali
 def scored_batch(context: AssetExecutionContext, project: GovernanceProject) -> MaterializeResult:
     """The batch validated with the training schema and scored by `production` (and `staging`
     in shadow); every decision appended to the batch's decision log."""
-    from ..core.data import validation
-    from ..core.monitor import decision_log
+    from ..core.data import raw_files
+    from ..core.monitor import batch_validation, decision_log
 
     params, layout, batch = project.params(), project.layout, context.partition_key
     spec, settings = params.active, params.monitoring
@@ -95,10 +95,10 @@ def scored_batch(context: AssetExecutionContext, project: GovernanceProject) -> 
         raise Failure(description=str(error)) from error
     content = batches.content_key(path)
     try:
-        raw = validation.read_raw(path)
-    except validation.DataError as error:
+        raw = raw_files.read_raw(path)
+    except raw_files.DataError as error:
         return _refuse(layout, batch, content, str(error))
-    frame, report = validation.validate_batch(raw, spec, layout.relative(path))
+    frame, report = batch_validation.validate_batch(raw, spec, layout.relative(path))
     write_json_atomic(layout.monitoring(batch) / "validation.json", report.to_dict())
     if frame is None:
         problems = [f.message for f in report.findings if not f.passed]

@@ -25,7 +25,7 @@ PARETO_PLOT = "search_pareto.png"
 def model_search(project: GovernanceProject) -> MaterializeResult:
     """Constraint-aware search on validation: every trial, its constraint verdicts and
     margins, the rejection log, the champion and why; energy and CO2 of the search."""
-    from ..core.model import carbon, search, search_view
+    from ..core.model import carbon, search, search_trace, search_view
 
     params, layout = project.params(), project.layout
     if params.active.external:
@@ -33,9 +33,9 @@ def model_search(project: GovernanceProject) -> MaterializeResult:
     with carbon.tracked("search", params.model.search.carbon_country) as used:
         outcome = search.run_search(read_split(layout, "train"),
                                     read_split(layout, "validation"), params)
-    write_json_atomic(layout.runtime("search.json"), search.runtime(outcome))
+    write_json_atomic(layout.runtime("search.json"), search_trace.runtime(outcome))
     write_json_atomic(layout.runtime(CARBON_SEARCH), used.figures)
-    trace = {**search.trace(outcome, params), "binding": data_binding(layout)}
+    trace = {**search_trace.trace(outcome, params), "binding": data_binding(layout)}
     plot = search_view.pareto_plot(trace, layout.report(PARETO_PLOT))
     table = search_view.trials_table(trace)
     champion = outcome.champion

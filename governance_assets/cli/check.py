@@ -41,11 +41,11 @@ def _validated_already(root: Path, params: Params) -> bool:
 
 def _data_problems(root: Path, params: Params) -> list[str]:
     """The validation rules the raw file breaks: the same validate() the prepare stage runs."""
-    from ..core.data import validation
+    from ..core.data import raw_files, validation
 
     spec = params.active
     try:
-        raw = validation.read_dataset(root, params.dataset, spec)
+        raw = raw_files.read_dataset(root, params.dataset, spec)
     except (UnicodeDecodeError, ValueError) as error:
         return [f"{spec.path}: cannot be read as a table: {error}"]
     _, report = validation.validate(raw, spec, params.policy, spec.path)

@@ -47,7 +47,7 @@ def _monitor_command(root: Path, _args: argparse.Namespace) -> int:
 
 
 def make_batches(root: Path, rows: int, periods: list[str] | None, with_labels: bool) -> int:
-    from ..core.data.validation import DataError, read_raw
+    from ..core.data.raw_files import DataError, read_raw
 
     try:
         params = load_params(root)

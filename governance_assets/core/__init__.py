@@ -16,6 +16,6 @@ Laid out as the asset graph is; each domain's `__init__` lists its modules:
   `documentation`).
 - `monitor/`: production batches, the decision log, alerts, rollback (group `monitoring`).
 
-Shared by all: `params.py` (typed params.yaml), `layout.py` (every output path), `files.py`
-(atomic writes and hashes).
+Shared by all: `params/` (typed params.yaml and datasets/<name>.yaml), `layout.py` (every
+output path), `files.py` (atomic writes and hashes).
 """

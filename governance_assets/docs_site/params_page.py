@@ -154,7 +154,8 @@ def _row(key: Key) -> tuple[str, ...]:
 
 def render() -> str:
     intro = ("Every key `params.yaml` accepts, from the pydantic models under `Params` in "
-             "`governance_assets/core/params.py`: an unknown key, a wrong type or a value "
+             "`governance_assets/core/params/` (a dataset's keys, `datasets.<name>.*`, are "
+             "written in `datasets/<name>.yaml`): an unknown key, a wrong type or a value "
              "outside its constraints stops the run and names the key. `<name>` stands for a "
              "name you choose (a dataset, a derived feature), `[]` for an item of a list. Link "
              "a key as `reference/params.md#<dotted.key>`.")

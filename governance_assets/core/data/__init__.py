@@ -2,7 +2,13 @@
 the pipeline may keep.
 
 - `columns.py`: reserved columns the pipeline adds.
-- `validation.py`: schema, label, group and poisoning rules on a raw file or a batch.
+- `raw_files.py`: reading a raw file (CSV, gzip, Parquet) as text, refusing a malformed one
+  with a `DataError`.
+- `validation.py`: every rule on a raw file, in order; the typed frame only when all pass.
+  Its rules: `column_rules.py` (schema, labels), `row_rules.py` (row filters, retention,
+  personal data), `group_rules.py` (derived attributes, group minimums, periods),
+  `poisoning.py` (extreme values, label-flipped near duplicates); findings go to a
+  `validation_report.py` report.
 - `splits.py`: seeded train / validation / golden-test splits.
 - `personal_data.py`: the personal-data screen.
 - `retention.py`: rows older than the policy's maximum age.

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..data.validation import DataError, derived_column
+from ..data.group_rules import derived_column
+from ..data.raw_files import DataError
 from ..params import DatasetSpec
 
 EXPECTED = "expected_decision"

@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
-from ..data.validation import DataError
+from ..data.raw_files import DataError
 from ..files import sha256_of_file
 from ..params import DatasetSpec, ExternalModel, ExternalScores
 

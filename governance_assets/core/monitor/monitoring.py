@@ -18,7 +18,7 @@ from ..data.columns import FAVOURABLE
 from ..evidence import drift
 from ..files import read_json, read_parquet, sha256_of_file, write_json_atomic, write_parquet_atomic
 from ..params import DatasetSpec
-from .monitoring_spec import LowerLevels, MonitoringSpec, UpperLevels
+from ..params.monitoring import LowerLevels, MonitoringSpec, UpperLevels
 
 OK, WARN, ERROR, NOT_MEASURED = "OK", "WARN", "ERROR", "NOT_MEASURED"
 SEVERITY = {NOT_MEASURED: 0, OK: 0, WARN: 1, ERROR: 2}

@@ -1,7 +1,9 @@
 """The record domain: the append-only ledger, the content-addressed registry, where it is stored,
 and `governance verify`.
 
-- `ledger.py`: the hash-chained, signed ledger.
+- `ledger/`: the hash-chained, signed ledger: `entry.py` (format, hash), `lock.py`, `writing.py`
+  (the write path), `reading.py` (verified reads, verify cache), `chain_walk.py` (one step of
+  the walk, signatures in worker processes), `verification.py` (the auditor's whole walk).
 - `registry.py`: immutable versions and aliases moved under a lock.
 - `storage.py`: a local folder or an fsspec URL.
 - `object_lock.py`: the registry lock on object storage.

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from .base import StrictModel
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class UpperLevels(_Strict):
+class UpperLevels(StrictModel):
     """A statistic that is bad when high (PSI, a drop): WARN above `warn`, ERROR above `error`."""
 
     warn: float = Field(ge=0)
+    """Above this: WARN."""
     error: float = Field(ge=0)
+    """Above this: ERROR."""
 
     @model_validator(mode="after")
     def _ordered(self) -> UpperLevels:
@@ -28,11 +28,13 @@ class UpperLevels(_Strict):
         return self
 
 
-class LowerLevels(_Strict):
+class LowerLevels(StrictModel):
     """A statistic that is bad when low (disparate impact): WARN below `warn`, ERROR below."""
 
     warn: float = Field(ge=0, le=1)
+    """Below this: WARN."""
     error: float = Field(ge=0, le=1)
+    """Below this: ERROR."""
 
     @model_validator(mode="after")
     def _ordered(self) -> LowerLevels:
@@ -41,34 +43,43 @@ class LowerLevels(_Strict):
         return self
 
 
-class MonitoringSpec(_Strict):
-    """Production monitoring of batches scored by the `production` model (docs/production.md)."""
+class MonitoringSpec(StrictModel):
+    """Production monitoring of batches scored by the `production` model (docs/production.md);
+    no DVC stage reads it."""
 
-    # Batch files (CSV or Parquet, the training file's columns; the target column optional) in
-    # <batch_folder>/<dataset>/; each file is one partition, named by its stem.
     batch_folder: str = "data/batches"
-    # Decisions are written in chunks of this many rows, each an atomic Parquet part: a run
-    # killed mid-batch resumes at the first missing chunk, never writing a row twice.
+    """Batch files (CSV or Parquet, the training file's columns; the target column optional)
+    in <batch_folder>/<dataset>/; each file is one partition, named by its stem."""
     log_chunk_rows: int = Field(default=5000, ge=10)
-    # Score each batch with the `staging` model too (shadow) when it differs from production.
+    """Decisions are written in chunks of this many rows, each an atomic Parquet part: a run
+    killed mid-batch resumes at the first missing chunk, never writing a row twice."""
     shadow: bool = True
-    # A feature drifts at a level when its PSI exceeds the level and its noise floor.
+    """Score each batch with the `staging` model too (shadow) when it differs from production."""
     psi: UpperLevels = UpperLevels(warn=0.1, error=0.25)
+    """A feature drifts at a level when its PSI exceeds the level and its noise floor."""
     drifted_share: UpperLevels = UpperLevels(warn=0.2, error=0.5)
+    """Share of features drifted at ERROR."""
     prediction_psi: UpperLevels = UpperLevels(warn=0.1, error=0.25)
+    """PSI of the production scores against the reference's scores."""
     label_psi: UpperLevels = UpperLevels(warn=0.1, error=0.25)
-    # With labels: the production card's golden AUC minus the batch AUC.
+    """PSI of the favourable-label share, when labels arrived."""
     auc_drop: UpperLevels = UpperLevels(warn=0.02, error=0.05)
-    # With labels: the lowest disparate impact ratio of any sensitive attribute in the batch.
+    """With labels: the production card's golden AUC minus the batch AUC."""
     disparate_impact: LowerLevels = LowerLevels(warn=0.85, error=0.8)
+    """With labels: the lowest disparate impact ratio of any sensitive attribute in the batch."""
     min_labelled_rows: int = Field(default=100, ge=10)
-    # Alerts: JSON POSTed here (or to $GOVERNANCE_ALERT_WEBHOOK), retried with backoff, for
-    # every batch with a check at alert_level or worse (WARNs are always in the checks).
+    """Labelled rows needed for label drift and AUC."""
     alert_webhook_url: str | None = None
+    """Alerts: JSON POSTed here (or to $GOVERNANCE_ALERT_WEBHOOK), retried with backoff, for
+    every batch with a check at alert_level or worse (WARNs are always in the checks)."""
     alert_level: Literal["WARN", "ERROR"] = "ERROR"
+    """The level that sends an alert."""
     alert_attempts: int = Field(default=4, ge=1, le=10)
+    """Delivery attempts per alert."""
     alert_backoff_seconds: float = Field(default=0.5, ge=0, le=60)
+    """Wait before the first retry, doubled at each further one."""
     alert_timeout_seconds: float = Field(default=5, gt=0, le=60)
-    # A disparate-impact ERROR in production moves `production` back to the previous approved
-    # version (the fairness_rollback sensor); off by default: a human decides.
+    """Timeout of one delivery attempt."""
     rollback_on_fairness_breach: bool = False
+    """A disparate-impact ERROR in production moves `production` back to the previous approved
+    version (the fairness_rollback sensor); off by default: a human decides."""

@@ -1,0 +1,109 @@
+"""Reading a raw file (CSV, gzip CSV or Parquet) as text columns, refusing one that is too
+large or malformed with a `DataError` that names the file, the params key and where it broke."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from pathlib import Path
+
+import pandas as pd
+
+from ..params import DatasetSpec
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+class DataError(ValueError):
+    """The raw file cannot be read as a table; the message names the file and where it broke."""
+
+
+def read_dataset(root: Path, name: str, spec: DatasetSpec) -> pd.DataFrame:
+    """The dataset's raw file, read with its params block's delimiter and size limit."""
+    return read_raw(root / spec.path, spec.delimiter, spec.max_file_mb, f"datasets.{name}")
+
+
+def read_raw(path: Path, delimiter: str = ",", max_file_mb: float | None = None,
+             params_key: str = "datasets.<name>") -> pd.DataFrame:
+    """Every cell as text, so type rules can name the offending value instead of guessing.
+
+    CSV (optionally gzipped) or Parquet, by suffix. An empty file is an empty frame (the
+    validation report says so); a file that is not a readable table, is larger than
+    `max_file_mb`, repeats a column name or uses another delimiter raises DataError, naming
+    the params key that changes it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    _check_size(path, max_file_mb, params_key)
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        return _read_parquet(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, sep=delimiter)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path}: not a readable CSV table: {exc}. Every line must have the "
+                        "header's number of comma-separated fields; quote fields that "
+                        "contain commas.") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text at {_byte_position(path, exc.start)}: "
+                        f"{exc.reason} (byte {exc.object[exc.start:exc.start + 1]!r}). Save the "
+                        "file as UTF-8 CSV, or give a .parquet file.") from exc
+    _check_header(path, len(frame.columns), delimiter, params_key)
+    frame.attrs["format"] = "csv"
+    return frame
+
+
+def _check_size(path: Path, max_file_mb: float | None, params_key: str) -> None:
+    """Refuse before reading: a table in memory takes several times its file size."""
+    size_mb = path.stat().st_size / 2**20
+    if max_file_mb is not None and size_mb > max_file_mb:
+        raise DataError(f"{path}: {size_mb:,.0f} MB is above {params_key}.max_file_mb "
+                        f"({max_file_mb:g}); reading it takes several times that in memory. "
+                        "Raise the limit if the machine has the memory, or give a sample.")
+
+
+def _header(path: Path, delimiter: str) -> list[str]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        return next(csv.reader(handle, delimiter=delimiter), [])
+
+
+def _check_header(path: Path, columns: int, delimiter: str, params_key: str) -> None:
+    """pandas renames a repeated column to 'name.1' and reads a ';' file as one column;
+    both would surface later as 'required column missing', far from the cause."""
+    header = _header(path, delimiter)
+    repeated = {name: [i + 1 for i, n in enumerate(header) if n == name]
+                for name in header if header.count(name) > 1}
+    if repeated:
+        name, places = next(iter(repeated.items()))
+        raise DataError(f"{path}: column {name!r} appears {len(places)} times in the header "
+                        f"(columns {', '.join(map(str, places))}); give each column its own "
+                        "name")
+    if columns == 1 and header:
+        for other in (";", "\t", "|", ","):
+            if other != delimiter and other in header[0]:
+                raise DataError(f"{path}: the header reads as one column: the file looks "
+                                f"separated by {other!r}, not {delimiter!r}; set "
+                                f"{params_key}.delimiter: {other!r}")
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for a damaged file
+        raise DataError(f"{path}: not a readable Parquet file: {exc}") from exc
+    text = frame.astype(object).where(frame.notna(), "").astype(str)
+    text.attrs["format"] = "parquet"
+    return text.reset_index(drop=True)
+
+
+def _byte_position(path: Path, offset: int) -> str:
+    """Line and column of a byte offset, so the message points at the bad character."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        head = handle.read(offset)
+    line = head.count(b"\n") + 1
+    column = offset - (head.rfind(b"\n") + 1) + 1
+    return f"line {line}, column {column}"
