@@ -219,3 +219,18 @@ def test_the_gate_tables_blocking_column_is_the_owners_label(gate_blocks, outcom
     labelled as blocking."""
     spec = replace(GATES_BY_NAME["four_fifths_rule"], blocking=gate_blocks)
     assert blocking.blocking_label(spec, outcome, blocks) == label
+
+
+def test_every_finding_family_is_judged_by_a_gate_and_only_blocking_ones_invalidate_data():
+    """Kills: the data validation deciding on its own that outliers do not block (a family
+    missing from the mapping raises), or a warning-only gate's findings invalidating the data."""
+    from governance_assets.core.data.validation_report import ValidationReport
+
+    assert {blocking.failed_finding_blocks(family) for family in
+            ("schema", "labels", "groups", "personal_data", "retention")} == {True}
+    assert blocking.failed_finding_blocks("outliers") is False
+    report = ValidationReport(file="x.csv", rows=1)
+    report.add("outliers", "duplicates", None, False, "one duplicate")
+    assert report.valid
+    report.add("groups", "min_group_size", "sex", False, "too small")
+    assert not report.valid

@@ -51,8 +51,11 @@ class ValidationReport:
 
     @property
     def valid(self) -> bool:
-        """Valid means every rule of the blocking gates passed (the outlier screen only warns)."""
-        return not any(not f.passed for f in self.findings if f.gate != "outliers")
+        """Valid means every rule of the blocking gates passed; core/decide/blocking.py says
+        which gates block (the outlier screen only warns)."""
+        from ..decide.blocking import failed_finding_blocks
+
+        return not any(not f.passed and failed_finding_blocks(f.gate) for f in self.findings)
 
     def to_dict(self) -> dict:
         return {

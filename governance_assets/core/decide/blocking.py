@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from enum import Enum
 
 from ..params import Policy
-from .gate_catalog import GateSpec
+from .gate_catalog import FINDING_GATES, GATES_BY_NAME, GateSpec
 
 PASS, FAIL, INSUFFICIENT = "pass", "fail", "insufficient_evidence"
 # Nothing to judge (no incumbent to regress against, no budget set): says why, never a PASS,
@@ -128,3 +128,9 @@ def combined_blocking(outcome: str, sides: Iterable[tuple[str, bool]]) -> bool:
     two-sided rule) whose worst outcome it takes: as the judgements with that outcome record
     it, so a passing side does not make an insufficiency the policy warns on block."""
     return any(blocking for side_outcome, blocking in sides if side_outcome == outcome)
+
+
+def failed_finding_blocks(family: str) -> bool:
+    """Whether a failed data-validation finding of `family` makes the data invalid: it does when
+    the gate that judges that family blocks (the outlier screen only warns)."""
+    return GATES_BY_NAME[FINDING_GATES[family]].blocking

@@ -245,6 +245,11 @@ GATES: tuple[GateSpec, ...] = (
 )
 
 GATES_BY_NAME = {gate.name: gate for gate in GATES}
+# The data validation's finding families (core/data/validation_report.py) and the gate each
+# one's findings are judged by.
+FINDING_GATES = {"schema": "schema", "labels": "label_sanity", "groups": "sensitive_groups",
+                 "outliers": "outlier_screen", "personal_data": "personal_data",
+                 "retention": "retention"}
 
 
 def gates_of_stage(stage: str) -> list[GateSpec]:
