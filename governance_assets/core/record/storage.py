@@ -57,7 +57,7 @@ def configured_location(project: Path) -> str:
     """The registry root as configured: environment first (a deployment points CI or a cluster
     at a bucket without editing params), then params.yaml, then the local default.
 
-    params.yaml is read for this one key only: the full check (core/params.py) reports any
+    params.yaml is read for this one key only: the full check (core/params/) reports any
     other problem in it where it always has, and the registry must be reachable for `verify`
     even when the rest of params.yaml is broken.
     """

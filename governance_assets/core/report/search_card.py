@@ -1,4 +1,4 @@
-"""The card's record of how the model was chosen: the search sections of GOVERNANCE.md
+"""The card's record of how the model was chosen: the governance record's search sections
 (`run_meta`, `constraints`, `champion`, `rejections`, `carbon`) filled from the search trace,
 and their Markdown. Deterministic: machine figures are named by file, never copied."""
 
