@@ -144,7 +144,7 @@ def test_the_same_model_gives_the_same_bytes_in_another_process(german_rows, tmp
     again = tmp_path / "again.skops"
     subprocess.run([sys.executable, "-c",
                     "import sys; from pathlib import Path; "
-                    "from governance_assets.core import model_files; "
+                    "from governance_assets.core.model import model_files; "
                     "model = model_files.loads(Path(sys.argv[1]).read_bytes(), 'x'); "
                     "Path(sys.argv[2]).write_bytes(model_files.dumps(model))",
                     str(original), str(again)], check=True, cwd=REPO)
