@@ -66,7 +66,7 @@ def unsigned_outside_git(entries: int) -> list[str]:
     return [f"{entries} entries carry no SSH signature (unsigned local runs): their authorship "
             "rests on who can write the folder",
             "no git repository around the registry: no witness of its head outside the folder "
-            "(README: threat model)"]
+            "(docs/registry.md: threat model)"]
 
 
 def first_problem(root: storage.RegistryPath, anchor: str | None = None) -> str:

@@ -34,7 +34,7 @@ from .test_ledger import filled_ledger, lines_of, register, write_lines
 __all__ = ["backend", "keys", "registry_root"]  # fixtures, used by name
 SPEC = SignoffSpec(approvers=["alice"], pipeline_signers=[PIPELINE])
 NO_WITNESS = ("no git repository around the registry: no witness of its head outside the "
-              "folder (README: threat model)")
+              "folder (docs/registry.md: threat model)")
 
 
 def signed_to_production(root: storage.RegistryPath, keys, folder: Path) -> tuple[str, dict]:

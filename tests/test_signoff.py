@@ -392,7 +392,7 @@ def test_the_cli_refuses_production_without_approval_and_shows_why(tmp_path, key
         "note: 2 entries carry no SSH signature (unsigned local runs): their authorship rests "
         "on who can write the folder",
         "note: no git repository around the registry: no witness of its head outside the "
-        "folder (README: threat model)"]
+        "folder (docs/registry.md: threat model)"]
     history = governance("history", "--kind", "alias").stdout
     assert f"production -> {version}" in history
     outsider = governance("rollback", "--key", key("dave"), "--reason", "test")

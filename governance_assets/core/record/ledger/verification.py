@@ -83,7 +83,7 @@ def _check_witness_report(root: storage.RegistryPath, hashes: list[str], report:
     seen = witness.witnessed(root) if found else None
     if found is None:
         report.notices.append("no git repository around the registry: no witness of its head "
-                              "outside the folder (README: threat model)")
+                              "outside the folder (docs/registry.md: threat model)")
     elif seen is None:
         report.notices.append(f"no witness ref {found[1]} yet (written by the next ledger "
                               "write)")
