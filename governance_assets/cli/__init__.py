@@ -12,10 +12,7 @@ Commands, by the module of governance_assets/cli/ that registers them:
                promote-production: the registry, its ledger and sign-off
   monitor.py   batches, monitor: the production loop without a daemon
 
-Exit codes (output.py), the same for every command: 0 done (`run`: promoted), 1 refused (a
-gate, a sign-off rule or an ERROR drift level; named), 2 config or data error (one paragraph;
-`run` stops before DVC touches any output), 3 any other failure (the full log says where),
-4 the ledger write failed (registry locked or disk refused; nothing recorded).
+Exit codes: output.EXIT_CODES, named once.
 """
 
 from __future__ import annotations
@@ -23,16 +20,14 @@ from __future__ import annotations
 import argparse
 
 from . import check, ci, monitor, registry, report, run, stage, ui
+from .output import EXIT_CODES
 from .project import add_root_argument, project_root
 
 COMMAND_GROUPS = (run, check, report, ci, ui, stage, registry, monitor)
-DESCRIPTION = """Check inputs, run the governed graph through DVC, report the gates; keep the
+DESCRIPTION = f"""Check inputs, run the governed graph through DVC, report the gates; keep the
 registry, its ledger and sign-off; monitor production batches.
 
-Exit codes, the same for every command: 0 done (`run`: promoted), 1 refused (a gate, a
-sign-off rule or an ERROR drift level; named), 2 config or data error (one paragraph; `run`
-stops before DVC touches any output), 3 any other failure (the full log says where), 4 the
-ledger write failed (registry locked or disk refused; nothing recorded)."""
+{EXIT_CODES}"""
 
 
 def build_parser() -> argparse.ArgumentParser:

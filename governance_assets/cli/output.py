@@ -1,14 +1,5 @@
-"""What every `governance` command prints and exits with, named once.
-
-Exit codes (the same for every command):
-  0  done: `run` promoted, `verify` found everything intact, `monitor` saw no ERROR
-  1  refused: a gate, a sign-off rule or an ERROR drift level said no (the reason is printed)
-  2  config or data error: params.yaml, a dataset, a batch or a name given broke a rule,
-     said in one paragraph; nothing downstream was run or overwritten
-  3  any other failure (a crash, DVC itself); the full log says where
-  4  the ledger write failed: the registry is locked by another process or the disk refused
-     the write; nothing was recorded
-"""
+"""What every `governance` command prints and exits with, named once (the codes and the text
+`governance --help` and the CLI reference give for them)."""
 
 from __future__ import annotations
 
@@ -21,6 +12,10 @@ from ..core.record.ledger import LedgerError
 from ..core.report.printable import printable
 
 DONE, REFUSED, INPUT_ERROR, FAILURE, LEDGER_WRITE_FAILED = 0, 1, 2, 3, 4
+EXIT_CODES = """Exit codes, the same for every command: 0 done (`run`: promoted), 1 refused (a
+gate, a sign-off rule or an ERROR drift level; named), 2 config or data error (one paragraph;
+`run` stops before DVC touches any output), 3 any other failure (the full log says where), 4 the
+ledger write failed (registry locked or disk refused; nothing recorded)."""
 # A stage's own progress line carries this prefix, so a reader of DVC's log finds it.
 MARK = "[governance] "
 

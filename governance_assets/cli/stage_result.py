@@ -18,10 +18,11 @@ from datetime import datetime, timezone
 
 from ..core.files import write_json_atomic
 from ..core.layout import Layout
+from .output import DONE, FAILURE, INPUT_ERROR, REFUSED
 
 TOKEN_ENV = "GOVERNANCE_RUN_TOKEN"
 RUNNING = "running"
-OUTCOMES = {0: "done", 1: "refused", 2: "input_error", 3: "failed"}
+OUTCOMES = {DONE: "done", REFUSED: "refused", INPUT_ERROR: "input_error", FAILURE: "failed"}
 
 
 @dataclass(frozen=True)
