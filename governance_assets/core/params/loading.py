@@ -112,17 +112,10 @@ def _validated(text: str, dataset_texts: tuple[tuple[str, str], ...]) -> Params:
 
 def _check_data_path(root: Path, params: Params) -> None:
     """Inside data/raw/ of the project: DVC versions that folder, so a changed byte re-runs."""
-    source = dataset_file(params.dataset)
     key = f"datasets.{params.dataset}.path"
-    relative = params.active.path
-    resolved = (root / relative).resolve()
-    folder = (root / DATA_FOLDER).resolve()
-    if not resolved.is_relative_to(folder):
-        raise ParamsError(
-            f"{source}: {key}: {relative!r} is outside {DATA_FOLDER}/ of the project; "
-            f"copy the file under {DATA_FOLDER}/ (DVC tracks that folder) and point {key} there")
-    if not resolved.is_file():
-        raise ParamsError(f"{source}: {key}: file {relative} not found")
+    _check_inside(root, params, key, params.active.path, DATA_FOLDER,
+                  f"; copy the file under {DATA_FOLDER}/ (DVC tracks that folder) and point "
+                  f"{key} there")
     _check_declared_files(root, params)
 
 
@@ -133,16 +126,21 @@ def _check_declared_files(root: Path, params: Params) -> None:
              ("external_model.path", spec.external_model and spec.external_model.path,
               EXTERNAL_FOLDER)]
     for name, relative, folder in files:
-        if relative is None:
-            continue
-        key = f"datasets.{params.dataset}.{name}"
-        source = dataset_file(params.dataset)
-        resolved = (root / relative).resolve()
-        if not resolved.is_relative_to((root / folder).resolve()):
-            raise ParamsError(f"{source}: {key}: {relative!r} is outside {folder}/ of the "
-                              "project (a DVC stage depends on that folder)")
-        if not resolved.is_file():
-            raise ParamsError(f"{source}: {key}: file {relative} not found")
+        if relative is not None:
+            _check_inside(root, params, f"datasets.{params.dataset}.{name}", relative, folder,
+                          " (a DVC stage depends on that folder)")
+
+
+def _check_inside(root: Path, params: Params, key: str, relative: str, folder: str,
+                  advice: str) -> None:
+    """A file the active dataset names exists, inside the project folder DVC tracks for it."""
+    source = dataset_file(params.dataset)
+    resolved = (root / relative).resolve()
+    if not resolved.is_relative_to((root / folder).resolve()):
+        raise ParamsError(f"{source}: {key}: {relative!r} is outside {folder}/ of the "
+                          f"project{advice}")
+    if not resolved.is_file():
+        raise ParamsError(f"{source}: {key}: file {relative} not found")
 
 
 def load_params(root: Path) -> Params:
