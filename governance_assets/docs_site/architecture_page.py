@@ -11,8 +11,9 @@ import re
 from dagster import AssetKey
 
 from ..core.decide.gate_catalog import GATES_BY_NAME, STAGE_GROUPS
+from ..core.report.markdown import rendered_table
 from ..definitions import defs
-from .page_text import code, link, table
+from .page_text import code, link
 
 PAGE = "architecture.md"
 BEGIN = "<!-- BEGIN GENERATED: asset graph (python -m governance_assets.docs_site) -->"
@@ -67,7 +68,7 @@ def checks_table() -> str:
     rows = [(code(key.to_user_string()), code(graph.get(key).group_name),
              ", ".join(_check_text(key, name) for name in names))
             for key, names in _checks_by_asset().items()]
-    return table(("Asset", "Group", "Checks"), rows)
+    return rendered_table(("Asset", "Group", "Checks"), rows)
 
 
 def block() -> str:

@@ -10,7 +10,8 @@ import argparse
 from pathlib import Path
 
 from ..cli import build_parser
-from .page_text import code, one_line, page, table
+from ..core.report.markdown import rendered_table
+from .page_text import code, one_line, page
 
 HIDDEN = (argparse._HelpAction, argparse._SubParsersAction)
 USAGE_WIDTH = 100
@@ -50,7 +51,7 @@ def arguments_table(parser: argparse.ArgumentParser) -> str:
             for action in parser._actions if not isinstance(action, HIDDEN)]
     if not rows:
         return "No arguments."
-    return table(("Argument", "What it does", "Default"), rows)
+    return rendered_table(("Argument", "What it does", "Default"), rows)
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, str, argparse.ArgumentParser]]:
@@ -78,7 +79,7 @@ def command_section(name: str, help_text: str, parser: argparse.ArgumentParser) 
 def render() -> str:
     parser = build_parser()
     commands = _subcommands(parser)
-    summary = table(("Command", "What it does"),
+    summary = rendered_table(("Command", "What it does"),
                     [(f"[{name}](#{name})", one_line(text)) for name, text, _ in commands])
     intro = (f"The `{parser.prog}` command, read from its parser "
              "(`governance_assets.cli.build_parser`). Options of the command itself go before "

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from ..core.decide.blocking import what_a_failure_does
 from ..core.decide.gate_catalog import GATES, GateSpec
 from ..core.params import ACTIVE_DATASET
-from .page_text import anchor_id, code, link, one_line, page, table
+from ..core.report.markdown import rendered_table
+from .page_text import anchor_id, code, link, one_line, page
 
 PAGE = "reference/gates.md"
 ACTIVE_KEY = "datasets.<name>"
@@ -61,13 +62,13 @@ FIELDS: tuple[tuple[str, Callable[[GateSpec], str]], ...] = (
 def gate_section(gate: GateSpec) -> str:
     rows = [(label, render(gate)) for label, render in FIELDS]
     return "\n\n".join((f"## {gate.name}", one_line(gate.description),
-                        table(("", ""), rows)))
+                        rendered_table(("", ""), rows)))
 
 
 def summary() -> str:
     rows = [(f"[{gate.name}](#{anchor_id(gate.name)})", code(gate.asset), code(gate.stage),
              _yes_no(gate.blocking)) for gate in GATES]
-    return table(("Gate", "Asset", "Stage", "Blocking"), rows)
+    return rendered_table(("Gate", "Asset", "Stage", "Blocking"), rows)
 
 
 def render() -> str:

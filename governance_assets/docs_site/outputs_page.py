@@ -18,7 +18,8 @@ import yaml
 from ..core.decide.gate_catalog import GATES
 from ..core.layout import Layout
 from ..core.params import RegistrySpec
-from .page_text import anchor, code, link, one_line, page, table
+from ..core.report.markdown import rendered_table
+from .page_text import anchor, code, link, one_line, page
 
 ROOT = Path("/project")
 NOT_TRACKED = "not tracked"
@@ -127,12 +128,12 @@ def files_table(dvc_yaml: Path) -> str:
         stage, kind = _tracking_of(path, tracked)
         rows.append((f"{anchor(path)}{code(path)}", code(stage) if stage else "", kind,
                      _accessor_of(path, found), _judges(path)))
-    return table(("Path", "DVC stage", "DVC", "Layout", "Judged by"), rows)
+    return rendered_table(("Path", "DVC stage", "DVC", "Layout", "Judged by"), rows)
 
 
 def accessors_table() -> str:
     rows = [(code(f"Layout.{a.name}"), code(a.pattern), one_line(a.doc)) for a in accessors()]
-    return table(("Accessor", "Path", "What it is"), rows)
+    return rendered_table(("Accessor", "Path", "What it is"), rows)
 
 
 def render(dvc_yaml: Path) -> str:

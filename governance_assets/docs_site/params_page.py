@@ -21,7 +21,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from ..core.params import Params
-from .page_text import anchor, code, one_line, page, table
+from ..core.report.markdown import rendered_table
+from .page_text import anchor, code, one_line, page
 
 BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"),
           ("min_length", "length ≥"), ("max_length", "length ≤"))
@@ -161,4 +162,4 @@ def render() -> str:
              "a key as `reference/params.md#<dotted.key>`.")
     rows = [_row(key) for key in keys()]
     return page("Params reference", intro,
-                table(("Key", "Type", "Default", "Constraints", "Description"), rows))
+                rendered_table(("Key", "Type", "Default", "Constraints", "Description"), rows))

@@ -51,8 +51,14 @@ def cell(value: object) -> str:
 
 def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """A GitHub-flavoured Markdown table; every header and cell goes through `cell`."""
-    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return rendered_table([cell(h) for h in header], ([cell(v) for v in row] for row in rows))
+
+
+def rendered_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A table of cells already rendered as Markdown: only for text from the code (the docs
+    site's links and code spans), never from data, which goes through `table`."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
 
