@@ -108,3 +108,13 @@ def test_a_half_written_or_foreign_result_file_is_no_result(tmp_path):
     assert stage_result.read(layout, "train", "t") is None
     path.write_text('{"stage": "train", "token": "t", "started": "x", "unknown": 1}')
     assert stage_result.read(layout, "train", "t") is None
+
+
+def test_a_stage_line_shows_the_errors_message_without_its_dotted_class():
+    """Kills: the stage line keeping Dagster's `package.module.Class: ` prefix, or cutting a
+    message whose own text holds a colon."""
+    from governance_assets.cli.stage import _without_class
+
+    dotted = "governance_assets.core.record.ledger.entry.LedgerTampered: ledger ends at #3"
+    assert _without_class(dotted, "LedgerTampered") == "ledger ends at #3"
+    assert _without_class("refused: gate x: too low", "Failure") == "refused: gate x: too low"

@@ -64,7 +64,7 @@ def _failure_outcome(result) -> tuple[int, str]:
             error = event.step_failure_data.error
             cause = error.cause or error
             name = cause.cls_name or ""
-            message = (cause.message or "").strip().splitlines()[0] if cause.message else name
+            message = _without_class(cause.message, name)
             if name in INPUT_ERRORS or name in LEDGER_ERRORS:
                 return INPUT_ERROR, message
             if name == "DagsterAssetCheckFailedError":
@@ -76,6 +76,15 @@ def _failure_outcome(result) -> tuple[int, str]:
     if failed:
         return REFUSED, "; ".join(f"{e.check_name}: {e.description}" for e in failed)
     return FAILURE, "the run failed; see the log"
+
+
+def _without_class(message: str | None, name: str) -> str:
+    """The error's own first line: Dagster prefixes it with the exception's dotted class
+    (`governance_assets.core.record.ledger.entry.LedgerTampered: ...`), which says nothing a
+    reader can act on."""
+    first = (message or "").strip().splitlines()[0] if message else name
+    prefix, _, rest = first.partition(": ")
+    return rest if rest and prefix.rpartition(".")[2] == name else first
 
 
 def _gates_judged(result) -> list[dict]:
