@@ -8,10 +8,13 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 ENV_STAMP := $(VENV)/.installed
 DVC_STAMP := $(DVC_VENV)/.installed
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_CLIENT_STAMP := $(VENV)/.mlflow-installed
+MLFLOW_SERVER_STAMP := $(MLFLOW_VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/.dagster
 UI_PORT ?= 3000
 
-.PHONY: setup run test test-all test-heavy ui bench bench-scale census-full lint lock keys docs
+.PHONY: setup mlflow run test test-all test-heavy ui bench bench-scale census-full lint lock keys docs
 
 setup: $(ENV_STAMP) $(DVC_STAMP)
 
@@ -25,6 +28,23 @@ $(ENV_STAMP): requirements.lock pyproject.toml
 $(DVC_STAMP): requirements-dvc.lock $(ENV_STAMP)
 	test -x $(DVC_VENV)/bin/python || $(UV) venv -q --python $(VENV)/bin/python $(DVC_VENV)
 	$(UV) pip install -q --compile-bytecode --python $(DVC_VENV)/bin/python -r requirements-dvc.lock
+	touch $@
+
+## `governance publish mlflow` (docs/mlflow.md): the `.[mlflow]` extra (mlflow-skinny, the client)
+## into .venv from requirements-mlflow.lock, resolved against requirements.lock so no project pin
+## moves; and an MLflow tracking server (`.venv-mlflow/bin/mlflow server`) in its own virtualenv,
+## as DVC has, because the full mlflow's SQLAlchemy, Alembic and pandas pins are its own. The
+## publish test starts that server; `make test` installs both.
+mlflow: $(MLFLOW_CLIENT_STAMP) $(MLFLOW_SERVER_STAMP)
+
+$(MLFLOW_CLIENT_STAMP): requirements-mlflow.lock $(ENV_STAMP)
+	$(UV) pip install -q --compile-bytecode --python $(VENV)/bin/python -r requirements-mlflow.lock
+	touch $@
+
+$(MLFLOW_SERVER_STAMP): requirements-mlflow-server.lock $(ENV_STAMP)
+	test -x $(MLFLOW_VENV)/bin/python || $(UV) venv -q --python $(VENV)/bin/python $(MLFLOW_VENV)
+	$(UV) pip install -q --compile-bytecode --python $(MLFLOW_VENV)/bin/python \
+		-r requirements-mlflow-server.lock
 	touch $@
 
 ## The main job: `dvc repro` of the governed graph, then the gate table and report paths.
@@ -43,7 +63,7 @@ keys: setup
 ## PostgreSQL + Celery, kills and concurrency, census scale) carry markers: `make test-all`.
 HEAVY := browser or scale_out or reliability or scale
 TEST_WORKERS ?= 2
-test: setup
+test: setup mlflow
 	$(VENV)/bin/python -m pytest -m "not ($(HEAVY))" -n $(TEST_WORKERS) --dist loadgroup \
 		--no-loadscope-reorder
 
@@ -56,8 +76,9 @@ test-all: test
 test-heavy: setup
 	$(VENV)/bin/python -m pytest -m "$(HEAVY)"
 
-## The Dagster UI on the project's instance, with the same runs `make run` made. Ctrl-C or a
-## SIGTERM to make stops dagster dev and every process it started (governance_assets/ui_server.py).
+## The Dagster UI (dg dev) on the project's instance, with the same runs `make run` made. Ctrl-C or a
+## SIGTERM to make stops dg dev and every process it started (governance_assets/ui_server.py);
+## a UI_PORT already in use stops it before anything starts.
 ui: setup
 	$(VENV)/bin/governance ui --port $(UI_PORT)
 
@@ -87,7 +108,11 @@ docs: setup
 lint: setup
 	$(VENV)/bin/ruff check governance_assets tests benchmarks
 
-## Re-resolve the pinned environments after changing pyproject.toml or requirements-dvc.txt.
+## Re-resolve the pinned environments after changing pyproject.toml or a requirements-*.txt.
 lock: $(ENV_STAMP)
 	$(UV) pip compile pyproject.toml --extra dev --universal -p 3.10 -o requirements.lock
 	$(UV) pip compile requirements-dvc.txt --universal -p 3.10 -o requirements-dvc.lock
+	$(UV) pip compile pyproject.toml --extra mlflow -c requirements.lock --universal -p 3.10 \
+		-o requirements-mlflow.lock
+	$(UV) pip compile requirements-mlflow-server.txt --universal -p 3.10 \
+		-o requirements-mlflow-server.lock

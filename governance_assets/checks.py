@@ -33,10 +33,12 @@ from .core.decide.blocking import (
     what_this_verdict_does,
 )
 from .core.decide.gate_catalog import GATES, GATES_BY_NAME, STAGE_GROUPS, GateSpec
+from .core.decide.gate_table import judged_figures
 from .core.decide.rule_verdict import Verdict
 from .core.decide.verdicts import VerdictStore, bound_values, judged_fingerprint
 from .core.files import read_json
 from .core.model.search_view import trials_table
+from .core.report import markdown
 from .core.report.card import validate_card
 from .resources import GovernanceProject
 
@@ -70,9 +72,17 @@ def as_check_result(verdict: Verdict, fingerprint: dict, spec: GateSpec,
         if getattr(verdict, key) is not None:
             metadata[key] = float(getattr(verdict, key))
     severity = AssetCheckSeverity[check_severity(spec, verdict.blocking)]
-    effect = what_this_verdict_does(spec, verdict.outcome, verdict.blocking)
     return AssetCheckResult(passed=verdict.acceptable, severity=severity,
-                            description=effect + verdict.message, metadata=metadata)
+                            description=check_description(verdict, spec), metadata=metadata)
+
+
+def check_description(verdict: Verdict, spec: GateSpec) -> str:
+    """What the UI shows (as Markdown) for an evaluation: what this verdict does, the rule's
+    message as written, the value against its threshold, and what a failure of the gate does."""
+    effect = what_this_verdict_does(spec, verdict.outcome, verdict.blocking)
+    figures = judged_figures(verdict.value, verdict.comparison, verdict.threshold)
+    return (f"{effect}{markdown.text(verdict.message)}\n\n{figures} "
+            f"On a failure: {what_a_failure_does(spec)}")
 
 
 def _gate(spec: GateSpec, judge: Judge) -> AssetChecksDefinition:
@@ -129,19 +139,16 @@ def _carbon(project: GovernanceProject) -> tuple:
 
 
 def _search_replayed(project: GovernanceProject) -> tuple:
-    """The search replayed from the recorded seed, space and splits (timings skipped: they
-    never reach the sampler), compared on its deterministic columns and champion."""
-    from .core.model import search, search_trace
+    """The recorded search against its replay: the sampler told the recorded outcomes, the
+    champion and runner-up refitted from the recorded seed, space and splits."""
+    from .core.model.search_replay import replay
 
     layout, params = project.layout, project.params()
     recorded, path = _evidence(project, "search")
     if recorded.get("external"):
         return recorded, recorded, path
-    again = search.run_search(read_split(layout, "train"), read_split(layout, "validation"),
-                              params, measure_latency=False)
-    rerun = {"champion_trial_id": search.replay_champion(again, recorded["trials"]),
-             "trials": search_trace.comparable(search_trace.trace(again, params)["trials"])}
-    return {**recorded, "trials": search_trace.comparable(recorded["trials"])}, rerun, path
+    return (*replay(recorded, read_split(layout, "train"), read_split(layout, "validation"),
+                    params), path)
 
 
 def _golden_overlap(project: GovernanceProject) -> tuple:
@@ -225,8 +232,6 @@ def _flip_table(project: GovernanceProject, verdict: Verdict) -> str:
 
 
 def _influence_table(project: GovernanceProject, verdict: Verdict) -> str:
-    from .core.report import markdown
-
     explanation, _ = _evidence(project, "explanation")
     protected = set(explanation["protected_features"])
     rows = [[r["feature"], r["share"]] for r in explanation["global_importance"]

@@ -1,7 +1,6 @@
 """The project a run works in: its root, its params and its file layout."""
 
 
-import os
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -26,14 +25,31 @@ class GovernanceProject(ConfigurableResource):
 # --- production monitoring (issue 11) ---
 class AlertWebhook(ConfigurableResource):
     """Where monitoring alerts go: `url` here, else $GOVERNANCE_ALERT_WEBHOOK, else
-    params monitoring.alert_webhook_url. Delivery is retried and recorded, never raised."""
+    params monitoring.alert_webhook_url. Every alert goes through the outbox
+    (core/monitor/outbox.py): written first, delivered oldest first, never raised."""
 
     url: str = ""
 
-    def send(self, payload: dict, params: Params) -> dict:
-        from .core.monitor.alerts import post_json
+    def webhook(self, params: Params) -> str | None:
+        from .core.monitor.alerts import webhook_url
 
-        settings = params.monitoring
-        url = self.url or os.environ.get("GOVERNANCE_ALERT_WEBHOOK") or settings.alert_webhook_url
-        return post_json(url, payload, settings.alert_attempts, settings.alert_backoff_seconds,
-                         settings.alert_timeout_seconds).to_dict()
+        return webhook_url(self.url, params.monitoring)
+
+    def send(self, layout: Layout, params: Params, record: dict) -> dict:
+        """Write `record` to the outbox, then deliver it behind any older pending alert;
+        the record as it stands after this run."""
+        from .core.monitor import outbox
+
+        outbox.enqueue(layout.alert_outbox, record)
+        url = self.webhook(params)
+        if not url:
+            return outbox.mark_unsendable(layout.alert_outbox, record, url)
+        outbox.deliver_pending(layout.alert_outbox, url, params.monitoring)
+        return outbox.read_record(layout.alert_outbox, record)
+
+    def resend(self, layout: Layout, params: Params, include_failed: bool = False) -> list[dict]:
+        """Deliver what is still pending (and failed, when asked), oldest first."""
+        from .core.monitor import outbox
+
+        return outbox.deliver_pending(layout.alert_outbox, self.webhook(params),
+                                      params.monitoring, include_failed)

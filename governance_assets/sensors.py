@@ -8,6 +8,11 @@
   as trigger `drift` in the decision record; `governance/trigger` says it in the run's tags.
 - `fairness_rollback_sensor`: a disparate-impact ERROR asks for production to be rolled back
   when params allow it and a previous production version exists (core/monitor/rollback.py).
+- `weekly_compliance_report`: the production version's compliance report regenerated and
+  entered in the ledger every week (core/report/periodic_compliance.py), so the check is
+  visibly periodic.
+- `alert_outbox_sensor`: re-sends the alerts still undelivered (core/monitor/outbox.py), oldest
+  first, once the receiver is back, without waiting for the next batch to alert.
 """
 
 from dagster import (
@@ -16,19 +21,24 @@ from dagster import (
     AssetSelection,
     DefaultScheduleStatus,
     DefaultSensorStatus,
+    Failure,
+    OpExecutionContext,
     RunRequest,
+    ScheduleDefinition,
     ScheduleEvaluationContext,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     define_asset_job,
+    job,
+    op,
     schedule,
     sensor,
 )
 
 from .assets.monitoring import batch_partitions, pending_batches
 from .core.monitor import batches
-from .resources import GovernanceProject
+from .resources import AlertWebhook, GovernanceProject
 
 MONITORED = AssetKey("batch_monitoring")
 
@@ -49,13 +59,13 @@ search_to_promotion_job = define_asset_job(
           description="Daily 07:00 UTC: every new or changed batch file is scored and monitored.")
 def batch_monitoring_schedule(context: ScheduleEvaluationContext, project: GovernanceProject):
     params, layout = project.params(), project.layout
-    files = batches.list_batches(batches.folder(layout.root, params.monitoring.batch_folder,
-                                                params.dataset))
+    found = batches.scan(batches.folder(layout.root, params.monitoring.batch_folder,
+                                        params.dataset))
     known = set(context.instance.get_dynamic_partitions(batch_partitions.name))
-    new = sorted(set(files) - known)
+    new = sorted(set(found.batches) - known)
     if new:
         context.instance.add_dynamic_partitions(batch_partitions.name, new)
-    pending = pending_batches(layout, files)
+    pending = pending_batches(layout, found).pending
     if not pending:
         return SkipReason(f"no new batch in {params.monitoring.batch_folder}/{params.dataset}")
     return [RunRequest(run_key=f"{key}:{content}", partition_key=key,
@@ -132,6 +142,48 @@ def fairness_rollback_sensor(context: SensorEvaluationContext, project: Governan
                         cursor=cursor)
 
 
-MONITORING_SCHEDULES = [batch_monitoring_schedule]
-MONITORING_SENSORS = [drift_research_sensor, fairness_rollback_sensor]
-MONITORING_JOBS = [batch_monitoring_job, search_to_promotion_job]
+@op(description="Regenerate the production version's compliance report from its registered "
+                 "card and enter it in the ledger (kind compliance_report).")
+def production_compliance_report(context: OpExecutionContext, project: GovernanceProject
+                                 ) -> None:
+    from .core.decide.decisions import trigger_from_tags
+    from .core.report import periodic_compliance
+
+    try:
+        entry = periodic_compliance.production_report(
+            project.layout, project.params(), trigger_from_tags(context.run.tags),
+            context.run_id)
+    except periodic_compliance.PeriodicComplianceError as error:
+        raise Failure(description=str(error)) from error
+    context.log.info(f"compliance report of {entry['data']['version']}: registry/"
+                     f"{entry['data']['record']} (ledger #{entry['seq']})")
+
+
+@job(description="The production version's compliance report, regenerated and recorded in the "
+                 "ledger.")
+def compliance_report_job():
+    production_compliance_report()
+
+
+weekly_compliance_report = ScheduleDefinition(
+    name="weekly_compliance_report", job=compliance_report_job, cron_schedule="0 5 * * 1",
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="Every Monday 05:00 UTC: the production version's compliance report, "
+                "regenerated and entered in the ledger.")
+
+
+@sensor(default_status=DefaultSensorStatus.STOPPED, minimum_interval_seconds=60,
+        description="Alerts still undelivered are re-sent, oldest first, with their original "
+                    "batch, time and id; one tick waits at most one delivery's bound.")
+def alert_outbox_sensor(context: SensorEvaluationContext, project: GovernanceProject,
+                        alerts: AlertWebhook) -> SkipReason:
+    tried = alerts.resend(project.layout, project.params())
+    for record in tried:
+        context.log.info(f"alert {record['id']} (batch {record['batch']}): {record['status']}")
+    sent = sum(record["status"] == "delivered" for record in tried)
+    return SkipReason(f"{sent} of {len(tried)} undelivered alert(s) re-sent")
+
+
+MONITORING_SCHEDULES = [batch_monitoring_schedule, weekly_compliance_report]
+MONITORING_SENSORS = [drift_research_sensor, fairness_rollback_sensor, alert_outbox_sensor]
+MONITORING_JOBS = [batch_monitoring_job, search_to_promotion_job, compliance_report_job]

@@ -158,7 +158,7 @@ def serve(address: str, parent: int) -> None:
     listener.bind(address)
     listener.listen(4)
     _import(FIRST)
-    pending = list(LATER)
+    pending = list(LATER) + _lineage_modules()
     while os.getppid() == parent:
         listener.settimeout(0 if pending else 1.0)
         try:
@@ -170,6 +170,14 @@ def serve(address: str, parent: int) -> None:
         with connection:
             connection.settimeout(None)
             _serve_one(listener, connection, pending)
+
+
+def _lineage_modules() -> list[str]:
+    """The OpenLineage client, which each stage imports after its run, only where OpenLineage is
+    configured (governance_assets/lineage.py): otherwise no stage imports it."""
+    from .lineage import configured
+
+    return ["openlineage.client", "openlineage.client.facet_v2"] if configured() else []
 
 
 def _import(modules) -> None:

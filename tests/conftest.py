@@ -6,6 +6,7 @@ queue order is set below so that the longest groups start first.
 """
 
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -22,12 +23,19 @@ from governance_assets.core.layout import Layout
 from governance_assets.core.params import load_params
 from governance_assets.resources import GovernanceProject
 
+from .latency_budget import with_test_latency_budget
+
 REPO = Path(__file__).resolve().parents[1]
+# A Python warning printed (SupersessionWarning: ..., DeprecationWarning: ...), a tool's
+# "Warning: ..." or a Dagster WARNING log line; not the gates' own descriptions, which the
+# DEBUG lines quote ("warning, does not block promotion", "On a failure: Warning only, ...").
+WARNING_LINE = re.compile(r"[A-Za-z]Warning\b|\bWarning:|\bWARNING\b")
 GERMAN = REPO / "data" / "raw" / "german_credit.csv"
 
 
 def make_project(root: Path, **overrides) -> Path:
-    """A project folder with the repo's params and raw data; overrides are dotted params keys."""
+    """A project folder with the repo's params and raw data, judged by the test latency budget
+    (tests/latency_budget.py); overrides are dotted params keys."""
     for relative in ("params.yaml", "datasets", "governance/allowed_signers", "data/raw",
                      "data/reference",
                      "data/DATASHEET_german_credit.md",
@@ -40,6 +48,7 @@ def make_project(root: Path, **overrides) -> Path:
             shutil.copytree(source, target)
         else:
             shutil.copy(source, target)
+    with_test_latency_budget(root)
     if overrides:
         set_params(root, **overrides)
     return root
@@ -167,7 +176,8 @@ def params_of(root: Path):
 
 @pytest.fixture(scope="session")
 def passing(tmp_path_factory):
-    """The bundled German credit data under the bundled policy, on its own instance.
+    """The bundled German credit data under the bundled policy (latency held to the test
+    budget), on its own instance.
 
     Shared by the graph tests: a test that changes anything copies the project first.
     """

@@ -9,6 +9,7 @@ from dagster import DagsterInstance
 from governance_assets.cli import output
 from governance_assets.cli.check import check
 from governance_assets.core.files import read_json
+from governance_assets.core.report import markdown
 
 from .conftest import check_results, make_project, materialized, run_graph, set_params
 from .test_graph import DOWNSTREAM_OF_VALIDATION, blocked_after
@@ -72,7 +73,7 @@ def test_a_planted_email_column_stops_the_run_and_the_check_names_it(passing, tm
     evaluation = check_results(result)["personal_data"]
     assert not evaluation.passed and "column 'email' rule personal_data" in \
         evaluation.description
-    assert "pe****************le" in evaluation.metadata["what was judged"].value
+    assert markdown.text("pe****************le") in evaluation.metadata["what was judged"].value
     assert materialized(result).isdisjoint(DOWNSTREAM_OF_VALIDATION)
     assert check(root) == output.INPUT_ERROR
 

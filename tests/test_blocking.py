@@ -125,22 +125,24 @@ def _real_verdicts(policies) -> list:
             data_gates.retention({"findings": []}, "v.json")]
 
 
+THIN_WARNING = "insufficient evidence, warning, does not block promotion: "
+
+
 def test_the_guard_the_check_and_the_verdict_all_ask_the_owner(policies):
     """For real gates and real rules: Standing.blocks (the promotion guard), the check's
     severity and wording, and Verdict.blocks all say what the owner says.
     Kills: Standing.blocks or as_check_result deciding on its own again (e.g. severity from
     spec.blocking instead of the verdict's, a warned insufficiency shown as BLOCKS)."""
     expected = {  # gate, outcome -> (blocks promotion, severity, description starts)
-        ("schema", FAIL): (True, AssetCheckSeverity.ERROR, "BLOCKS PROMOTION: "),
+        ("schema", FAIL): (True, AssetCheckSeverity.ERROR,
+                           "BLOCKS PROMOTION and stops the run: "),
         ("schema", PASS): (False, AssetCheckSeverity.ERROR, "1 schema rule(s) on credit.csv"),
-        ("four_fifths_rule", INSUFFICIENT, True): (True, AssetCheckSeverity.WARN,
-                                                   "BLOCKS PROMOTION: "),
-        ("four_fifths_rule", INSUFFICIENT, False): (False, AssetCheckSeverity.WARN,
-                                                    "warning, does not block promotion: "),
-        ("demographic_parity", INSUFFICIENT): (False, AssetCheckSeverity.WARN,
-                                               "warning, does not block promotion: "),
-        ("drift_psi", INSUFFICIENT): (False, AssetCheckSeverity.WARN,
-                                      "warning, does not block promotion: "),
+        ("four_fifths_rule", INSUFFICIENT, True): (
+            True, AssetCheckSeverity.WARN,
+            "BLOCKS PROMOTION (insufficient evidence counts as a failure): "),
+        ("four_fifths_rule", INSUFFICIENT, False): (False, AssetCheckSeverity.WARN, THIN_WARNING),
+        ("demographic_parity", INSUFFICIENT): (False, AssetCheckSeverity.WARN, THIN_WARNING),
+        ("drift_psi", INSUFFICIENT): (False, AssetCheckSeverity.WARN, THIN_WARNING),
         ("retention", NOT_APPLICABLE): (False, AssetCheckSeverity.ERROR, "not applicable"),
     }
     for verdict in _real_verdicts(policies):

@@ -3,19 +3,25 @@ subcommands, and the stage results `governance run` reads, never another run's."
 
 import argparse
 import importlib
+import os
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 from governance_assets import cli
+from governance_assets.cli import output, stage_result
 from governance_assets.cli import run as run_command
-from governance_assets.cli import stage_result
 from governance_assets.core.decide.gate_catalog import STAGES
 from governance_assets.core.layout import Layout
+from governance_assets.entry import CLOSED_PIPE_EXIT
+
+from .conftest import make_project
 
 # Every command `governance` had before it became a package: none may go missing.
 COMMANDS = {"run", "check", "report", "ci", "ui", "stage", "promote-production", "show", "list",
-            "history", "approve", "reject", "rollback", "keys", "verify", "batches", "monitor"}
+            "history", "approve", "reject", "rollback", "keys", "verify", "batches", "monitor",
+            "serve-metrics", "compliance-report", "publish", "alerts"}
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -118,3 +124,40 @@ def test_a_stage_line_shows_the_errors_message_without_its_dotted_class():
     dotted = "governance_assets.core.record.ledger.entry.LedgerTampered: ledger ends at #3"
     assert _without_class(dotted, "LedgerTampered") == "ledger ends at #3"
     assert _without_class("refused: gate x: too low", "Failure") == "refused: gate x: too low"
+
+
+def test_a_stage_failing_on_an_unknown_error_names_it_on_its_line():
+    """A real Dagster run whose asset raises an error of no known kind, wrapped as the
+    production asset wraps a sign-off error. Under a plain `dvc repro` the console has only the
+    stage's line. Mutation killed: the line saying only "the run failed; see the log"."""
+    from dagster import DagsterInstance, Failure, asset, materialize
+
+    from governance_assets.cli.stage import _failure_outcome
+
+    @asset
+    def needs_a_request() -> None:
+        try:
+            raise LookupError("no signed promotion request for version abc")
+        except LookupError as error:
+            raise Failure(description=str(error)) from error
+
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize([needs_a_request], instance=instance, raise_on_error=False)
+    assert _failure_outcome(result) == (
+        output.FAILURE, "no signed promotion request for version abc; see the log")
+
+
+def test_a_reader_that_stops_reading_ends_every_command_quietly(tmp_path):
+    """`governance report | head` on a real pipe whose reading end is already closed, so the
+    command's first write meets it (no race with head). Mutation killed: entry.main without
+    its BrokenPipeError handling (a traceback on stderr, exit 1), or a handler that leaves
+    stdout on the closed pipe (Python's "Exception ignored" on the final flush, exit 120)."""
+    root = make_project(tmp_path)
+    governance = Path(sys.executable).parent / "governance"
+    for command in (["report"], ["list"], ["history"]):
+        reading, writing = os.pipe()
+        os.close(reading)
+        done = subprocess.run([str(governance), "--root", str(root), *command], stdout=writing,
+                              stderr=subprocess.PIPE, text=True)
+        os.close(writing)
+        assert (command, done.returncode, done.stderr) == (command, CLOSED_PIPE_EXIT, "")

@@ -38,7 +38,7 @@ from governance_assets.core.record import registry, witness
 from governance_assets.core.trust import signoff
 from governance_assets.core.trust.signatures import SIGNING_KEY_ENV
 
-from .conftest import REPO, built_once, set_params
+from .conftest import REPO, WARNING_LINE, built_once, set_params
 from .servers import free_port, graphql
 from .signing import PIPELINE, keys
 from .worktree import commit_all, git_copy_of_working_tree
@@ -162,6 +162,8 @@ def test_main_command_promotes_quietly_with_one_line_per_stage(repo_copy):
     assert len(first.stdout.splitlines()) < 100
     log = (root / "logs/latest.log").read_text()
     assert "DEBUG" in log and "Running stage 'evaluate'" in log
+    # no warning filter hides them: the stages' logs carry no Python or Dagster warning
+    assert [line for line in log.splitlines() if WARNING_LINE.search(line)] == []
     served = re.findall(r"stage server (\d+): `governance stage (\w+)` ran in child \d+, exit 0",
                         log)
     assert [stage for _, stage in served] == list(STAGES), "each stage ran in the warm server"
@@ -466,6 +468,31 @@ def test_a_model_swapped_before_the_promote_stage_is_refused(second_copy):
 
 
 @SECOND_HALF
+def test_plain_dvc_repro_prints_a_line_per_stage_the_gates_and_the_main_command(second_copy):
+    """A stage run by `dvc repro` itself, without `governance run` around it. Mutations killed:
+    the stage printing Dagster's log to the console again (94 DEBUG lines), no gate table or
+    decision at promote, no hint; the log it names not holding Dagster's log."""
+    root, _ = second_copy
+    staged = registry.get_alias(root / "registry", "staging")
+    plain = _run([str(DVC), "repro", "--force", "-s", "document", "promote"], root)
+    lines = [line for line in plain.stdout.splitlines() if line.startswith("[governance] ")]
+    assert [line.split(":")[0] for line in lines] == ["[governance] stage document",
+                                                      "[governance] stage promote"]
+    assert "DEBUG" not in plain.stdout + plain.stderr
+    assert [line for line in (plain.stdout + plain.stderr).splitlines()
+            if WARNING_LINE.search(line)] == []
+    assert plain.stdout.count("\nGates (value against the policy threshold") == 1
+    table = {line.split()[0] for line in plain.stdout.splitlines() if line.strip()}
+    assert {gate.name for gate in GATES} <= table
+    assert f"PROMOTED: registry version {staged} is `staging`" in plain.stdout
+    assert plain.stdout.count("`governance run` (make run) is the main command") == 1
+    log = re.search(r"\[governance\] stage promote: .* \(log: (logs/stage-promote-\S+\.log)\)",
+                    plain.stdout).group(1)
+    assert "RUN_SUCCESS" in (root / log).read_text() and "DEBUG - promote - " in (
+        root / log).read_text()
+
+
+@SECOND_HALF
 @pytest.mark.parametrize("through_server", [False, True], ids=["own process", "stage server"])
 def test_each_stage_reports_a_crash_as_exit_3_and_bad_params_as_exit_2(second_copy, tmp_path,
                                                                         through_server):
@@ -500,11 +527,11 @@ def test_each_stage_reports_a_crash_as_exit_3_and_bad_params_as_exit_2(second_co
 
 @pytest.fixture
 def dagster_dev(second_copy):
-    """`dagster dev` on the copy's instance, in its own process group (it ignores SIGTERM)."""
+    """`dg dev` on the copy's instance, in its own process group (it ignores SIGTERM)."""
     root, _ = second_copy
     port = free_port()
     server = subprocess.Popen(
-        [str(root / ".venv/bin/dagster"), "dev", "-w", "workspace.yaml", "-p", str(port)],
+        [str(root / ".venv/bin/dg"), "dev", "-w", "workspace.yaml", "-p", str(port)],
         cwd=root, env=_env(root), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)
     try:
@@ -516,7 +543,7 @@ def dagster_dev(second_copy):
             except OSError:
                 time.sleep(1)
         else:
-            pytest.fail("dagster dev did not answer within 120 s")
+            pytest.fail("dg dev did not answer within 120 s")
         yield port
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -535,10 +562,15 @@ def test_dagster_dev_shows_the_dvc_runs_lineage_gates_and_the_decision(second_co
             expected_runs = {run.run_id for run in instance.get_runs()}
     finally:
         del os.environ["DAGSTER_HOME"]
-    runs = graphql(dagster_dev, "{ runsOrError { ... on Runs { results { runId tags { key "
-                                 "value } } } } }")["runsOrError"]["results"]
+    runs = graphql(dagster_dev, "{ runsOrError { ... on Runs { results { runId pipelineName "
+                                 "tags { key value } } } } }")["runsOrError"]["results"]
     assert {r["runId"] for r in runs} == expected_runs
     assert len(expected_runs) >= 5
+    # the runs list names each DVC stage's run by its stage (its job), not __ephemeral_asset_job__
+    named = [(r["pipelineName"], {t["key"]: t["value"] for t in r["tags"]}.get("governance/stage"))
+             for r in runs]
+    assert {job for job, _ in named} == set(STAGES)
+    assert all(job == stage for job, stage in named)
     # each DVC stage's run says in the UI's run list what started it, on which data and policy
     policy = load_params(root).policy_hash[:12]
     tags = [{t["key"]: t["value"] for t in r["tags"]} for r in runs]
@@ -593,6 +625,12 @@ def test_governance_ci_writes_one_junit_case_per_gate_and_fails_the_build_on_a_r
     assert not [name for name, case in cases.items()
                 if case.find("failure") is not None or case.find("error") is not None]
     assert "## Governance gates: PROMOTED" in summary_file.read_text()
+    # every declared metric beside HEAD's, the unchanged gate evidence included
+    auc = _json(root, "reports/metrics/performance.json")["auc"]
+    summary = (root / "reports/ci/summary.md").read_text()
+    assert f"| reports/metrics/performance.json | auc | {auc:.4g} | {auc:.4g} | 0 |" in summary
+    assert "| reports/metrics/fairness.json | sex.disparate_impact_ratio_min |" in summary
+    assert "cpu_model" not in summary
 
     set_params(root, policy__min_disparate_impact=0.95)
     refused = _run_with(root, ["ci", "--against", "HEAD"], env_summary)

@@ -67,7 +67,8 @@ def test_bundled_data_passes_every_blocking_gate_and_is_staged(passing):
                          if not e.passed and e.metadata["blocks_promotion"].value]
     assert blocking_failures == []
     assert checks["demographic_parity"].description.startswith(
-        "warning, does not block promotion: largest demographic parity difference")
+        "insufficient evidence, warning, does not block promotion: largest demographic parity "
+        "difference")
     assert checks["four_fifths_rule"].metadata["value"].value == pytest.approx(0.92, abs=0.03)
     assert 0.1 < checks["equalized_odds"].metadata["value"].value <= 0.2
     # Not the near-constant approver of a fixed 0.5: it refuses a share of defaulters.
@@ -116,6 +117,13 @@ def test_an_equalized_odds_bound_below_the_measured_gap_blocks_the_same_model(tm
     result = run_graph(root, instance)
     blocked_after(result, "equalized_odds", root)
     assert registry.get_alias(root / "registry", "staging") is None
+
+
+def test_a_latency_budget_no_machine_meets_blocks_the_candidate(tmp_path, instance):
+    """The gate measures for real under the test budget's override: 1 ns is never met."""
+    root = make_project(tmp_path, policy__max_latency_ms=1e-6)
+    result = run_graph(root, instance)
+    blocked_after(result, "latency_budget", root)
 
 
 def inject_bias(root) -> None:

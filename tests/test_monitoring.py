@@ -189,6 +189,8 @@ def test_clean_batch_is_logged_row_by_row_with_shadow_and_raises_nothing(
     assert report["drift_level"] == "OK" and report["levels"]["label_drift"] == "OK"
     assert report["performance"]["labelled_rows"] == 500
     assert webhook.received == [] and report["alert"] is None
+    assert "noise floor" in evaluations["prediction_drift"].description
+    assert report["performance"]["auc_drop_noise_floor"] > 0
     log_dir = next((project / "registry/decision_log/clean").iterdir())
     log = decision_log.read_log(log_dir)
     for role, version in (("production", production_version), ("shadow", shadow_version)):
@@ -216,7 +218,7 @@ def test_drifted_batch_alerts_and_the_sensor_launches_the_search_as_drift(
     assert report["prediction_drift"]["ks_pvalue"] < 0.01
     assert len(webhook.received) == 1 and webhook.received[0]["batch"] == "drifted"
     assert webhook.received[0]["breaches"]["feature_psi"] == "ERROR"
-    assert report["alert"]["delivered"] is True
+    assert report["alert"]["status"] == "delivered"
 
     data = tick(drift_research_sensor, instance, project)
     assert len(data.run_requests) == 1
@@ -324,11 +326,12 @@ def test_schedule_registers_new_batches_and_requests_each_content_once(project, 
 
 def _unfair_batch(root: Path, production_version: str) -> pd.DataFrame:
     """Young applicants the production model turns down beside older ones it accepts."""
-    from governance_assets.core.monitor.batch_validation import validate_batch
+    from governance_assets.core.data import validation
 
     params = load_params(root)
     raw = raw_german(root)
-    frame, _ = validate_batch(raw, params.active, "german_credit.csv")
+    frame, _ = validation.validate(raw, params.active, params.policy, "german_credit.csv",
+                                   validation.BATCH)
     model = registry.load_model(root / "registry", production_version)
     score = model.predict_proba(frame[params.active.model_features])[:, 1]
     young = frame["age_band"] == "under_25"
@@ -353,6 +356,9 @@ def test_fairness_breach_rolls_production_back_only_when_params_allow(production
     result = monitor(project, instance, "unfair")
     dir_check = checks(result)["batch_disparate_impact"]
     assert not dir_check.passed and dir_check.severity == AssetCheckSeverity.ERROR
+    fairness = read_json(project / "reports/monitoring/unfair/report.json")["fairness"]
+    assert fairness["worst_attribute"] == "age_band" and fairness["interval"][1] < 0.8
+    assert "the whole interval is below the error level 0.8" in dir_check.description
 
     held = tick(fairness_rollback_sensor, instance, project)
     assert "rollback_on_fairness_breach is false" in held.skip_message
@@ -382,21 +388,8 @@ def test_undelivered_alert_is_retried_logged_and_never_fails_the_run(project, in
         hook.close()
     assert result.success
     alert = read_json(project / "reports/monitoring/drifted/report.json")["alert"]
-    assert alert["delivered"] is False and len(hook.received) == 4
+    assert alert["status"] == "pending" and len(hook.received) == 4
     assert [a["status"] for a in alert["attempts"]] == [503] * 4
-
-
-def test_alert_delivered_after_a_transient_failure():
-    from governance_assets.core.monitor.alerts import post_json
-
-    hook = Webhook(statuses=[503, 200])
-    try:
-        delivery = post_json(hook.url, {"event": "x"}, attempts=4, backoff_seconds=0.01,
-                             timeout_seconds=5)
-    finally:
-        hook.close()
-    assert delivery.delivered and [a["status"] for a in delivery.attempts] == [503, 200]
-    assert hook.received == [{"event": "x"}, {"event": "x"}]
 
 
 def test_splitter_makes_year_batches_for_census_and_simulated_ones_for_german(tmp_path):
@@ -414,7 +407,7 @@ def test_splitter_makes_year_batches_for_census_and_simulated_ones_for_german(tm
     german = batches.split_into_batches(raw_german(REPO), params.active, tmp_path / "german",
                                         300, 0, with_labels=False)
     assert german["simulated"] and "SIMULATED" in german["how"]
-    assert list(batches.list_batches(tmp_path / "german")) == [
+    assert list(batches.scan(tmp_path / "german").batches) == [
         "simulated-000", "simulated-001", "simulated-002", "simulated-003"]
     assert "credit_risk" not in pd.read_csv(tmp_path / "german/simulated-000.csv").columns
 
@@ -437,3 +430,153 @@ def test_unlabelled_batch_measures_drift_and_leaves_label_checks_unmeasured(proj
     assert report["labelled_rows"] == 0
     assert report["levels"]["label_drift"] == report["levels"]["batch_auc"] == "NOT_MEASURED"
     assert report["levels"]["feature_psi"] == "OK" and report["rows"] == 500
+
+
+# --- statistics that separate drift from noise (issue 22, item 4) ---
+
+def _decided_rows(root: Path, version: str) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """The raw German rows, whether each is under 25, and whether the production version
+    accepts it at its card's decision threshold."""
+    from governance_assets.core.data import validation
+    from governance_assets.core.monitor import monitoring
+
+    params = load_params(root)
+    raw = raw_german(root)
+    frame, _ = validation.validate(raw, params.active, params.policy, "german_credit.csv",
+                                   validation.BATCH)
+    model = registry.load_model(root / "registry", version)
+    threshold = monitoring.card_baseline(root / "registry", version)["decision_threshold"]
+    accepted = model.predict_proba(frame[params.active.model_features])[:, 1] >= threshold
+    return raw, pd.Series((frame["age_band"] == "under_25").to_numpy()), pd.Series(accepted)
+
+
+def _rows(raw: pd.DataFrame, mask: pd.Series, count: int) -> pd.DataFrame:
+    return raw[mask.to_numpy()].sample(count, random_state=1)
+
+
+def _straddling_batch(root: Path, version: str) -> pd.DataFrame:
+    """25 young applicants, 12 accepted, beside 200 older ones, 130 accepted: the young rate is
+    under 0.8 of the older one, but 25 rows cannot tell that from chance."""
+    raw, young, accepted = _decided_rows(root, version)
+    return pd.concat([_rows(raw, young & accepted, 12), _rows(raw, young & ~accepted, 13),
+                      _rows(raw, ~young & accepted, 130), _rows(raw, ~young & ~accepted, 70)],
+                     ignore_index=True)
+
+
+def test_point_dir_under_the_level_with_a_straddling_interval_is_no_breach_and_no_rollback(
+        production, project, instance, keys, monkeypatch, capsys):
+    from governance_assets.cli.monitor import _print_batch
+
+    _, production_version, shadow_version = production
+    root = project / "registry"
+    trust = signoff.Trust.of(project, load_params(project).signoff)
+    for version in (shadow_version, production_version):   # somewhere to roll back to
+        keys.promote(root, version, trust)
+    monkeypatch.setenv(SIGNING_KEY_ENV, str(keys.path(PIPELINE)))
+    set_params(project, monitoring={"rollback_on_fairness_breach": True})
+    drop_batch(project, "noisy", _straddling_batch(project, production_version))
+    result = monitor(project, instance, "noisy")
+    fairness = read_json(project / "reports/monitoring/noisy/report.json")["fairness"]
+    age = fairness["attributes"]["age_band"]
+    assert age["rows"]["under_25"] == 25 and age["disparate_impact_ratio_min"] < 0.8
+    low, high = age["interval"]
+    assert low < 0.8 < high, "the interval straddles the error level"
+    assert age["level"] == "WARN" and "straddles" in age["why"]
+    assert fairness["level"] != "ERROR"
+    dir_check = checks(result)["batch_disparate_impact"]
+    assert dir_check.severity == AssetCheckSeverity.WARN
+    assert f"[{low:.3g}, {high:.3g}]" in dir_check.description
+    assert "error < 0.8" in dir_check.description
+
+    held = tick(fairness_rollback_sensor, instance, project)
+    assert "noisy: no fairness breach" in held.skip_message
+    assert registry.get_alias(root, "production") == production_version
+
+    _print_batch(Layout(project), batches.scan(project / BATCHES).batches["noisy"],
+                 project / "logs" / "monitor.log")
+    line = capsys.readouterr().out
+    assert f"lowest DIR {fairness['disparate_impact_ratio_min']:.3g} [{low:.3g}, {high:.3g}] " \
+           "(error < 0.8) WARN" in line
+
+
+def test_a_group_below_min_group_size_is_insufficient_evidence_not_a_breach(
+        production, project, instance):
+    _, production_version, _ = production
+    raw, young, accepted = _decided_rows(project, production_version)
+    tiny = pd.concat([_rows(raw, young & ~accepted, 10), _rows(raw, ~young & accepted, 200),
+                      _rows(raw, ~young & ~accepted, 60)], ignore_index=True)
+    drop_batch(project, "tiny", tiny)
+    result = monitor(project, instance, "tiny")
+    report = read_json(project / "reports/monitoring/tiny/report.json")
+    age = report["fairness"]["attributes"]["age_band"]
+    assert age["insufficient_groups"] == {"under_25": "10 rows < minimum 20"}
+    assert age["level"] == "NOT_MEASURED" and age["disparate_impact_ratio_min"] is None
+    assert "under_25: 10 rows < minimum 20" in report["fairness"]["why"]
+    assert not report["fairness_breach"]
+    assert checks(result)["batch_disparate_impact"].severity != AssetCheckSeverity.ERROR
+
+
+def test_label_drift_and_auc_below_min_labelled_rows_are_not_measured_with_the_reason(
+        project, instance):
+    batch = clean_batch(project).reset_index(drop=True)
+    batch.loc[60:, "credit_risk"] = ""   # 60 of 500 rows labelled so far
+    drop_batch(project, "few-labels", batch)
+    result = monitor(project, instance, "few-labels")
+    report = read_json(project / "reports/monitoring/few-labels/report.json")
+    reason = "60 labelled rows < monitoring.min_labelled_rows 100"
+    for section, check in (("label_drift", "label_drift"), ("performance", "batch_auc")):
+        assert report[section]["level"] == "NOT_MEASURED" and report[section]["why"] == reason
+        assert reason in checks(result)[check].description
+    assert "psi" not in report["label_drift"] and "auc" not in report["performance"]
+
+    set_params(project, monitoring={"min_labelled_rows": 50})
+    drop_batch(project, "few-labels-enough", batch)
+    monitor(project, instance, "few-labels-enough")
+    enough = read_json(project / "reports/monitoring/few-labels-enough/report.json")
+    assert enough["label_drift"]["labelled_rows"] == 60 and "psi" in enough["label_drift"]
+    assert enough["label_drift"]["psi_noise_floor"] > 0
+    assert enough["performance"]["auc_drop_noise_floor"] > 0
+
+
+def _scored_reference(rows: int, seed: int) -> pd.DataFrame:
+    """Labels and a score that ranks them with AUC about 0.75."""
+    import numpy as np
+
+    from governance_assets.core.monitor.monitoring import SCORE
+
+    rng = np.random.default_rng(seed)
+    y = (rng.random(rows) < 0.7).astype(float)
+    return pd.DataFrame({"_favourable": y, SCORE: y * 0.95 + rng.normal(size=rows)})
+
+
+def test_the_auc_drop_counts_only_above_its_noise_floor_for_the_labelled_rows():
+    from sklearn.metrics import roc_auc_score
+
+    from governance_assets.core.monitor import monitoring
+    from governance_assets.core.params.monitoring import MonitoringSpec
+
+    reference = _scored_reference(4000, 0)
+    small, large = reference.sample(100, random_state=1), reference.sample(2000, random_state=1)
+    assert monitoring.auc_drop_noise_floor(reference, 100, 0) > \
+        2 * monitoring.auc_drop_noise_floor(reference, 2000, 0)
+    settings = MonitoringSpec()
+    for batch, level in ((small, "OK"), (large, "ERROR")):
+        auc = roc_auc_score(batch["_favourable"], batch[monitoring.SCORE])
+        # the same drop, 0.06, above auc_drop.error (0.05) at both sizes
+        judged = monitoring.performance(reference, batch, auc + 0.06, settings, 0)
+        assert judged["auc_drop"] == pytest.approx(0.06)
+        assert judged["level"] == level, judged
+    assert judged["thresholds"] == {"warn": 0.02, "error": 0.05}
+
+
+def test_a_dir_breach_needs_the_whole_interval_below_the_error_level():
+    from governance_assets.core.monitor.batch_fairness import judge
+    from governance_assets.core.params.monitoring import LowerLevels
+
+    levels = LowerLevels(warn=0.85, error=0.8)
+    assert judge(0.75, [0.6, 0.79], levels)[0] == "ERROR"
+    level, why = judge(0.75, [0.6, 0.9], levels)
+    assert level == "WARN" and "straddles" in why and "[0.6, 0.9]" in why
+    assert judge(0.82, [0.7, 0.95], levels)[0] == "WARN"
+    assert judge(0.9, [0.7, 0.99], levels)[0] == "OK"
+    assert judge(None, None, levels)[0] == "NOT_MEASURED"

@@ -125,15 +125,11 @@ def _verdicts(root: Path) -> dict[str, tuple]:
             for item in standings(load_params(root), Layout(root))}
 
 
-# Two workers and the run share 2 cores: latency is judged, but not against the bundled budget.
-UNHURRIED = {"policy__max_latency_ms": 10_000}
-
-
 def test_postgres_and_two_celery_workers_reach_the_local_runs_verdicts_and_model(
         engines, instance, tmp_path):
-    local_root = make_project(tmp_path / "local", **UNHURRIED)
+    local_root = make_project(tmp_path / "local")
     assert run_graph(local_root, instance).success
-    root = make_project(tmp_path / "project", **UNHURRIED)
+    root = make_project(tmp_path / "project")
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(DEPLOY / "dagster.yaml", home / "dagster.yaml")

@@ -13,10 +13,12 @@ from governance_assets.assets import candidate_model, model_search
 from governance_assets.core.data.raw_files import read_raw
 from governance_assets.core.data.splits import split_dataset
 from governance_assets.core.data.validation import validate
+from governance_assets.core.decide import model_gates
 from governance_assets.core.files import read_json, sha256_of_file
-from governance_assets.core.model import search, search_trace
+from governance_assets.core.model import search, search_replay, search_trace, search_trials
 from governance_assets.core.model.search_view import pareto_front
 from governance_assets.core.record import registry
+from governance_assets.core.report import markdown
 
 from .conftest import (
     REPO,
@@ -104,19 +106,67 @@ def test_same_seed_same_trace_bytes_and_another_seed_another_trace(params, split
     assert search_trace.comparable(moved["trials"]) != search_trace.comparable(first["trials"])
 
 
-def test_a_replay_without_timings_finds_the_recorded_champion(params, splits):
+def _recorded(params, splits) -> dict:
+    return search_trace.trace(search.run_search(splits["train"], splits["validation"], params),
+                              params)
+
+
+def _forests_only(params, trials: int):
+    """One family whose fit draws from its seed (a logistic regression does not)."""
+    small = _with(params, trials=trials, min_disparate_impact=None,
+                  max_perturbation_auc_drop=None)
+    return small.model_copy(update={"model": small.model.model_copy(update={
+        "search": small.model.search.model_copy(update={
+            "banned": ["logistic_regression", "hist_gradient_boosting"]})})})
+
+
+def test_the_replay_proposes_and_refits_what_the_search_recorded(params, splits):
     small = _with(params, trials=6, min_disparate_impact=0.8, max_perturbation_auc_drop=None)
-    recorded = search_trace.trace(search.run_search(splits["train"], splits["validation"], small),
-                                  small)
-    replay = search.run_search(splits["train"], splits["validation"], small,
-                               measure_latency=False)
+    recorded = _recorded(small, splits)
+    before, after = search_replay.replay(recorded, splits["train"], splits["validation"], small)
     assert recorded["champion_trial_id"] is not None
-    assert search.replay_champion(replay, recorded["trials"]) == recorded["champion_trial_id"]
+    assert len(after["proposals"]) == 6 and len(after["trials"]) == 2
+    assert after["trials"][0]["trial_id"] == recorded["champion_trial_id"]
+    assert after == before
+    assert model_gates.search_reproducible(before, after, "reports/search.json").passed
     slow = [dict(t, constraints=[*t["constraints"], {"name": "latency_p99_ms",
                                                      "passed": False}])
             if t["trial_id"] == recorded["champion_trial_id"] else t
             for t in recorded["trials"]]
-    assert search.replay_champion(replay, slow) != recorded["champion_trial_id"]
+    assert search_replay.replayed_champion(slow, []) not in (None,
+                                                              recorded["champion_trial_id"])
+
+
+def test_a_sampler_drawing_other_values_fails_the_replay(params, splits):
+    """The mutation: the replay's sampler is seeded otherwise than the recorded search's."""
+    small = _with(params, trials=6, min_disparate_impact=0.8, max_perturbation_auc_drop=None)
+    recorded = _recorded(small, splits)
+    before, after = search_replay.replay(recorded, splits["train"], splits["validation"],
+                                         _with(small, trials=6, seed=small.model.search.seed + 1))
+    verdict = model_gates.search_reproducible(before, after, "reports/search.json")
+    assert not verdict.passed and "differs: proposals of trials [0," in verdict.message
+
+
+def test_an_estimator_seeded_otherwise_on_each_fit_fails_the_replay(params, splits,
+                                                                   monkeypatch):
+    """The mutation: every fit draws a fresh seed, so the champion's refit moves; the same
+    search with the seeded estimator replays clean."""
+    forests = _forests_only(params, trials=4)
+    recorded = _recorded(forests, splits)
+    before, after = search_replay.replay(recorded, splits["train"], splits["validation"],
+                                         forests)
+    assert model_gates.search_reproducible(before, after, "reports/search.json").passed
+    seeds = iter(range(1000, 2000))
+    build = search_trials.build_pipeline
+    monkeypatch.setattr(search_trials, "build_pipeline",
+                        lambda family, spec, model, _seed, chosen=None:
+                        build(family, spec, model, next(seeds), chosen))
+    recorded = _recorded(forests, splits)
+    before, after = search_replay.replay(recorded, splits["train"], splits["validation"],
+                                         forests)
+    verdict = model_gates.search_reproducible(before, after, "reports/search.json")
+    assert not verdict.passed and f"refitted trials [{recorded['champion_trial_id']}" in \
+        verdict.message
 
 
 @pytest.mark.parametrize(("change", "expected"), [
@@ -207,7 +257,8 @@ def test_an_infeasible_search_blocks_promotion_and_names_the_constraint(passing,
         result = run_graph(root, instance)
     verdict = check_results(result)["feasible_trial"]
     assert not verdict.passed
-    assert "feasible trials (out of 4) 0 fails: must be >= 1" in verdict.description
+    assert markdown.text("feasible trials (out of 4) 0 fails: must be >= 1") in \
+        verdict.description
     assert "model_size_kb ruled out 4 of 4 trial(s)" in verdict.description
     assert "candidate_model" not in materialized(result)
     assert registry.get_alias(root / "registry", "staging") == staged

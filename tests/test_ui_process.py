@@ -1,14 +1,17 @@
 """`make ui` for real, started from a terminal or as a script's background job, stopped by
 Ctrl-C, a closed terminal, or a script's SIGTERM to make or to the server process make started;
-no process it started is left running.
+no process it started is left running, and it starts without a warning. A port already in use
+is refused at once, naming the port and UI_PORT.
 
-A background job starts with SIGINT ignored; plain `dagster dev` gives SIGTERM SIGINT's handler,
+A background job starts with SIGINT ignored; plain `dg dev` gives SIGTERM SIGINT's handler,
 so there it ignored SIGTERM and left its webserver, daemon and code servers running.
 """
 
 import contextlib
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO
+from .conftest import REPO, WARNING_LINE
 from .servers import free_port
 
 pytestmark = pytest.mark.slow
@@ -74,18 +77,27 @@ def _wait_for_ui(port: int, make: subprocess.Popen) -> None:
 @pytest.mark.parametrize("how", ["ctrl_c", "sighup_to_group", "sigterm_to_make",
                                  "sigterm_to_server"])
 def test_make_ui_stops_every_process_it_started(tmp_path, how):
+    """Also: the start prints no warning (mutation killed: `dagster dev` back in ui_server,
+    whose SupersessionWarning names `dg dev`)."""
     port = free_port()
     from_script = how.startswith("sigterm")
-    make = subprocess.Popen(["make", "-s", "ui", f"UI_PORT={port}",
-                             f"DAGSTER_HOME={tmp_path}"],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True,
-                            preexec_fn=_as_background_job if from_script else None)
+    home = tmp_path / "dagster_home"   # the project's instance settings, as make ui uses them
+    home.mkdir()
+    shutil.copy(REPO / ".dagster/dagster.yaml", home / "dagster.yaml")
+    output = tmp_path / "ui.log"
+    with output.open("w") as sink:
+        make = subprocess.Popen(["make", "-s", "ui", f"UI_PORT={port}", f"DAGSTER_HOME={home}"],
+                                cwd=REPO, stdout=sink, stderr=subprocess.STDOUT,
+                                start_new_session=True,
+                                preexec_fn=_as_background_job if from_script else None)
     started: set[int] = set()
     try:
         _wait_for_ui(port, make)
         started = _descendants(make.pid)
-        assert len(started) >= 3   # governance ui, dagster dev, its webserver and daemon
+        assert len(started) >= 3   # governance ui, dg dev, its webserver and daemon
+        text = output.read_text()
+        assert f"Serving dagster-webserver on http://127.0.0.1:{port}" in text
+        assert not [line for line in text.splitlines() if WARNING_LINE.search(line)], text
         if how == "ctrl_c":        # the terminal signals the whole foreground group
             os.killpg(make.pid, signal.SIGINT)
         elif how == "sigterm_to_server":   # the process make started
@@ -106,3 +118,25 @@ def test_make_ui_stops_every_process_it_started(tmp_path, how):
         for pid in started | _descendants(make.pid) | {make.pid}:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_make_ui_on_a_port_in_use_exits_at_once_naming_the_port(tmp_path):
+    """A real socket listens on the port first. Mutation killed: ui_server without its port
+    check (the webserver says "Serving", fails to bind, and dg dev keeps running, so make does
+    not exit within the bound)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        make = subprocess.Popen(["make", "-s", "ui", f"UI_PORT={port}",
+                                 f"DAGSTER_HOME={tmp_path}"],
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+        try:
+            out, _ = make.communicate(timeout=120)   # it must not hang; it takes ~2 s
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(make.pid, signal.SIGKILL)
+    assert make.returncode != 0
+    assert f"port {port} is already in use" in out and f"UI_PORT={port + 1}" in out
+    assert "Serving" not in out

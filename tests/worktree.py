@@ -4,11 +4,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from .latency_budget import with_test_latency_budget
+
 ENVIRONMENTS = (".venv", ".venv-dvc")
 
 
 def git_copy_of_working_tree(source: Path, target: Path, skip_prefix: str | None = None) -> Path:
-    """Tracked and untracked-but-not-ignored files, committed; the environments linked in."""
+    """Tracked and untracked-but-not-ignored files, committed, judged by the test latency
+    budget (tests/latency_budget.py); the environments linked in."""
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=source,
                             capture_output=True, text=True, check=True).stdout.split()
     for relative in listed:
@@ -18,6 +21,7 @@ def git_copy_of_working_tree(source: Path, target: Path, skip_prefix: str | None
             shutil.copy2(source / relative, target / relative)
     for environment in ENVIRONMENTS:
         (target / environment).symlink_to(source / environment)
+    with_test_latency_budget(target)
     commit_all(target, "copy of the working tree", init=True)
     return target
 

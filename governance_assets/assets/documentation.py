@@ -9,6 +9,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from ..core.decide.decisions import trigger_from_tags
 from ..core.decide.gate_catalog import GATES, LATENCY_EVIDENCE
+from ..core.decide.gate_table import card_gate_table_markdown
 from ..core.decide.verdicts import code_version, standings
 from ..core.files import md5_of_file, read_json, write_text_atomic
 from ..core.layout import Layout
@@ -62,14 +63,6 @@ def _carbon(layout: Layout, sha256: str) -> dict:
     return card_section(read_json(path) if path.exists() else None, layout.relative(path))
 
 
-def _gate_table(gates: list[dict]) -> str:
-    rows = ["| gate | verdict | value | threshold | blocks promotion |", "|---|---|---|---|---|"]
-    rows += [f"| {g['gate']} | {g['verdict']} | {g['value'] if g['value'] is not None else '-'} "
-             f"| {g['comparison']} {g['threshold']} | {'yes' if g['blocks_promotion'] else 'no'} |"
-             for g in gates]
-    return "\n".join(rows)
-
-
 @asset(group_name="documentation",
        deps=[performance_report, fairness_report, explanation_report, drift_report,
              robustness_report, reference_agreement_report],
@@ -106,12 +99,16 @@ def model_card(context: AssetExecutionContext, project: GovernanceProject) -> Ma
                             executor=executor_name())
     card["binding"] = {"data_version": card["provenance"]["data_version"],
                        "candidate_sha256": card["provenance"]["candidate_sha256"]}
-    markdown = write_text_atomic(layout.report("model_card.md"), card_core.render_markdown(card))
+    text = card_core.render_markdown(card)
+    markdown = write_text_atomic(layout.report("model_card.md"), text)
     return publish(layout, "model_card", card,
                    {"decision": decision["status"], "gates_recorded": len(gates),
                     "model_name": card["model_name"], "policy_hash": card["policy_hash"]},
                    extra_files=(markdown,),
-                   extra_metadata={"gates": MetadataValue.md(_gate_table(gates))})
+                   extra_metadata={
+                       "card": MetadataValue.md(card_core.ui_markdown(
+                           text, layout.relative(markdown))),
+                       "gates": MetadataValue.md(card_gate_table_markdown(gates))})
 
 
 @asset(group_name="documentation", deps=[model_card], kinds={"markdown"},

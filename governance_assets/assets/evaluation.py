@@ -14,7 +14,7 @@ from ..core.files import read_json, write_json_atomic, write_text_atomic
 from ..core.layout import Layout
 from ..core.model import model_files
 from ..core.record import registry
-from ..core.report import markdown
+from ..core.report import evidence_view, markdown
 from ..core.trust import signoff
 from ..resources import GovernanceProject
 from .data import dataset_splits
@@ -96,7 +96,10 @@ def performance_report(project: GovernanceProject) -> MaterializeResult:
     }
     return publish(layout, "performance", report,
                    {k: m["value"] for k, m in report["metrics"].items()},
-                   extra_metadata={"latency_p99_ms (runtime)": latency["p99"]})
+                   extra_metadata={"latency_p99_ms (runtime)": latency["p99"],
+                                   "evidence": MetadataValue.md(evidence_view.performance_markdown(
+                                       report, latency, params.policy.max_latency_ms,
+                                       params.policy.max_regression))})
 
 
 @asset(group_name="evaluation", deps=[dataset_splits], kinds={"scipy"},
@@ -282,4 +285,6 @@ def drift_report(project: GovernanceProject) -> MaterializeResult:
         {"feature": list(report["psi"]), "psi": list(report["psi"].values())}).to_csv(index=False))
     return publish(layout, "drift", report,
                    {"max_psi": report["max_psi"], "drifted_share": report["drifted_share"]},
-                   extra_files=(html, table))
+                   extra_files=(html, table),
+                   extra_metadata={"psi_by_feature": MetadataValue.md(
+                       evidence_view.drift_table(report, params.policy.max_psi))})

@@ -4,8 +4,11 @@ One dynamic partition per batch file (core/monitor/batches.py): batches arrive a
 times and in any number per day, so a daily partition would invent empty days and force one
 file per day, and static partitions would need a code change per batch. The monitoring
 schedule registers each new file as a partition; a partition can also be added by hand in the
-UI. Neither asset is part of the DVC graph or the `governed_graph` job: `make run` never
-waits for them.
+UI. A file whose name cannot be a key is registered under a safe key (`batches.partition_key`,
+recorded as `file` in its status, scored.json and report); a file whose content was already
+monitored or refused under another key is a duplicate and is never run (`pending_batches`),
+so the decision log never holds the same rows twice. Neither asset is part of the DVC graph
+or the `governed_graph` job: `make run` never waits for them.
 """
 
 from dagster import (
@@ -25,7 +28,7 @@ from ..core.data.columns import input_columns
 from ..core.files import read_json, read_parquet, write_json_atomic, write_parquet_atomic
 from ..core.layout import Layout
 from ..core.model import model_files
-from ..core.monitor import batches
+from ..core.monitor import batches, metrics
 from ..core.record import registry
 from ..core.trust import signoff
 from ..resources import AlertWebhook, GovernanceProject
@@ -38,13 +41,17 @@ MONITORING_CHECKS = {
                    "noise floor",
     "drifted_share": "Share of features drifted at ERROR level, against monitoring.drifted_share",
     "prediction_drift": "PSI of the production scores against the reference's scores (KS beside "
-                        "it), against monitoring.prediction_psi",
-    "label_drift": "PSI of the favourable-label share, when labels arrived "
-                   "(monitoring.label_psi)",
-    "batch_auc": "Production card's golden AUC minus the batch AUC, with labels "
-                 "(monitoring.auc_drop)",
-    "batch_disparate_impact": "Lowest disparate impact ratio in the batch's decisions "
-                              "(monitoring.disparate_impact); an ERROR is a fairness breach",
+                        "it), against monitoring.prediction_psi and its noise floor",
+    "label_drift": "PSI of the favourable-label share, with monitoring.min_labelled_rows "
+                   "labels (monitoring.label_psi) and above its noise floor",
+    "batch_auc": "Production card's golden AUC minus the batch AUC, with "
+                 "monitoring.min_labelled_rows labels (monitoring.auc_drop) and above its noise "
+                 "floor",
+    "batch_disparate_impact": "Lowest disparate impact ratio in the batch's decisions, with its "
+                              "bootstrap interval (monitoring.disparate_impact); an ERROR (a "
+                              "fairness breach) needs the whole interval below the error level; "
+                              "groups below policy.min_group_size rows are insufficient "
+                              "evidence",
 }
 
 
@@ -52,21 +59,27 @@ def _status_path(layout: Layout, batch: str):
     return layout.monitoring(batch) / "status.json"
 
 
-def pending_batches(layout: Layout, batch_files: dict) -> dict[str, str]:
-    """Batches whose current file content was neither monitored nor refused: key -> content."""
-    pending = {}
-    for key, path in batch_files.items():
-        content = batches.content_key(path)
-        status = _status_path(layout, key)
-        if not status.is_file() or read_json(status).get("content") != content:
-            pending[key] = content
-    return pending
+def recorded_statuses(layout: Layout) -> dict[str, dict]:
+    """The status each batch's last run left (its content, monitored or refused), by key."""
+    found = {}
+    for path in sorted(layout.monitoring_root.glob("*/status.json")):
+        found[path.parent.name] = read_json(path)
+    return found
 
 
-def _refuse(layout: Layout, batch: str, content: str, message: str) -> MaterializeResult:
+def pending_batches(layout: Layout, found: batches.BatchFolder) -> batches.Triage:
+    """Each batch of the folder by content: pending (neither monitored nor refused), unchanged,
+    or a duplicate of a batch already judged."""
+    contents = {key: batches.content_key(batch.path) for key, batch in found.batches.items()}
+    return batches.triage(found.batches, contents, recorded_statuses(layout))
+
+
+def _refuse(layout: Layout, batch: str, file: str, content: str, message: str
+            ) -> MaterializeResult:
     """Nothing scored: the paragraph names file, column, value and rule; a blocking ERROR."""
     write_json_atomic(_status_path(layout, batch),
-                      {"batch": batch, "content": content, "status": "refused", "why": message})
+                      {"batch": batch, "file": file, "content": content, "status": "refused",
+                       "why": message})
     return MaterializeResult(
         metadata={"status": "refused", "why": message},
         check_results=[AssetCheckResult(check_name="batch_schema", passed=False,
@@ -78,13 +91,15 @@ def _refuse(layout: Layout, batch: str, content: str, message: str) -> Materiali
        code_version=CODE_VERSION,
        check_specs=[AssetCheckSpec(
            "batch_schema", asset="scored_batch", blocking=True,
-           description="The batch passes the training schema (columns, types, missing values, "
-                       "declared labels); otherwise nothing is scored and monitoring stops.")])
+           description="The batch passes the training data's validator (columns, types, "
+                       "category codes, missing values, personal data, declared labels); "
+                       "otherwise nothing is scored and monitoring stops.")])
 def scored_batch(context: AssetExecutionContext, project: GovernanceProject) -> MaterializeResult:
-    """The batch validated with the training schema and scored by `production` (and `staging`
-    in shadow); every decision appended to the batch's decision log."""
-    from ..core.data import raw_files
-    from ..core.monitor import batch_validation, decision_log
+    """The batch validated by the training data's validator (core/data/validation.py, BATCH
+    expectations) and scored by `production` (and `staging` in shadow); every decision appended
+    to the batch's decision log."""
+    from ..core.data import raw_files, validation
+    from ..core.monitor import decision_log
 
     params, layout, batch = project.params(), project.layout, context.partition_key
     spec, settings = params.active, params.monitoring
@@ -93,16 +108,16 @@ def scored_batch(context: AssetExecutionContext, project: GovernanceProject) -> 
         path = batches.batch_file(where, batch)
     except batches.BatchError as error:
         raise Failure(description=str(error)) from error
-    content = batches.content_key(path)
+    content, file = batches.content_key(path), layout.relative(path)
     try:
         raw = raw_files.read_raw(path)
     except raw_files.DataError as error:
-        return _refuse(layout, batch, content, str(error))
-    frame, report = batch_validation.validate_batch(raw, spec, layout.relative(path))
+        return _refuse(layout, batch, file, content, str(error))
+    frame, report = validation.validate(raw, spec, params.policy, file, validation.BATCH)
     write_json_atomic(layout.monitoring(batch) / "validation.json", report.to_dict())
     if frame is None:
         problems = [f.message for f in report.findings if not f.passed]
-        return _refuse(layout, batch, content, "; ".join(problems))
+        return _refuse(layout, batch, file, content, "; ".join(problems))
     try:
         production = signoff.production_version(
             layout.registry, lambda: signoff.Trust.of(layout.root, params.signoff))
@@ -120,13 +135,13 @@ def scored_batch(context: AssetExecutionContext, project: GovernanceProject) -> 
     write_parquet_atomic(layout.scored_batch(batch), scored)
     shadow = scorers[1].version if len(scorers) > 1 else None
     write_json_atomic(layout.monitoring(batch) / "scored.json", {
-        "batch": batch, "file": layout.relative(path), "content": content,
+        "batch": batch, "file": file, "content": content,
         "production_version": production, "shadow_version": shadow,
         "shadow_note": _shadow_note(layout, production, settings.shadow),
         "features": features, "decision_log": layout.relative(log), "logging": logged})
     return MaterializeResult(
         data_version=DataVersion(f"{content}-{production}"),
-        metadata={"rows": len(frame), "production_version": production,
+        metadata={"file": file, "rows": len(frame), "production_version": production,
                   "shadow_version": shadow or "none",
                   "logged_now": sum(item["logged_now"] for item in logged),
                   "decision_log": MetadataValue.path(layout.relative(log))},
@@ -194,35 +209,40 @@ def batch_monitoring(context: AssetExecutionContext, project: GovernanceProject,
     the production version's reference and card; an alert on any WARN or ERROR."""
     import pandas as pd
 
-    from ..core.monitor import monitoring
+    from ..core.monitor import batch_fairness, monitoring
 
     params, layout, batch = project.params(), project.layout, context.partition_key
     scored_info = read_json(layout.monitoring(batch) / "scored.json")
     version, features = scored_info["production_version"], scored_info["features"]
     scored = pd.read_parquet(layout.scored_batch(batch))
     reference = _reference(layout, params, version, features)
-    report = monitoring.monitor(reference, scored, params.active, features, scored["decision"],
-                                monitoring.card_baseline(layout.registry, version),
-                                params.monitoring, params.policy.min_group_size,
-                                params.split.seed)
-    report = {"batch": batch, "content": scored_info["content"], "production_version": version,
+    report = monitoring.monitor(
+        reference, scored, params.active, features, scored["decision"],
+        monitoring.card_baseline(layout.registry, version), params.monitoring,
+        batch_fairness.settings(params.policy, params.fairness, params.split.seed),
+        params.split.seed)
+    report = {"batch": batch, "file": scored_info["file"], "content": scored_info["content"],
+              "production_version": version,
               "shadow": monitoring.shadow_agreement(
                   scored["decision"], scored.get("shadow_decision"),
                   scored_info["shadow_version"], scored_info["shadow_note"]),
               **report}
-    report["alert"] = _alert(context, alerts, params, report)
+    report["alert"] = _alert(context, alerts, params, layout, report)
     path = write_json_atomic(layout.monitoring(batch) / "report.json", report)
     write_json_atomic(_status_path(layout, batch),
-                      {"batch": batch, "content": scored_info["content"], "status": "monitored",
+                      {"batch": batch, "file": scored_info["file"],
+                       "content": scored_info["content"], "status": "monitored",
                        "drift_level": report["drift_level"],
                        "fairness_breach": report["fairness_breach"]})
+    metrics.write_metrics(layout, params.monitoring)
     return MaterializeResult(
         metadata={"drift_level": report["drift_level"],
                   "fairness_breach": report["fairness_breach"],
                   "production_version": version, "rows": report["rows"],
                   "levels": MetadataValue.json(report["levels"]),
                   "agreement_rate": report["shadow"].get("agreement_rate") or "no shadow",
-                  "alert_delivered": bool(report["alert"] and report["alert"]["delivered"]),
+                  "alert_delivered": bool(report["alert"]
+                                         and report["alert"]["status"] == "delivered"),
                   "report": MetadataValue.path(layout.relative(path))},
         check_results=[_check_result(name, report) for name in MONITORING_CHECKS])
 
@@ -262,42 +282,71 @@ def _check_result(name: str, report: dict) -> AssetCheckResult:
 
 
 def _summary_text(name: str, report: dict) -> str:
+    """Each value beside its noise floor (or interval) and the levels it is judged against."""
     data, prediction = report["data_drift"], report["prediction_drift"]
+    labels, performance, fairness = report["label_drift"], report["performance"], report["fairness"]
     texts = {
         "feature_psi": f"largest PSI {data['max_psi']:.4g} on {data['max_psi_feature']} "
                        f"(noise floor {data['psi_noise_floor'][data['max_psi_feature']]:.4g})",
         "drifted_share": f"{len(data['drifted_features'])} drifted feature(s), share "
                          f"{data['drifted_share']:.3g}: {', '.join(data['drifted_features'])}",
-        "prediction_drift": f"score PSI {prediction['psi']:.4g}, KS "
+        "prediction_drift": f"score PSI {prediction['psi']:.4g} (noise floor "
+                            f"{prediction['psi_noise_floor']:.4g}; "
+                            f"{_levels(prediction['thresholds'])}), KS "
                             f"{prediction['ks_statistic']:.3g} (p {prediction['ks_pvalue']:.3g})",
-        "label_drift": (f"label PSI {report['label_drift']['psi']:.4g}"
-                        if "psi" in report["label_drift"] else report["label_drift"]["why"]),
-        "batch_auc": (f"AUC {report['performance']['auc']:.4g} vs card "
-                      f"{report['performance']['card_auc']:.4g}"
-                      if "auc" in report["performance"] else report["performance"]["why"]),
-        "batch_disparate_impact": f"lowest DIR {report['fairness']['disparate_impact_ratio_min']}",
+        "label_drift": (f"label PSI {labels['psi']:.4g} (noise floor "
+                        f"{labels['psi_noise_floor']:.4g}; {_levels(labels['thresholds'])}) on "
+                        f"{labels['labelled_rows']} labelled rows"
+                        if "psi" in labels else labels["why"]),
+        "batch_auc": (f"AUC {performance['auc']:.4g} vs card {performance['card_auc']:.4g}: "
+                      f"drop {performance['auc_drop']:.4g} (noise floor "
+                      f"{performance['auc_drop_noise_floor']:.4g}; "
+                      f"{_levels(performance['thresholds'])}) on "
+                      f"{performance['labelled_rows']} labelled rows"
+                      if "auc" in performance else performance["why"]),
+        "batch_disparate_impact": f"lowest DIR {_interval_text(fairness)}; "
+                                  f"{fairness['why']}",
     }
     return texts[name]
 
 
-def _alert(context: AssetExecutionContext, alerts: AlertWebhook, params, report: dict
-           ) -> dict | None:
-    """POST the breaches; every attempt is logged; an undelivered alert never fails the run."""
+def _levels(thresholds: dict) -> str:
+    return f"warn > {thresholds['warn']:g}, error > {thresholds['error']:g}"
+
+
+def _interval_text(fairness: dict) -> str:
+    """`0.72 [0.55, 0.91] (warn < 0.85, error < 0.8)`, or why it was not measured."""
+    from ..core.monitor.batch_fairness import estimate_text
+
+    if fairness["disparate_impact_ratio_min"] is None:
+        return "not measured"
+    levels = fairness["thresholds"]
+    return f"{estimate_text(fairness)} (warn < {levels['warn']:g}, error < {levels['error']:g})"
+
+
+def _alert(context: AssetExecutionContext, alerts: AlertWebhook, params, layout: Layout,
+           report: dict) -> dict | None:
+    """Write the breaches to the outbox and deliver them behind older pending alerts; every
+    attempt is logged; an undelivered alert stays pending and never fails the run."""
+    from ..core.monitor import outbox
     from ..core.monitor.monitoring import ERROR, WARN
 
     alerting = (WARN, ERROR) if params.monitoring.alert_level == WARN else (ERROR,)
     breaches = {name: level for name, level in report["levels"].items() if level in alerting}
     if not breaches:
         return None
-    payload = {"event": "monitoring_breach", "dataset": params.dataset, "batch": report["batch"],
-               "production_version": report["production_version"],
-               "drift_level": report["drift_level"], "fairness_breach": report["fairness_breach"],
-               "breaches": breaches, "run_id": context.run_id,
-               "drifted_features": report["data_drift"]["drifted_features"]}
-    delivery = alerts.send(payload, params)
-    for attempt in delivery["attempts"]:
-        context.log.info(f"alert to {delivery['url']}: {attempt}")
-    if not delivery["delivered"]:
-        context.log.warning(f"alert not delivered to {delivery['url']}; the breach is in the "
-                            "report and the checks")
-    return {**delivery, "payload": payload}
+    record = outbox.new_alert(report["batch"], ERROR if ERROR in breaches.values() else WARN, {
+        "event": "monitoring_breach", "dataset": params.dataset,
+        "production_version": report["production_version"],
+        "drift_level": report["drift_level"], "fairness_breach": report["fairness_breach"],
+        "breaches": breaches, "run_id": context.run_id,
+        "drifted_features": report["data_drift"]["drifted_features"],
+        "report": layout.relative(layout.monitoring(report["batch"]) / "report.json")})
+    record = alerts.send(layout, params, record)
+    for attempt in record["attempts"]:
+        context.log.info(f"alert {record['id']} to {record['receiver']}: {attempt}")
+    if record["status"] != outbox.DELIVERED:
+        context.log.warning(f"alert {record['id']} {record['status']} "
+                            f"({record['last_error'] or 'behind older pending alerts'}); the "
+                            "breach is in the report and the checks, `governance alerts` lists it")
+    return record

@@ -11,6 +11,8 @@ from pathlib import Path
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
+    AssetKey,
+    AssetObservation,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -46,6 +48,28 @@ def _record_decision(context: AssetExecutionContext, project: GovernanceProject,
     return record, decisions.write_decision(layout, record)
 
 
+def staging_holds(layout: Layout) -> str:
+    """Which version `staging` points at now and the run that moved it there, as the ledger
+    records it: what a refused candidate leaves in place."""
+    entry = registry.alias_entry(layout.registry, "staging")
+    if entry is None:
+        return "no version yet"
+    return f"{entry['data']['version']} ({entry['data']['reason']})"
+
+
+def _staging_unchanged(run_id: str, headline: str, staging: str,
+                       items: list[Standing]) -> AssetObservation:
+    """What staging_model's page shows after a refusal: a refused run does not materialize
+    it, so without this its page shows the registered version's all-PASS gates as the latest
+    metadata. The observation says which version staging still holds and why this run's
+    candidate did not replace it."""
+    return AssetObservation(asset_key=AssetKey("staging_model"), metadata={
+        "staging": staging, "latest_decision": f"{headline} (run {run_id})",
+        "gates": MetadataValue.md(
+            f"Run {markdown.code(run_id)} refused its candidate; staging {markdown.text(staging)}."
+            "\n\n" + gate_table_markdown(items))})
+
+
 @asset(group_name="promotion", deps=[model_card, compliance_report], kinds={"json"},
        code_version=CODE_VERSION)
 def promotion_decision(context: AssetExecutionContext, project: GovernanceProject
@@ -54,11 +78,17 @@ def promotion_decision(context: AssetExecutionContext, project: GovernanceProjec
     layout = project.layout
     items = standings(project.params(), layout)
     record, path = _record_decision(context, project, items)
-    headline = ("PROMOTE: every blocking gate passed on the current inputs"
-                if record["decision"] == decisions.PROMOTE else
+    promoted = record["decision"] == decisions.PROMOTE
+    headline = ("PROMOTE: every blocking gate passed on the current inputs" if promoted else
                 f"BLOCKED by {', '.join(record['refused_by'])}")
+    staging = (f"before this decision: {staging_holds(layout)}; staging_model moves it to this "
+               "candidate" if promoted else
+               f"still {staging_holds(layout)}; this candidate is not registered")
+    if not promoted:
+        context.log_event(_staging_unchanged(context.run_id, headline, staging, items))
     return MaterializeResult(metadata={
         "decision": headline,
+        "staging": staging,
         "refusals": MetadataValue.md("\n".join(f"- {markdown.text(line)}"
                                                 for line in record["refusals"])
                                      or "none"),
@@ -118,6 +148,9 @@ def staging_model(context: AssetExecutionContext, project: GovernanceProject
 
     Re-decides from the verdict store (this asset may be selected alone), then copies model and
     evidence into the registry and re-hashes the copies against the verdicts' fingerprints.
+    A run whose candidate is refused does not materialize it: the metadata below is then that
+    of the version staging still holds; the refusal, its reasons and that version are on
+    promotion_decision and, as an observation, in this asset's Events.
     """
     params, layout = project.params(), project.layout
     items = standings(params, layout)
@@ -126,9 +159,11 @@ def staging_model(context: AssetExecutionContext, project: GovernanceProject
     if refused or latest is None or latest["run_id"] != context.run_id:
         _record_decision(context, project, items)
     if refused:
-        raise Failure(description="staging promotion refused:\n" + "\n".join(refused),
-                      metadata={"refusals": MetadataValue.md(
-                          "\n".join(f"- {line}" for line in refused)),
+        raise Failure(description=f"staging promotion refused; staging still holds "
+                                  f"{staging_holds(layout)}:\n" + "\n".join(refused),
+                      metadata={"staging": staging_holds(layout),
+                                "refusals": MetadataValue.md(
+                          "\n".join(f"- {markdown.text(line)}" for line in refused)),
                           "gates": MetadataValue.md(gate_table_markdown(items))})
     try:
         record = _register(params, layout, items, context.run_id)
@@ -138,5 +173,13 @@ def staging_model(context: AssetExecutionContext, project: GovernanceProject
     return MaterializeResult(metadata={
         "version": record["version"], "model_sha256": record["model_sha256"],
         "registry_path": MetadataValue.path(record["registry"]),
-        "gates": MetadataValue.md(gate_table_markdown(items))})
+        "registered_by_run": context.run_id,
+        # The same keys a refusal's observation sets, so none of its words outlive it here.
+        "staging": f"{record['version']}, registered by this run",
+        "latest_decision": f"PROMOTE (run {context.run_id})",
+        "gates": MetadataValue.md(
+            f"The verdicts {markdown.code(record['version'])} was registered on, in run "
+            f"{markdown.code(context.run_id)}. A later run that refuses its candidate does not "
+            "materialize this asset: its reasons and the version staging still holds are on "
+            "promotion_decision.\n\n" + gate_table_markdown(items))})
 

@@ -4,13 +4,17 @@ and keep the registry, sign-off and production monitoring.
 Commands, by the module of governance_assets/cli/ that registers them:
   run.py       run       check inputs, `dvc repro` the graph, one line per stage, the gates
   check.py     check     validate params.yaml and the dataset; run nothing
-  report.py    report    every gate's standing against the current inputs
+  report.py    report, compliance-report: every gate's standing against the current
+               inputs; production's compliance report regenerated into the ledger
   ci.py        ci        run, then the gates as JUnit XML and a Markdown summary
   ui.py        ui        the Dagster UI on the project's instance
   stage.py     stage     one DVC stage (what dvc.yaml calls); writes the result `run` reads
   registry.py  show, list, history, approve, reject, rollback, keys, verify,
                promote-production: the registry, its ledger and sign-off
   monitor.py   batches, monitor: the production loop without a daemon
+  metrics.py   serve-metrics: monitoring statistics and gate counts for Prometheus
+  publish.py   publish mlflow: a version that passed its gates, into an MLflow registry
+  alerts.py    alerts    the monitoring alert outbox: list, re-send the undelivered
 
 Exit codes: output.EXIT_CODES, named once.
 """
@@ -19,11 +23,12 @@ from __future__ import annotations
 
 import argparse
 
-from . import check, ci, monitor, registry, report, run, stage, ui
+from . import alerts, check, ci, metrics, monitor, publish, registry, report, run, stage, ui
 from .output import EXIT_CODES
 from .project import add_root_argument, project_root
 
-COMMAND_GROUPS = (run, check, report, ci, ui, stage, registry, monitor)
+COMMAND_GROUPS = (run, check, report, ci, ui, stage, registry, monitor, alerts, metrics,
+                  publish)
 DESCRIPTION = f"""Check inputs, run the governed graph through DVC, report the gates; keep the
 registry, its ledger and sign-off; monitor production batches.
 

@@ -22,9 +22,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "ci", help="run, then write the gates as JUnit XML and a Markdown summary; exit "
                    "non-zero if refused",
         description="`governance run`, then one JUnit test case per gate (junit.xml) and a "
-                    "Markdown summary with `dvc metrics diff` and `dvc params diff` against a "
-                    "git ref (summary.md, appended to $GITHUB_STEP_SUMMARY when set). Exits "
-                    "with the run's code, naming the gates that refused.")
+                    "Markdown summary with every DVC metric beside its value on a git ref (`dvc "
+                    "metrics diff --all`) and `dvc params diff` against it (summary.md, "
+                    "appended to $GITHUB_STEP_SUMMARY when set). Exits with the run's code, "
+                    "naming the gates that refused.")
     parser.add_argument("--against", default="main",
                         help="git ref for `dvc metrics diff` / `dvc params diff` (main)")
     parser.add_argument("--output", type=Path, default=Path("reports/ci"),
@@ -43,21 +44,31 @@ def _is_commit(root: Path, ref: str) -> bool:
     return found.returncode == 0
 
 
+def _dvc(root: Path, *arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run([dvc_binary(root), *arguments], cwd=root, capture_output=True,
+                          text=True)
+
+
 def dvc_diffs(root: Path, against: str) -> dict[str, str]:
-    """`dvc metrics diff` and `dvc params diff` against a git ref, as Markdown tables."""
-    titles = {kind: f"dvc {kind} diff {against}" for kind in ("metrics", "params")}
+    """Every DVC metric beside its value on a git ref (`dvc metrics diff --all`: the unchanged
+    ones too), and `dvc params diff`, as Markdown tables."""
+    from ..core.decide.ci_report import metrics_diff_markdown
+
+    metrics_title, params_title = f"dvc metrics diff {against} --all", f"dvc params diff {against}"
     if not _is_commit(root, against):
         return {title: f"`{against}` is not a commit here; nothing to compare against"
-                for title in titles.values()}
-    diffs = {}
-    for kind, title in titles.items():
-        done = subprocess.run([dvc_binary(root), kind, "diff", against, "--md"], cwd=root,
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            diffs[title] = f"dvc {kind} diff failed: {done.stderr.strip()}"
-        else:   # a table with only its header row and rule has no differences
-            diffs[title] = done.stdout if len(done.stdout.strip().splitlines()) > 2 else ""
-    return diffs
+                for title in (metrics_title, params_title)}
+    metrics = _dvc(root, "metrics", "diff", against, "--all", "--json")
+    params = _dvc(root, "params", "diff", against, "--md")
+    return {
+        metrics_title: (metrics_diff_markdown(json.loads(metrics.stdout or "{}"), against)
+                        if metrics.returncode == 0
+                        else f"dvc metrics diff failed: {metrics.stderr.strip()}"),
+        # a table with only its header row and rule has no differences
+        params_title: ((params.stdout if len(params.stdout.strip().splitlines()) > 2 else "")
+                       if params.returncode == 0
+                       else f"dvc params diff failed: {params.stderr.strip()}"),
+    }
 
 
 def ci(root: Path, against: str, output: Path) -> int:

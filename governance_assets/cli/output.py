@@ -4,9 +4,15 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import TypeVar
 
+from ..core.layout import Layout
 from ..core.params import ParamsError
 from ..core.record.ledger import LedgerError
 from ..core.report.printable import printable
@@ -48,3 +54,37 @@ def ledger_errors_as_input_errors(handler: Handler) -> Handler:
             return INPUT_ERROR
 
     return guarded  # type: ignore[return-value]
+
+
+def open_log(layout: Layout, command: str, latest: str) -> Path:
+    """A new full log `logs/<command>-<UTC time>.log` for one command's run, with `latest`
+    pointing at it: the console shows one line per step, the log everything."""
+    layout.logs.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = layout.logs / f"{command}-{stamp}.log"
+    path.touch()   # the path printed exists even when nothing was run
+    link = layout.logs / latest
+    link.unlink(missing_ok=True)
+    link.symlink_to(path.name)
+    return path
+
+
+@contextmanager
+def output_to(log: Path) -> Iterator[None]:
+    """Everything the block writes to stdout and stderr, Dagster's DEBUG events and library
+    warnings included, appended to the log instead of the console: the in-process form of what
+    `governance run` does with DVC's output (its stages run in DVC's subprocesses). Both the
+    file descriptors (native code, loggers bound to them) and Python's sys.stdout / sys.stderr
+    (a caller that replaced them) are redirected."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with log.open("a", buffering=1) as sink, redirect_stdout(sink), redirect_stderr(sink):
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield
+    finally:
+        for target, saved_fd in enumerate(saved, start=1):
+            os.dup2(saved_fd, target)
+            os.close(saved_fd)

@@ -194,6 +194,10 @@ def _summary(entry: dict) -> str:
         return f"policy {data['policy_hash'][:12]} changed {data['changed_keys'] or 'first'}"
     if kind == "decision":
         return f"{data['decision']} run {data['run_id']} {', '.join(data['refused_by'])}"
+    if kind == "compliance_report":
+        return f"{data['version']} {data['record']} ({data['trigger']})"
+    if kind == "publication":
+        return f"{data['version']} published as {data['model_uri']} at {data['tracking_uri']}"
     return f"{data.get('gate')} {data.get('outcome')} run {data.get('run_id')}"
 
 

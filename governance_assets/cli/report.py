@@ -1,5 +1,7 @@
 """`governance report`: every gate's standing against the current inputs, the report paths and
 where the registry's aliases point; exit 0 only when the current candidate is promoted.
+`governance compliance-report`: the production version's compliance report, regenerated and
+entered in the ledger (what the weekly schedule runs).
 
 `governance run` ends with the same report, told where the run stopped.
 """
@@ -15,7 +17,14 @@ from ..core.files import write_json_atomic
 from ..core.layout import Layout
 from ..core.params import Params, load_params
 from ..core.report.printable import printable
-from .output import DONE, REFUSED, ledger_errors_as_input_errors
+from .output import (
+    DONE,
+    INPUT_ERROR,
+    REFUSED,
+    error_paragraph,
+    ledger_errors_as_input_errors,
+    say,
+)
 
 REPORTS = [
     ("decision record", "reports/decision.json"), ("gate verdicts", "reports/gates.json"),
@@ -43,11 +52,36 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                     "the current candidate is the `staging` version under a decision in force; "
                     "1 otherwise.")
     parser.set_defaults(handler=_report_command)
+    periodic = commands.add_parser(
+        "compliance-report", help="regenerate production's compliance report; ledger entry",
+        description="Regenerate the EU AI Act compliance report of the `production` version "
+                    "from its registered card, with whether its files and approval still "
+                    "stand, into registry/compliance_reports/<version>/<time>/, and enter it "
+                    "in the ledger (kind compliance_report), as the weekly_compliance_report "
+                    "schedule does. Exit 2 when there is no production version.")
+    periodic.set_defaults(handler=_compliance_report_command)
 
 
 @ledger_errors_as_input_errors
 def _report_command(root: Path, _args: argparse.Namespace) -> int:
     return report(root)
+
+
+@ledger_errors_as_input_errors
+def _compliance_report_command(root: Path, _args: argparse.Namespace) -> int:
+    from ..core.report import periodic_compliance
+
+    try:
+        entry = periodic_compliance.production_report(Layout(root), load_params(root), "cli",
+                                                      None)
+    except periodic_compliance.PeriodicComplianceError as error:
+        print(error_paragraph(str(error)))
+        return INPUT_ERROR
+    data = entry["data"]
+    say(f"compliance report of production {data['version']}: registry/{data['record']} "
+        f"(ledger #{entry['seq']}); approval counts: {data['approval_counts']}; not met: "
+        f"{', '.join(data['not_met']) or 'none'}")
+    return DONE
 
 
 def _blocking_label(row: dict) -> str:

@@ -19,7 +19,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
@@ -37,6 +36,7 @@ from .output import (
     REFUSED,
     error_paragraph,
     ledger_errors_as_input_errors,
+    open_log,
     say,
 )
 from .report import recorded_decision, report
@@ -111,16 +111,6 @@ def dvc_binary(root: Path) -> str:
                               FAILURE))
         sys.exit(FAILURE)
     return found
-
-
-def _open_log(layout: Layout) -> Path:
-    layout.logs.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = layout.logs / f"run-{stamp}.log"
-    latest = layout.logs / "latest.log"
-    latest.unlink(missing_ok=True)
-    latest.symlink_to(path.name)
-    return path
 
 
 # --- what DVC's own state says ---------------------------------------------------------------
@@ -272,9 +262,9 @@ def _unjudged_stage(root: Path) -> tuple[str, str] | None:
 
 def _repro_and_report(root: Path, force: bool) -> int:
     layout = Layout(root)
-    log = _open_log(layout)
+    log = open_log(layout, "run", "latest.log")
     print(f"dvc repro of {', '.join(STAGES)} (full log: {layout.relative(log)})", flush=True)
-    env = {**os.environ, "GOVERNANCE_STAGE": "1", "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "GOVERNANCE_STAGE": "1"}
     with stage_server.running(env, log) as server:
         env = server.env if server else env
         returned, codes = _repro(root, log, env, server, force)

@@ -1,16 +1,25 @@
 """`governance stage NAME`: one DVC stage, the slice of the asset graph dvc.yaml calls it for.
 
-The stage materializes its slice on the project's instance, prints one line, and writes what it
-judged and how it ended as a structured result (stage_result.py) that `governance run` reads.
-The warm stage server (stage_server.py) runs `command` in its forked children; this module
-imports nothing of the rest of the CLI, so the server does not depend on the CLI's entry point.
+The stage materializes its slice on the project's instance (the stage's own job, so the UI's
+runs list names it), prints one line, and writes what it judged and how it ended as a structured
+result (stage_result.py) that `governance run` reads. Inside `governance run`, DVC's and
+Dagster's whole output goes to the run's log and the run prints the gate table. Run by a plain
+`dvc repro` (or by hand), the stage keeps the console as quiet itself: Dagster's log goes to
+logs/stage-NAME-STAMP.log, and the stage DVC ends at (promote, or one a gate refused) prints the
+gate table and decision as `governance run` does, with a hint that `governance run` is the main
+command.
+The warm stage server (stage_server.py) runs `command` in its forked children; of the rest of
+the CLI this module imports only the gate table's report (when no run prints it), never the
+CLI's entry point, so the server does not depend on it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.decide.gate_catalog import PRODUCTION_STAGE, STAGES
 from ..core.layout import Layout
@@ -24,21 +33,34 @@ from .output import (
     REFUSED,
     error_paragraph,
     ledger_errors_as_input_errors,
+    open_log,
+    output_to,
 )
 from .project import add_root_argument, project_root
+
+if TYPE_CHECKING:
+    from dagster import JobDefinition
 
 INPUT_ERRORS = ("ParamsError", "DataError", "IntegrityError", "UnsafeModelError")
 # A ledger that fails verification on read, or a disk that refused an entry: the run stops
 # and says which entry or file, as for bad input (nothing downstream acted on it).
 LEDGER_ERRORS = ("LedgerTampered", "LedgerWriteFailed", "LedgerError")
+# Set by `governance run` for the stages of its `dvc repro`: it logs their whole output itself.
+UNDER_RUN_ENV = "GOVERNANCE_STAGE"
+MAIN_COMMAND_HINT = ("`governance run` (make run) is the main command: it checks params.yaml and "
+                     "the data before DVC touches an output, then runs this `dvc repro` with one "
+                     "line per stage and the gate table.")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "stage", help="one DVC stage (what dvc.yaml calls)",
         description="Materialize one stage's slice of the asset graph on the project's Dagster "
-                    "instance and write its result to reports/runtime/stages/NAME.json. Exit 0 "
-                    "done, 1 a blocking gate refused, 2 config or data error, 3 other failure.")
+                    "instance (the stage's own job) and write its result to "
+                    "reports/runtime/stages/NAME.json. Outside `governance run` (a plain `dvc "
+                    "repro`), Dagster's log goes to logs/stage-NAME-STAMP.log and the stage DVC "
+                    "ends at prints the gate table and decision. Exit 0 done, 1 a blocking gate "
+                    "refused, 2 config or data error, 3 other failure.")
     parser.add_argument("name", choices=(*STAGES, PRODUCTION_STAGE), help="the stage to run")
     parser.set_defaults(handler=_stage_command)
 
@@ -58,13 +80,17 @@ def command(argv: list[str]) -> int:
 
 
 def _failure_outcome(result) -> tuple[int, str]:
-    """Exit code and one line for a Dagster run of a stage that did not succeed."""
+    """Exit code and one line for a Dagster run of a stage that did not succeed; an error of
+    no known kind is named by its first step failure's message, since the console may not show
+    Dagster's log (a plain `dvc repro` sends it to the stage's log file)."""
+    first_error = None
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
             cause = error.cause or error
             name = cause.cls_name or ""
             message = _without_class(cause.message, name)
+            first_error = first_error or message
             if name in INPUT_ERRORS or name in LEDGER_ERRORS:
                 return INPUT_ERROR, message
             if name == "DagsterAssetCheckFailedError":
@@ -74,8 +100,19 @@ def _failure_outcome(result) -> tuple[int, str]:
     failed = [e for e in result.get_asset_check_evaluations()
               if not e.passed and e.severity.value == "ERROR"]
     if failed:
-        return REFUSED, "; ".join(f"{e.check_name}: {e.description}" for e in failed)
-    return FAILURE, "the run failed; see the log"
+        return REFUSED, "; ".join(_check_line(e) for e in failed)
+    return FAILURE, (f"{first_error}; see the log" if first_error
+                     else "the run failed; see the log")
+
+
+def _check_line(evaluation) -> str:
+    """A failed gate on the console: its verdict's own words (the description is Markdown for
+    the UI, with escapes and paragraphs a terminal would show as written)."""
+    verdict = evaluation.metadata.get("verdict")
+    if verdict is None:
+        return f"{evaluation.check_name}: {evaluation.description}"
+    return (f"{evaluation.check_name}: {verdict.data['outcome'].upper()} - "
+            f"{verdict.data['message']}")
 
 
 def _without_class(message: str | None, name: str) -> str:
@@ -115,30 +152,66 @@ def stage(root: Path, name: str) -> int:
         print(MARK + error_paragraph(str(error)), flush=True)
         stage_result.write(layout, stage_result.finish(begun, INPUT_ERROR, str(error)))
         return INPUT_ERROR
-    finished = _materialize(root, name, params, begun)
+    if os.environ.get(UNDER_RUN_ENV):
+        finished = _materialize(root, name, params, begun)
+        stage_result.write(layout, finished)
+        print(MARK + finished.line(), flush=True)
+        return finished.exit_code
+    log = open_log(layout, f"stage-{name}", "latest.log")
+    with output_to(log):
+        finished = _materialize(root, name, params, begun)
     stage_result.write(layout, finished)
-    print(MARK + finished.line(), flush=True)
+    print(f"{MARK}{finished.line()} (log: {layout.relative(log)})", flush=True)
+    _conclude_without_run(root, name, finished.exit_code)
     return finished.exit_code
+
+
+def _conclude_without_run(root: Path, name: str, code: int) -> None:
+    """No `governance run` concludes a plain `dvc repro`: the stage it ends at (promote, or a
+    stage a gate refused, where DVC stops) prints the gate table and decision as the run does;
+    that stage, or any that failed, names the main command."""
+    last = name == "promote" or code == REFUSED
+    if last and name in STAGES:
+        from .report import report
+
+        report(root, stopped_at=None if name == "promote" else name)
+    if last or code != DONE:
+        print(f"\n{MAIN_COMMAND_HINT}", flush=True)
+
+
+def stage_job(root: Path, name: str) -> JobDefinition:
+    """The stage's named job (definitions.STAGE_JOBS), resolved on the graph with the project
+    at root, so its run carries the stage's name in the UI and runs in this process."""
+    from dagster import Definitions
+
+    from ..assets import GRAPH_ASSETS, PROMOTION_CHECKS
+    from ..checks import GATE_CHECKS
+    from ..definitions import STAGE_JOBS
+    from ..resources import GovernanceProject
+
+    return Definitions(assets=GRAPH_ASSETS, asset_checks=[*GATE_CHECKS, *PROMOTION_CHECKS],
+                       jobs=[STAGE_JOBS[name]],
+                       resources={"project": GovernanceProject(root=str(root))},
+                       ).resolve_job_def(name)
 
 
 def _materialize(root: Path, name: str, params: Params,
                  begun: stage_result.StageResult) -> stage_result.StageResult:
-    from dagster import DagsterInstance, materialize
+    from dagster import DagsterInstance
 
-    from ..assets import GRAPH_ASSETS, PROMOTION_CHECKS
-    from ..checks import GATE_CHECKS, stage_selection
+    from .. import lineage
     from ..core.record.registry import init_registry
-    from ..resources import GovernanceProject
 
     init_registry(Layout(root).registry, Layout(root).production_pointer)
     clock = time.perf_counter()
     with DagsterInstance.get() as instance:
-        result = materialize([*GRAPH_ASSETS, *GATE_CHECKS, *PROMOTION_CHECKS],
-                             selection=stage_selection(name), instance=instance,
-                             resources={"project": GovernanceProject(root=str(root))},
-                             tags=run_tags(params, name), raise_on_error=False)
+        result = stage_job(root, name).execute_in_process(
+            instance=instance, tags=run_tags(params, name), raise_on_error=False)
+        seconds = round(time.perf_counter() - clock, 1)
+        if lineage.configured():
+            lineage.emit_run(instance, result.run_id, root)
     code, message = (DONE, "") if result.success else _failure_outcome(result)
     return stage_result.finish(
         begun, code, message, assets=len(result.get_asset_materialization_events()),
-        seconds=round(time.perf_counter() - clock, 1), dagster_run_id=result.run_id,
+        seconds=seconds, dagster_run_id=result.run_id,
         gates=_gates_judged(result))

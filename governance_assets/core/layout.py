@@ -89,13 +89,40 @@ class Layout:
         return self._at("registry/aliases/production.json")
 
     # --- production monitoring (issue 11) ---
+    @property
+    def monitoring_root(self) -> Path:
+        """One folder per monitored batch (its partition key), and `_runs/`."""
+        return self.reports / "monitoring"
+
     def monitoring(self, batch: str) -> Path:
         """Per-batch monitoring reports: validation, what was scored, the drift report."""
-        return self.reports / "monitoring" / batch
+        return self.monitoring_root / batch
+
+    def monitor_run(self, stamp: str) -> Path:
+        """What one `governance monitor` did with every file of the batch folder (`_runs`:
+        a leading underscore is never a partition key)."""
+        return self.monitoring_root / "_runs" / f"{stamp}.json"
+
+    @property
+    def monitoring_metrics(self) -> Path:
+        """Every batch's statistics and the ledger's gate counts in the Prometheus text format
+        (node-exporter textfile collector; `governance serve-metrics` serves the same)."""
+        return self.reports / "monitoring" / "metrics.prom"
+
+    def periodic_compliance(self, version: str) -> storage.RegistryPath:
+        """The compliance reports regenerated on a calendar for a production version, one
+        folder per report (history: in the registry, each entered in the ledger)."""
+        return self.registry / "compliance_reports" / version
 
     def scored_batch(self, batch: str) -> Path:
         """The decisions made on one production batch."""
         return self._at(f"data/monitoring/{batch}/scored.parquet")
+
+    @property
+    def alert_outbox(self) -> Path:
+        """Every monitoring alert, written before delivery and kept after (core/monitor/outbox.py);
+        beside reports/monitoring/, not in it, so no batch name can collide with it."""
+        return self.reports / "alerts"
 
     def decision_log(self, batch: str, content: str) -> Path:
         """Append-only decision log of one batch file's content (history: in the registry)."""

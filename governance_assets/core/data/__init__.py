@@ -5,6 +5,7 @@ the pipeline may keep.
 - `raw_files.py`: reading a raw file (CSV, gzip, Parquet) as text, refusing a malformed one
   with a `DataError`.
 - `validation.py`: every rule on a raw file, in order; the typed frame only when all pass.
+  The one validator of the training data and of every production batch.
   Its rules: `column_rules.py` (schema, labels), `row_rules.py` (row filters, retention,
   personal data), `group_rules.py` (derived attributes, group minimums, periods),
   `poisoning.py` (extreme values, label-flipped near duplicates); findings go to a

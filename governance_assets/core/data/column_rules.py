@@ -4,6 +4,7 @@ codes, constant inputs and the target's labels."""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -21,11 +22,12 @@ LOOKS_NUMERIC_MIN_DISTINCT = 50
 LOOKS_NUMERIC_RARE_ROWS = 5
 
 
-def check_required_columns(raw: pd.DataFrame, spec: DatasetSpec, report: ValidationReport
-                            ) -> set[str]:
+def check_required_columns(raw: pd.DataFrame, spec: DatasetSpec, report: ValidationReport,
+                           optional: Collection[str] = ()) -> set[str]:
+    """Every column of the training schema but the `optional` ones must be in the file."""
     present = set(raw.columns)
     unexpected = [c for c in raw.columns if c not in spec.raw_columns]
-    for column in spec.raw_columns:
+    for column in (c for c in spec.raw_columns if c not in optional or c in present):
         ok = column in present
         message = "present" if ok else f"{report.file}: required column {column!r} is missing"
         if not ok and (near := difflib.get_close_matches(column, unexpected, n=1, cutoff=0.8)):
@@ -127,9 +129,13 @@ def handle_missing_numeric(typed: pd.DataFrame, missing: pd.Series, spec: Datase
     return typed
 
 
-def check_labels(labels: pd.Series, spec: DatasetSpec, report: ValidationReport) -> None:
+def check_labels(labels: pd.Series, spec: DatasetSpec, report: ValidationReport,
+                 unlabelled_allowed: bool = False) -> None:
+    """Every label a declared one and both outcomes present; with `unlabelled_allowed` (a
+    batch) an empty cell means "not labelled yet" and one outcome, or none, may occur."""
     known = spec.known_labels
-    unknown = labels[~labels.isin(known)]
+    given = labels[~blank(labels)] if unlabelled_allowed else labels
+    unknown = given[~given.isin(known)]
     if len(unknown):
         message = (f"{report.file}: column {spec.target!r} rule known_label: {len(unknown)} "
                    f"value(s) outside {known}, first {unknown.iloc[0]!r} at "
@@ -137,6 +143,12 @@ def check_labels(labels: pd.Series, spec: DatasetSpec, report: ValidationReport)
         report.add("labels", "known_label", spec.target, False, message, float(len(unknown)))
     else:
         report.add("labels", "known_label", spec.target, True, "every label is declared", 0.0)
+    if not unlabelled_allowed:
+        _check_both_classes(labels, spec, report)
+
+
+def _check_both_classes(labels: pd.Series, spec: DatasetSpec, report: ValidationReport) -> None:
+    known = spec.known_labels
     favourable = labels.isin(spec.favourable_values)
     counts = {"favourable": int(favourable.sum()),
               "unfavourable": int((labels.isin(known) & ~favourable).sum())}

@@ -12,7 +12,7 @@ number of distinct values, not rows.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import pandas as pd
@@ -111,7 +111,7 @@ class ColumnFinding:
 
 
 def _column_findings(values: pd.Series, column: str, rules: dict[str, Callable[[str], bool]],
-                     max_distinct_share: float, declared: bool) -> list[ColumnFinding]:
+                     max_distinct_share: float | None, declared: bool) -> list[ColumnFinding]:
     present = values[~blank(values)]
     counts = present.value_counts()
     distinct_share = len(counts) / len(present) if len(present) else 0.0
@@ -128,22 +128,27 @@ def _column_findings(values: pd.Series, column: str, rules: dict[str, Callable[[
         findings.append(ColumnFinding(column, "person_name", int(counts[names.index].sum()),
                                       distinct_share, [mask(v) for v in names[:EXAMPLES]],
                                       declared))
-    if len(present) and distinct_share >= max_distinct_share:
+    if max_distinct_share is not None and len(present) and distinct_share >= max_distinct_share:
         findings.append(ColumnFinding(column, "near_unique", len(counts), distinct_share,
                                       [mask(str(v)) for v in counts.index[:EXAMPLES]], declared))
     return findings
 
 
 def screen(raw: pd.DataFrame, identifier_columns: list[str], national_ids: dict[str, str],
-           max_identifier_values: int, max_distinct_share: float) -> list[ColumnFinding]:
+           max_identifier_values: int, max_distinct_share: float,
+           near_unique_judged: Collection[str] = ()) -> list[ColumnFinding]:
     """Every column of the file (as text) against every pattern and the near-unique rule.
 
     A column is reported once per pattern it matches more than max_identifier_values times.
+    Columns in `near_unique_judged` skip the near-unique rule: a sample of a column already
+    judged on the whole dataset is more distinct the smaller it is (German credit's
+    credit_amount: share 0.92 on its 1,000 rows, 0.97 on 500, 1.0 on 100).
     """
     rules = _pattern_rules(national_ids)
     findings = []
     for column in raw.columns:
-        found = _column_findings(raw[column].astype(str), column, rules, max_distinct_share,
+        share = None if column in near_unique_judged else max_distinct_share
+        found = _column_findings(raw[column].astype(str), column, rules, share,
                                  column in identifier_columns)
         findings += [f for f in found
                      if f.pattern == "near_unique" or f.matching_values > max_identifier_values]

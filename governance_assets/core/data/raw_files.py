@@ -65,7 +65,7 @@ def _check_size(path: Path, max_file_mb: float | None, params_key: str) -> None:
 
 
 def _header(path: Path, delimiter: str) -> list[str]:
-    opener = gzip.open if path.suffix == ".gz" else open
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
     with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
         return next(csv.reader(handle, delimiter=delimiter), [])
 
@@ -101,7 +101,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 def _byte_position(path: Path, offset: int) -> str:
     """Line and column of a byte offset, so the message points at the bad character."""
-    opener = gzip.open if path.suffix == ".gz" else open
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
     with opener(path, "rb") as handle:
         head = handle.read(offset)
     line = head.count(b"\n") + 1

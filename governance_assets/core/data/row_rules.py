@@ -11,12 +11,17 @@ from .validation_report import ValidationReport
 
 
 def screen_personal_data(raw: pd.DataFrame, spec: DatasetSpec, policy: Policy,
-                          report: ValidationReport) -> None:
-    """Direct identifiers and keys in disguise: an undeclared one fails, naming the column."""
+                          report: ValidationReport, sample: bool = False) -> None:
+    """Direct identifiers and keys in disguise: an undeclared one fails, naming the column.
+
+    In a `sample` of the dataset (a batch) the schema's own columns, judged near-unique or not
+    on the whole dataset, skip that rule; every pattern still applies to every column."""
     from . import personal_data
 
+    judged = {*spec.raw_columns, *spec.ignore_columns} if sample else set()
     findings = personal_data.screen(raw, spec.identifier_columns, policy.national_id_patterns,
-                                    policy.max_identifier_values, policy.max_distinct_share)
+                                    policy.max_identifier_values, policy.max_distinct_share,
+                                    judged)
     report.personal_data = personal_data.summary(findings, spec.identifier_columns)
     undeclared = [f for f in findings if not f.declared]
     for finding in undeclared:

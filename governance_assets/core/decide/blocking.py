@@ -105,12 +105,16 @@ def what_a_failure_does(spec: GateSpec) -> str:
 
 
 def what_this_verdict_does(spec: GateSpec, outcome: str, recorded_blocking: bool) -> str:
-    """The words a check's description starts with: nothing for a pass or nothing to judge."""
+    """The words a check's description starts with: nothing for a pass or nothing to judge;
+    thin evidence says so, so a figure that meets its threshold does not read as a failure."""
     if shown_as_passed(outcome):
         return ""
     if blocks_promotion(spec, outcome, recorded_blocking):
-        return "BLOCKS PROMOTION: "
-    return "warning, does not block promotion: "
+        why = " (insufficient evidence counts as a failure)" if outcome == INSUFFICIENT else ""
+        stops = " and stops the run" if stops_the_run(spec) else ""
+        return f"BLOCKS PROMOTION{stops}{why}: "
+    thin = "insufficient evidence, " if outcome == INSUFFICIENT else ""
+    return f"{thin}warning, does not block promotion: "
 
 
 def blocking_label(spec: GateSpec, outcome: str | None, blocks: bool) -> str:

@@ -4,6 +4,10 @@ One test case per gate, so a reviewer sees in the CI's test view which gate refu
 value and threshold. JUnit knows pass, failure, error and skipped, not "warn": a warning gate
 that did not pass is a passing case whose output and properties say WARN, so a build fails
 only when promotion is refused.
+
+The summary's metrics table shows every metric dvc.yaml declares, changed or not, beside its
+value on the compared ref: the gates' evidence (performance, fairness, drift, robustness...) is
+the point of the diff, and DVC's own table lists only what changed.
 """
 
 from __future__ import annotations
@@ -79,3 +83,35 @@ def summary_markdown(rows: list[dict], decision: str, diffs: dict[str, str]) -> 
     for title, text in diffs.items():
         lines += ["", f"### {title}", "", text.strip() or "no differences"]
     return "\n".join(lines) + "\n"
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _worth_a_row(values: dict) -> bool:
+    """Every numeric metric; a text one (carbon's CPU model, the model's name) only when it
+    changed between two revisions that both have it, so a metrics file new on this side does
+    not fill the table with descriptions."""
+    old, new = values.get("old"), values.get("new")
+    if _is_number(old) or _is_number(new):
+        return True
+    return old is not None and new is not None and old != new
+
+
+def _shown(value: object) -> object:
+    return "-" if value is None else value
+
+
+def _change(values: dict) -> object:
+    old, new = values.get("old"), values.get("new")
+    return new - old if _is_number(old) and _is_number(new) else "-"
+
+
+def metrics_diff_markdown(diff: dict[str, dict[str, dict]], against: str) -> str:
+    """`dvc metrics diff REF --all --json` (path -> metric -> old/new) as a Markdown table,
+    by path and metric name; empty when there is no metric at all."""
+    rows = [(path, name, _shown(values.get("old")), _shown(values.get("new")), _change(values))
+            for path in sorted(diff) for name, values in sorted(diff[path].items())
+            if _worth_a_row(values)]
+    return markdown.table(["path", "metric", against, "workspace", "change"], rows) if rows else ""

@@ -136,8 +136,9 @@ GATES: tuple[GateSpec, ...] = (
              rule=DECIDE + "model_gates.feasible_trial", computes=SEARCH),
     # Constraint-aware search (issue 9): the same seed reproduces the trace; energy budget.
     GateSpec("search_reproducible", "model_search", "train",
-             "Re-running the search from the recorded seed and space gives the same trials and "
-             "champion; warns only.", _SEARCH_KEYS, ("reports/search.json",),
+             "Replayed from the recorded seed and space, the sampler proposes the same trials "
+             "and the champion and runner-up refit to the same figures; warns only.",
+             _SEARCH_KEYS, ("reports/search.json",),
              blocking=False, needs_candidate=False,
              rule=DECIDE + "model_gates.search_reproducible", computes=SEARCH),
     GateSpec("carbon_budget", "candidate_model", "train",
@@ -245,6 +246,11 @@ GATES: tuple[GateSpec, ...] = (
 )
 
 GATES_BY_NAME = {gate.name: gate for gate in GATES}
+# The fairness gates: every gate whose rule is in fairness_gates.py (selection rates, error-rate
+# gaps, the flip test, protected influence). A published version is `fairness_verified` only
+# when each of them passed (core/publish/publishable.py).
+FAIRNESS_GATES = tuple(gate.name for gate in GATES
+                       if gate.rule.startswith(DECIDE + "fairness_gates."))
 # The data validation's finding families (core/data/validation_report.py) and the gate each
 # one's findings are judged by.
 FINDING_GATES = {"schema": "schema", "labels": "label_sanity", "groups": "sensitive_groups",

@@ -21,26 +21,29 @@ def feasible_trial(search: dict, evidence: str) -> Verdict:
                  f"feasible trials (out of {len(search['trials'])})", evidence, detail=detail)
 
 
-def search_reproducible(recorded: dict, rerun: dict, evidence: str) -> Verdict:
-    """The same seed and data must give the same champion and the same trial table."""
+def search_reproducible(recorded: dict, replayed: dict, evidence: str) -> Verdict:
+    """The seeded sampler proposes the recorded trials again, and the champion and runner-up
+    refitted give the recorded figures (core/model/search_replay.py says why that suffices)."""
     if recorded.get("external"):
         return not_applicable("search_reproducible", None, 0.0, "<=",
                               "no search ran: the candidate is external", evidence)
-    recorded_rows, rerun_rows = recorded["trials"], rerun["trials"]
-    differing = [i for i in range(max(len(recorded_rows), len(rerun_rows)))
-                 if i >= len(recorded_rows) or i >= len(rerun_rows)
-                 or recorded_rows[i] != rerun_rows[i]]
-    same_champion = recorded["champion_trial_id"] == rerun["champion_trial_id"]
-    value = float(len(differing) + (0 if same_champion else 1))
+    proposals = sorted(i for i in recorded["proposals"].keys() | replayed["proposals"].keys()
+                       if recorded["proposals"].get(i) != replayed["proposals"].get(i))
+    refitted = [row["trial_id"] for row in recorded["trials"]]
+    changed = [i for i, row, again in zip(refitted, recorded["trials"], replayed["trials"],
+                                          strict=True) if row != again]
+    same_champion = recorded["champion_trial_id"] == replayed["champion_trial_id"]
+    value = float(len(proposals) + len(changed) + (0 if same_champion else 1))
+    start = f"replayed from the recorded seed {recorded['seed']}"
     if value == 0:
-        message = (f"re-run from the recorded seed {recorded['seed']} and search space: the same "
-                   f"{len(recorded_rows)} trials (family, hyperparameters, validation metrics, "
-                   f"fairness, size) and the same champion (trial "
-                   f"{recorded['champion_trial_id']})")
+        message = (f"{start}: the sampler, told each recorded outcome, proposed the same "
+                   f"{len(recorded['proposals'])} trials; trial(s) {refitted} (champion first, "
+                   "then the runner-up) refitted give the same metrics, fairness and size; the "
+                   f"same champion (trial {recorded['champion_trial_id']})")
     else:
-        message = (f"re-run from the recorded seed {recorded['seed']} differs: trials "
-                   f"{sorted(set(differing))} changed; champion "
-                   f"{recorded['champion_trial_id']} -> {rerun['champion_trial_id']}")
+        message = (f"{start} differs: proposals of trials {proposals}, refitted trials "
+                   f"{changed}; champion {recorded['champion_trial_id']} -> "
+                   f"{replayed['champion_trial_id']}")
     return judged("search_reproducible", PASS if value == 0 else FAIL, value, 0.0, "<=",
                   message, evidence)
 

@@ -62,7 +62,7 @@ def binding_attribute(trial: TrialResult, params: Params) -> tuple[str, str] | N
 
 
 def mitigated_trials(plain: list[TrialResult], train: pd.DataFrame, validation: pd.DataFrame,
-                     params: Params, measure_latency: bool, perturbed: pd.DataFrame
+                     params: Params, perturbed: pd.DataFrame
                      ) -> tuple[list[TrialResult], list[str]]:
     """fairlearn's mitigations around the best plain trials, each a trial of its own; and why
     a variant was not tried (a ThresholdOptimizer needs the attribute at decision time)."""
@@ -98,7 +98,7 @@ def mitigated_trials(plain: list[TrialResult], train: pd.DataFrame, validation: 
                                          f"{base.trial_id}"}
             variants.append(evaluate_trial(len(plain) + len(variants), base.algorithm,
                                            base.hyperparameters, train, validation, params,
-                                           measure_latency, perturbed, variant))
+                                           perturbed=perturbed, variant=variant))
     return variants, skipped
 
 
@@ -133,13 +133,9 @@ class SearchOutcome:
         return max(feasible, key=ranking)
 
 
-def run_search(train: pd.DataFrame, validation: pd.DataFrame, params: Params,
-               measure_latency: bool = True) -> SearchOutcome:
-    """Seeded TPE over the allowed families; every trial kept, feasible or not. Without
-    latency (a replay), the sampler sees the same values: latency never reaches it."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+def run_search(train: pd.DataFrame, validation: pd.DataFrame, params: Params) -> SearchOutcome:
+    """Seeded TPE over the allowed families; every trial kept, feasible or not (latency is
+    screened but never reaches the sampler: core/model/search_replay.py relies on it)."""
     settings = params.model.search
     train, sampling = search_sample(train, settings.train_sample_rows, settings.seed)
     perturbed = perturbed_validation(train, validation, params)
@@ -148,23 +144,31 @@ def run_search(train: pd.DataFrame, validation: pd.DataFrame, params: Params,
     def objective(trial) -> float:
         family, chosen = suggest(trial, params.model.allowed_families, settings.space)
         result = evaluate_trial(trial.number, family, chosen, train, validation, params,
-                                measure_latency, perturbed)
+                                perturbed=perturbed)
         results.append(result)
         for check in result.checks:
             trial.set_constraint(check.name, check.violation())
         return result.metrics["validation_balanced_accuracy"]
 
-    sampler = optuna.samplers.TPESampler(
-        seed=settings.seed, n_startup_trials=min(len(params.model.allowed_families) * 2, 6))
-    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study = seeded_study(params)
     started = time.perf_counter()
     with single_thread():
         study.optimize(objective, n_trials=settings.trials, timeout=settings.timeout_seconds)
         stopped_by = "trials" if len(results) >= settings.trials else "timeout_seconds"
-        variants, skipped = mitigated_trials(results, train, validation, params,
-                                             measure_latency, perturbed)
+        variants, skipped = mitigated_trials(results, train, validation, params, perturbed)
     seconds = time.perf_counter() - started
     return SearchOutcome(results + variants, stopped_by, round(seconds, 3), sampling, skipped)
+
+
+def seeded_study(params: Params):
+    """The study every search and every replay starts from: TPE seeded from the params."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(
+        seed=params.model.search.seed,
+        n_startup_trials=min(len(params.model.allowed_families) * 2, 6))
+    return optuna.create_study(direction="maximize", sampler=sampler)
 
 
 def search_sample(train: pd.DataFrame, rows: int | None, seed: int
@@ -188,15 +192,3 @@ def search_sample(train: pd.DataFrame, rows: int | None, seed: int
                     "rule": f"seeded sample (seed {seed}) stratified by label; validation "
                             "is judged on all its rows and the champion is refit on all "
                             "train + validation rows"}
-
-
-def replay_champion(replayed: SearchOutcome, recorded_trials: list[dict]) -> int | None:
-    """The champion of a replay run without timings, using the recorded latency verdicts:
-    the same rule as the search, so equal trial tables must give the recorded champion."""
-    too_slow = {t["trial_id"] for t in recorded_trials for c in t["constraints"]
-                if c["name"] == "latency_p99_ms" and c["passed"] is False}
-    feasible = [t for t in replayed.trials
-                if not t.deterministic_failures and t.trial_id not in too_slow]
-    if not feasible:
-        return None
-    return max(feasible, key=ranking).trial_id

@@ -28,6 +28,7 @@ from .training import build_pipeline
 # the median pass's p99. One pass's p99 of 30 calls is its slowest call: a single 394 ms stall
 # on a loaded machine ruled out a trial whose median call took 13 ms.
 SCREEN_CALLS, SCREEN_REPEATS = 30, 3
+LATENCY = "latency_p99_ms"  # the screen's constraint: a verdict in the trace, never a value
 
 
 @dataclass(frozen=True)
@@ -108,13 +109,13 @@ class TrialResult:
         """The deterministic record of the trial (latency as a verdict, never milliseconds)."""
         constraints = [c.to_dict() for c in self.checks]
         if self.latency_check is not None:
-            constraints.append({"name": "latency_p99_ms", "value": "machine-dependent: "
+            constraints.append({"name": LATENCY, "value": "machine-dependent: "
                                 "reports/runtime/search.json", "threshold":
                                 self.latency_check.threshold, "comparison": "<=",
                                 "passed": self.latency_check.passed, "margin": None,
                                 "params_key": self.latency_check.key})
         elif self.deterministic_failures:
-            constraints.append({"name": "latency_p99_ms", "value": None, "threshold": None,
+            constraints.append({"name": LATENCY, "value": None, "threshold": None,
                                 "comparison": "<=", "passed": None, "margin": None,
                                 "params_key": "model.search.constraints.max_latency_ms",
                                 "note": "not measured: already infeasible"})
@@ -265,13 +266,13 @@ def evaluate_trial(trial_id: int, family: str, chosen: dict, train: pd.DataFrame
         metrics["validation_perturbation_auc_drop"] = round(
             metrics["validation_auc"] - float(roc_auc_score(y, moved)), 6)
     fairness = _worst_disparate_impact(y, predicted, validation, params)
-    result = TrialResult(trial_id, family, _plain(chosen), metrics, fairness,
+    result = TrialResult(trial_id, family, plain_hyperparameters(chosen), metrics, fairness,
                          _checks(metrics, fairness, metrics["model_size_kb"], params),
                          fit_seconds=round(fit_seconds, 4), variant=variant)
     budget = params.search_constraints.max_latency_ms
     if budget is not None and measure_latency and not result.deterministic_failures:
         result.latency = latency_ms(pipeline, inputs, SCREEN_CALLS, SCREEN_REPEATS)
-        result.latency_check = Check("latency_p99_ms", result.latency["p99"], budget, "<=",
+        result.latency_check = Check(LATENCY, result.latency["p99"], budget, "<=",
                                      "model.search.constraints.max_latency_ms")
     return result
 
@@ -305,7 +306,7 @@ def operating_point(y: np.ndarray, probability: np.ndarray, validation: pd.DataF
     return tune(y, probability, groups, floors(params))
 
 
-def _plain(chosen: dict) -> dict:
+def plain_hyperparameters(chosen: dict) -> dict:
     """JSON-safe hyperparameters: numpy scalars to Python, floats rounded for stable bytes."""
     plain = {}
     for name, value in chosen.items():

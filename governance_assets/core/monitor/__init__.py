@@ -1,11 +1,14 @@
 """The monitoring domain (asset group `monitoring`): production batches scored and judged against
 the production version, the decision log, alerts and automatic rollback.
 
-- `batches.py`: one file per batch, one partition per file.
-- `batch_validation.py`: a batch checked against the training schema (core/data's rules).
-- `monitoring.py`: one batch's drift, performance and fairness levels.
+- `batches.py`: what the batch folder holds: one partition per batch file (a safe key for
+  an odd name), and the files refused or ignored, each with its reason.
+- `monitoring.py`: one batch's drift, performance and fairness levels, each beside its noise
+  floor (`levels.py`: the levels and how they rank).
+- `batch_fairness.py`: the batch disparate-impact ratio with its interval and sufficiency.
   (Its `monitoring:` params block is core/params/monitoring.py.)
 - `decision_log.py`: the Art. 12 decision log.
-- `alerts.py`: webhook alerts with retries.
+- `alerts.py`: one alert's delivery: a deadline per attempt, retries only when they can help.
+- `outbox.py`: every alert written before delivery, re-sent oldest first until a 2xx.
 - `rollback.py`: automatic rollback on a fairness breach.
 """

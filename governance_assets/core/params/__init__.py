@@ -28,6 +28,7 @@ from .model import (
 )
 from .monitoring import LowerLevels, MonitoringSpec, UpperLevels
 from .policy import Policy
+from .publish import MlflowPublishSpec, PublishSpec
 from .release import RegistrySpec, SignoffSpec
 from .root import ACTIVE_DATASET, Params, hash_values
 
@@ -35,8 +36,9 @@ __all__ = [
     "ACTIVE_DATASET", "HYPERPARAMETERS", "AuditSpec", "DatasetSpec", "DateRange",
     "DerivedFeature", "EvaluationSpec", "ExplainSpec", "ExternalModel", "ExternalScores",
     "FairnessSpec", "Family", "LabelMapping", "LowerLevels", "MitigatedVariants",
-    "MitigationSpec", "MonitoringSpec", "UpperLevels",
-    "ModelSpec", "Params", "ParamsError", "Policy", "Range", "RegistrySpec", "RetentionSpec",
+    "MitigationSpec", "MlflowPublishSpec", "MonitoringSpec", "UpperLevels",
+    "ModelSpec", "Params", "ParamsError", "Policy", "PublishSpec", "Range", "RegistrySpec",
+    "RetentionSpec",
     "RobustnessSpec", "RowFilter", "SearchConstraints", "SearchSpec", "SignoffSpec",
     "SplitSpec", "TimeSelection", "dataset_file", "hash_values", "load_params",
 ]

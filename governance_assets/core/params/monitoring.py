@@ -60,26 +60,34 @@ class MonitoringSpec(StrictModel):
     drifted_share: UpperLevels = UpperLevels(warn=0.2, error=0.5)
     """Share of features drifted at ERROR."""
     prediction_psi: UpperLevels = UpperLevels(warn=0.1, error=0.25)
-    """PSI of the production scores against the reference's scores."""
+    """PSI of the production scores against the reference's scores, above its noise floor."""
     label_psi: UpperLevels = UpperLevels(warn=0.1, error=0.25)
-    """PSI of the favourable-label share, when labels arrived."""
+    """PSI of the favourable-label share, with min_labelled_rows labels, above its noise
+    floor."""
     auc_drop: UpperLevels = UpperLevels(warn=0.02, error=0.05)
-    """With labels: the production card's golden AUC minus the batch AUC."""
+    """With labels: the production card's golden AUC minus the batch AUC; counts only above
+    its noise floor (the drop a resample of the reference of as many labelled rows shows)."""
     disparate_impact: LowerLevels = LowerLevels(warn=0.85, error=0.8)
-    """With labels: the lowest disparate impact ratio of any sensitive attribute in the batch."""
+    """The lowest disparate impact ratio of any sensitive attribute in the batch's decisions;
+    ERROR (a fairness breach) only when its bootstrap interval (fairness.bootstrap_rounds) lies
+    wholly below `error`. Groups under policy.min_group_size rows are left out and named."""
     min_labelled_rows: int = Field(default=100, ge=10)
     """Labelled rows needed for label drift and AUC."""
     alert_webhook_url: str | None = None
-    """Alerts: JSON POSTed here (or to $GOVERNANCE_ALERT_WEBHOOK), retried with backoff, for
-    every batch with a check at alert_level or worse (WARNs are always in the checks)."""
+    """Alerts: a Slack-compatible JSON POSTed here (or to $GOVERNANCE_ALERT_WEBHOOK), for every
+    batch with a check at alert_level or worse (WARNs are always in the checks). Each alert is
+    written to the outbox (reports/alerts/) first and re-sent until a 2xx (`governance alerts`)."""
     alert_level: Literal["WARN", "ERROR"] = "ERROR"
     """The level that sends an alert."""
     alert_attempts: int = Field(default=4, ge=1, le=10)
-    """Delivery attempts per alert."""
+    """Delivery attempts per alert and per delivery run; a transient failure (connection,
+    deadline, 5xx, 429) is retried, a permanent one (scheme, malformed URL, other 4xx) is not."""
     alert_backoff_seconds: float = Field(default=0.5, ge=0, le=60)
     """Wait before the first retry, doubled at each further one."""
-    alert_timeout_seconds: float = Field(default=5, gt=0, le=60)
-    """Timeout of one delivery attempt."""
+    alert_deadline_seconds: float = Field(default=5, gt=0, le=60)
+    """Overall deadline of one delivery attempt: connect, send and read the answer together, so
+    a receiver that trickles its answer cannot hold the loop. One delivery run waits at most
+    alert_attempts x this plus the backoff waits."""
     rollback_on_fairness_breach: bool = False
     """A disparate-impact ERROR in production moves `production` back to the previous approved
     version (the fairness_rollback sensor); off by default: a human decides."""

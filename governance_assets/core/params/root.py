@@ -15,6 +15,7 @@ from .evidence import AuditSpec, EvaluationSpec, ExplainSpec, FairnessSpec, Robu
 from .model import ModelSpec, SearchConstraints
 from .monitoring import MonitoringSpec
 from .policy import Policy
+from .publish import PublishSpec
 from .release import RegistrySpec, SignoffSpec
 
 ACTIVE_DATASET = "datasets.<active>"
@@ -50,6 +51,8 @@ class Params(StrictModel):
     """Who may approve and promote, and how long an approval counts."""
     registry: RegistrySpec = RegistrySpec()
     """Where versions, aliases and the ledger live."""
+    publish: PublishSpec = PublishSpec()
+    """Registries outside the project a governed version is published to (MLflow)."""
 
     @model_validator(mode="after")
     def _dataset_declared(self) -> Params:

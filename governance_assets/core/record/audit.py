@@ -64,14 +64,15 @@ def _check_alias_files(root: RegistryPath, moves: list[dict], report: ledger.Cha
 
 def _check_records(root: RegistryPath, entries: list[dict], report: ledger.ChainReport
                    ) -> None:
-    """Verdict files and decision records are the bytes their ledger entries name (the
-    newest entry per file: a verdict re-judged under the same fingerprint rewrites it)."""
+    """Verdict files, decision records and periodic compliance reports are the bytes their
+    ledger entries name (the newest entry per file: a verdict re-judged under the same
+    fingerprint rewrites it)."""
     newest: dict[str, tuple[dict, str]] = {}
     for entry in entries:
         data = entry["data"]
         if data.get("record_sha256") is None:
             continue
-        where = (data["record"] if entry["kind"] == "decision"
+        where = (data["record"] if entry["kind"] in ("decision", "compliance_report")
                  else f"verdicts/{data['gate']}/{data['fingerprint']}.json")
         newest[where] = (entry, data["record_sha256"])
     for where, (entry, digest) in newest.items():
@@ -105,7 +106,8 @@ def verify(root: RegistryPath, anchor: str | None = None, trust: Trust | None = 
     _check_versions(root, [e for e in everything if e["kind"] == "register"], report)
     moves = [e for e in everything if e["kind"] == "alias"]
     _check_alias_files(root, moves, report)
-    _check_records(root, [e for e in everything if e["kind"] in ("verdict", "decision")],
+    _check_records(root, [e for e in everything
+                          if e["kind"] in ("verdict", "decision", "compliance_report")],
                    report)
     _check_production_moves(root, moves, trust, report)
     return report

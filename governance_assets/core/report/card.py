@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -304,3 +305,28 @@ def assemble_card(*, params, provenance: dict, lineage: dict, model_meta: dict, 
         "approvals": [],
         "evidence": evidence,
     }
+
+
+FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
+SECTION_START = re.compile(r"^(?=## )", re.MULTILINE)
+# The UI renders a long Markdown value slowly and a reviewer reads the top sections first.
+UI_CARD_CHARACTERS = 24_000
+
+
+def ui_markdown(rendered: str, path: str, limit: int = UI_CARD_CHARACTERS) -> str:
+    """The card as its asset page shows it: without the YAML front matter (model-hub
+    metadata), whole sections in order up to `limit` characters, then where the whole card is
+    and which sections it left out, so nothing is cut mid-table."""
+    sections = SECTION_START.split(FRONT_MATTER.sub("", rendered, count=1))
+    shown, size = [], 0
+    for section in sections:
+        if shown and size + len(section) > limit:
+            break
+        shown.append(section)
+        size += len(section)
+    left_out = [s.splitlines()[0].removeprefix("## ") for s in sections[len(shown):]]
+    note = f"The whole card: {markdown.code(path)}"
+    if left_out:
+        note += "; not shown here: " + ", ".join(markdown.text(h) for h in left_out)
+    return "".join(shown).rstrip("\n") + f"\n\n---\n\n{note}.\n"
+

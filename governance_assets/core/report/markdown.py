@@ -19,15 +19,18 @@ from .printable import printable
 
 # Every character that opens Markdown markup data could abuse: `<` raw HTML (and `>` with it,
 # as the table rule asks), `&` an entity, `[` a link or image (a lone `]` opens nothing), a
-# backtick a code span, `|` a table cell, `\` an escape of the character after it.
-ESCAPED = str.maketrans({c: "\\" + c for c in "\\`<>[|&"})
+# backtick a code span, `|` a table cell, `*` emphasis, `\` an escape of the character after it.
+ESCAPED = str.maketrans({c: "\\" + c for c in "\\`<>[|&*"})
+# `_` opens emphasis only where it is not between two letters or digits (CommonMark's intraword
+# rule): `__unseen__` would render as a bold `unseen`, `four_fifths_rule` renders as written.
+EMPHASIS_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 LONGEST_BACKTICKS = re.compile(r"`+")
 
 
 def text(value: object) -> str:
     """Data as inline Markdown that renders as exactly its own characters, on one line:
     controls shown as escapes (core.printable), markup characters backslash-escaped."""
-    return printable(value).translate(ESCAPED)
+    return EMPHASIS_UNDERSCORE.sub(r"\\_", printable(value).translate(ESCAPED))
 
 
 def code(value: object) -> str:

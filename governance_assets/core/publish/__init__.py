@@ -1,0 +1,1 @@
+"""Publishing a governed registry version outside the project (MLflow)."""
