@@ -24,6 +24,7 @@ from governance_assets.core.params import load_params
 from governance_assets.resources import GovernanceProject
 
 from .latency_budget import with_test_latency_budget
+from .s3_server import s3_endpoint  # noqa: F401 (a fixture for every test module)
 
 REPO = Path(__file__).resolve().parents[1]
 # A Python warning printed (SupersessionWarning: ..., DeprecationWarning: ...), a tool's

@@ -203,6 +203,31 @@ def test_clean_batch_is_logged_row_by_row_with_shadow_and_raises_nothing(
     assert report["shadow"]["agreement_rate"] == pytest.approx(agreement, abs=1e-6)
     assert 0 < agreement < 1, "two different real models disagree on some rows"
     assert tick(drift_research_sensor, instance, project).run_requests == []
+    _the_log_answers_as_the_report_judged(project, production_version, report)
+
+
+def _governance_log(root: Path, *arguments: str) -> list[dict]:
+    answered = subprocess.run([str(Path(sys.executable).parent / "governance"), "--root",
+                               str(root), "log", *arguments, "--format", "json"],
+                              capture_output=True, text=True, timeout=300)
+    assert answered.returncode == 0, answered.stdout + answered.stderr
+    return json.loads(answered.stdout)
+
+
+def _the_log_answers_as_the_report_judged(root: Path, version: str, report: dict) -> None:
+    """`governance log` (SQL over the log's parts) gives each group the selection rate
+    fairlearn gave it in the batch report, and the shadow agreement the report shows."""
+    for attribute, judged in report["fairness"]["attributes"].items():
+        rows = _governance_log(root, "by-group-month", "--version", version, "--attribute",
+                               attribute)
+        assert {row["grp"] for row in rows} == set(judged["selection_rates"])
+        for row in rows:
+            assert row["favourable_rate"] == pytest.approx(
+                judged["selection_rates"][row["grp"]], abs=1e-6), (attribute, row)
+    batches_answer = _governance_log(root, "batches")
+    assert [row["batch"] for row in batches_answer] == ["clean"]
+    assert batches_answer[0]["shadow_agreement"] == pytest.approx(
+        report["shadow"]["agreement_rate"], abs=1e-6)
 
 
 def test_drifted_batch_alerts_and_the_sensor_launches_the_search_as_drift(

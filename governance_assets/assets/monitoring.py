@@ -129,7 +129,8 @@ def scored_batch(context: AssetExecutionContext, project: GovernanceProject) -> 
     scorers = _scorers(layout, production, settings.shadow, model_files.declared_types(spec))
     log = layout.decision_log(batch, content)
     logged = [decision_log.score_into_log(s, frame, log, batch, settings.log_chunk_rows,
-                                          context.run_id) for s in scorers]
+                                          context.run_id, tuple(spec.sensitive_features))
+              for s in scorers]
     features = input_columns(scorers[0].model, spec.model_features)
     scored = _scored_frame(frame, spec, features, log, scorers)
     write_parquet_atomic(layout.scored_batch(batch), scored)
@@ -207,20 +208,20 @@ def batch_monitoring(context: AssetExecutionContext, project: GovernanceProject,
                      alerts: AlertWebhook) -> MaterializeResult:
     """Drift, prediction and label drift, AUC and disparate impact of one scored batch against
     the production version's reference and card; an alert on any WARN or ERROR."""
-    import pandas as pd
-
-    from ..core.monitor import batch_fairness, monitoring
+    from ..core.monitor import batch_fairness, batch_sql, monitoring
 
     params, layout, batch = project.params(), project.layout, context.partition_key
     scored_info = read_json(layout.monitoring(batch) / "scored.json")
     version, features = scored_info["production_version"], scored_info["features"]
-    scored = pd.read_parquet(layout.scored_batch(batch))
     reference = _reference(layout, params, version, features)
+    scored = _judged_columns(layout.scored_batch(batch), params.active)
+    feature_psi = batch_sql.feature_psi(layout.scored_batch(batch), reference,
+                                        monitoring.feature_columns(params.active, features))
     report = monitoring.monitor(
         reference, scored, params.active, features, scored["decision"],
         monitoring.card_baseline(layout.registry, version), params.monitoring,
         batch_fairness.settings(params.policy, params.fairness, params.split.seed),
-        params.split.seed)
+        params.split.seed, feature_psi)
     report = {"batch": batch, "file": scored_info["file"], "content": scored_info["content"],
               "production_version": version,
               "shadow": monitoring.shadow_agreement(
@@ -245,6 +246,21 @@ def batch_monitoring(context: AssetExecutionContext, project: GovernanceProject,
                                          and report["alert"]["status"] == "delivered"),
                   "report": MetadataValue.path(layout.relative(path))},
         check_results=[_check_result(name, report) for name in MONITORING_CHECKS])
+
+
+def _judged_columns(path, spec):
+    """The scored batch without its inputs: scores, decisions, labels and sensitive attributes,
+    the columns judged row by row. The inputs' drift is counted by SQL over the file
+    (core/monitor/batch_sql.py), so a batch of millions of rows is never whole in memory."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from ..core.data.columns import FAVOURABLE
+    from ..core.monitor.monitoring import SCORE
+
+    wanted = [SCORE, "decision", "shadow_decision", FAVOURABLE, *spec.sensitive_features]
+    present = set(pq.read_schema(path).names)
+    return pd.read_parquet(path, columns=[c for c in dict.fromkeys(wanted) if c in present])
 
 
 def _reference(layout: Layout, params, version: str, features: list[str]):

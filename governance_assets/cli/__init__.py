@@ -15,6 +15,7 @@ Commands, by the module of governance_assets/cli/ that registers them:
   metrics.py   serve-metrics: monitoring statistics and gate counts for Prometheus
   publish.py   publish mlflow: a version that passed its gates, into an MLflow registry
   alerts.py    alerts    the monitoring alert outbox: list, re-send the undelivered
+  log.py       log       audit questions over the decision log: SQL over its Parquet parts
 
 Exit codes: output.EXIT_CODES, named once.
 """
@@ -23,11 +24,11 @@ from __future__ import annotations
 
 import argparse
 
-from . import alerts, check, ci, metrics, monitor, publish, registry, report, run, stage, ui
+from . import alerts, check, ci, log, metrics, monitor, publish, registry, report, run, stage, ui
 from .output import EXIT_CODES
 from .project import add_root_argument, project_root
 
-COMMAND_GROUPS = (run, check, report, ci, ui, stage, registry, monitor, alerts, metrics,
+COMMAND_GROUPS = (run, check, report, ci, ui, stage, registry, monitor, alerts, log, metrics,
                   publish)
 DESCRIPTION = f"""Check inputs, run the governed graph through DVC, report the gates; keep the
 registry, its ledger and sign-off; monitor production batches.

@@ -62,19 +62,24 @@ def bin_index(values: pd.Series, reference: pd.Series, numeric: bool) -> tuple[n
     return np.where(known, position, len(categories)), len(categories) + 1
 
 
-def psi_from_bins(expected_bins: np.ndarray, actual_bins: np.ndarray, bins: int) -> float:
-    """PSI of two samples already assigned to the same bins."""
-    expected = np.maximum(np.bincount(expected_bins, minlength=bins) / len(expected_bins),
-                          EMPTY_BIN)
-    actual = np.maximum(np.bincount(actual_bins, minlength=bins) / len(actual_bins), EMPTY_BIN)
+def psi_from_counts(expected_counts: np.ndarray, actual_counts: np.ndarray) -> float:
+    """PSI of two samples given as row counts per bin (the same bins, the same order); the
+    counts may come from numpy or from SQL over the batch's Parquet (monitor/batch_sql.py)."""
+    expected = np.maximum(expected_counts / expected_counts.sum(), EMPTY_BIN)
+    actual = np.maximum(actual_counts / actual_counts.sum(), EMPTY_BIN)
     return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def bin_counts(values: pd.Series, reference: pd.Series, numeric: bool) -> np.ndarray:
+    """Rows of `values` per bin of the reference's bins."""
+    index, bins = bin_index(values, reference, numeric)
+    return np.bincount(index, minlength=bins)
 
 
 def psi(reference: pd.Series, current: pd.Series, numeric: bool) -> float:
     """PSI of one feature, current against reference."""
-    expected, bins = bin_index(reference, reference, numeric)
-    actual, _ = bin_index(current, reference, numeric)
-    return psi_from_bins(expected, actual, bins)
+    return psi_from_counts(bin_counts(reference, reference, numeric),
+                           bin_counts(current, reference, numeric))
 
 
 def noise_floors(reference: pd.DataFrame, columns: dict[str, bool], batch_rows: int,
@@ -126,9 +131,7 @@ def _null_psi(expected: np.ndarray, actual: np.ndarray, numeric: bool, unseen_ma
     """PSI of one resampled batch against one resampled reference, from their bin counts
     (see noise_floors)."""
     if numeric:   # decile bins with open ends: no value is ever unseen
-        expected = np.maximum(expected / expected.sum(), EMPTY_BIN)
-        actual = np.maximum(actual / actual.sum(), EMPTY_BIN)
-        return float(np.sum((actual - expected) * np.log(actual / expected)))
+        return psi_from_counts(expected, actual)
     new_expected = rng.binomial(int(expected.sum()), unseen_mass) if unseen_mass else 0
     new_actual = rng.binomial(int(actual.sum()), unseen_mass) if unseen_mass else 0
     seen = expected > 0
@@ -137,9 +140,7 @@ def _null_psi(expected: np.ndarray, actual: np.ndarray, numeric: bool, unseen_ma
     expected = np.concatenate([expected[seen], np.ones(new_expected), [0]])
     actual = np.concatenate([actual[seen], np.zeros(new_expected),
                              [actual[~seen].sum() + new_actual]])
-    expected = np.maximum(expected / expected.sum(), EMPTY_BIN)
-    actual = np.maximum(actual / actual.sum(), EMPTY_BIN)
-    return float(np.sum((actual - expected) * np.log(actual / expected)))
+    return psi_from_counts(expected, actual)
 
 
 def drift_report(reference: pd.DataFrame, current: pd.DataFrame, spec: DatasetSpec,

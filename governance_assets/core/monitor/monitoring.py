@@ -120,13 +120,24 @@ def card_baseline(registry_root: Path, version: str) -> dict:
 
 # --- the statistics ---
 
+def feature_columns(spec: DatasetSpec, features: list[str]) -> dict[str, bool]:
+    """Each model input, and whether its drift bins are numeric (deciles) or categories."""
+    return {c: c in spec.numeric_columns for c in features}
+
+
 def data_drift(reference: pd.DataFrame, batch: pd.DataFrame, spec: DatasetSpec,
-               features: list[str], settings: MonitoringSpec, seed: int) -> dict:
-    """PSI per model input and of the production scores, each beside its noise floor."""
+               features: list[str], settings: MonitoringSpec, seed: int,
+               feature_psi: dict[str, float] | None = None) -> dict:
+    """PSI per model input and of the production scores, each beside its noise floor.
+
+    `feature_psi`, when given, holds the inputs' PSI computed elsewhere (batch_sql.py, over the
+    batch file), so `batch` needs only the score column; otherwise it is computed from `batch`.
+    """
     from scipy.stats import ks_2samp
 
-    columns = {c: c in spec.numeric_columns for c in features}
-    values = {c: drift.psi(reference[c], batch[c], numeric) for c, numeric in columns.items()}
+    columns = feature_columns(spec, features)
+    values = dict(feature_psi) if feature_psi is not None else {
+        c: drift.psi(reference[c], batch[c], numeric) for c, numeric in columns.items()}
     values[SCORE] = drift.psi(reference[SCORE], batch[SCORE], True)
     floors, _ = drift.noise_floors(reference, {**columns, SCORE: True}, len(batch), seed)
     feature_levels = {c: upper_level(values[c], settings.psi, floors[c]) for c in columns}
@@ -228,10 +239,12 @@ def shadow_agreement(production: pd.Series, shadow: pd.Series | None, shadow_ver
 
 def monitor(reference: pd.DataFrame, batch: pd.DataFrame, spec: DatasetSpec, features: list[str],
             decisions: pd.Series, baseline: dict, settings: MonitoringSpec,
-            fairness_settings: FairnessSettings, seed: int) -> dict:
-    """Every statistic and its level; `batch` carries the production score in `_score`."""
+            fairness_settings: FairnessSettings, seed: int,
+            feature_psi: dict[str, float] | None = None) -> dict:
+    """Every statistic and its level; `batch` carries the production score in `_score`, the
+    sensitive attributes and the labels, and the inputs unless `feature_psi` is given."""
     labelled = batch[batch[FAVOURABLE].notna()] if FAVOURABLE in batch.columns else batch.iloc[:0]
-    data = data_drift(reference, batch, spec, features, settings, seed)
+    data = data_drift(reference, batch, spec, features, settings, seed, feature_psi)
     labels = label_drift(reference, labelled, settings, seed)
     perf = performance(reference, labelled, baseline["auc"], settings, seed)
     fair = batch_fairness(batch, spec, (decisions == "favourable").astype(int),
