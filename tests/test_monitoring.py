@@ -303,14 +303,16 @@ with DagsterInstance.ephemeral() as instance:
 
 
 def test_decision_log_survives_a_kill_mid_batch_without_duplicates(project, instance):
-    set_params(project, monitoring={"log_chunk_rows": 100})
+    """Read in pieces of 3,000 rows (30 log parts per role each), killed in the second piece:
+    the re-run resumes inside it, after the first piece's production and shadow parts."""
+    set_params(project, monitoring={"log_chunk_rows": 100, "stream_rows": 3000})
     big = pd.concat([raw_german(project)] * 20, ignore_index=True)
     path = drop_batch(project, "big", big)
     log_dir = project / "registry/decision_log/big" / batches.content_key(path)
     process = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(project)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        while process.poll() is None and len(list(log_dir.glob("production-*.parquet"))) < 3:
+        while process.poll() is None and len(list(log_dir.glob("production-*.parquet"))) < 35:
             time.sleep(0.005)
         process.kill()
     finally:
@@ -330,6 +332,43 @@ def test_decision_log_survives_a_kill_mid_batch_without_duplicates(project, inst
     assert all(sha256_of_file(log_dir / name) == digest for name, digest in kept.items()), \
         "parts written before the kill are never rewritten"
     assert not list(log_dir.glob(".*")), "no half-written part is left behind"
+    scored = pd.read_parquet(project / "data/monitoring/big/scored.parquet")
+    assert scored["_row_id"].tolist() == list(range(len(big)))
+
+
+def test_a_batch_read_in_pieces_is_judged_as_the_whole_file(project, instance):
+    """stream_rows 120 on a 500-row batch: five pieces, the same decisions, scored rows and
+    report as one piece; a bad value in the last piece refuses the batch before any piece is
+    scored, naming its line in the file."""
+    drop_batch(project, "whole", clean_batch(project))
+    assert monitor(project, instance, "whole").success
+    set_params(project, monitoring__stream_rows=120)
+    drop_batch(project, "pieces", clean_batch(project))
+    assert monitor(project, instance, "pieces").success
+
+    reports = {name: read_json(project / f"reports/monitoring/{name}/report.json")
+               for name in ("whole", "pieces")}
+    for section in ("levels", "data_drift", "prediction_drift", "label_drift", "performance",
+                    "fairness", "shadow"):
+        assert reports["pieces"][section] == reports["whole"][section], section
+    scored = {name: pd.read_parquet(project / f"data/monitoring/{name}/scored.parquet")
+              for name in ("whole", "pieces")}
+    pd.testing.assert_frame_equal(scored["pieces"], scored["whole"], check_dtype=False)
+    validated = read_json(project / "reports/monitoring/pieces/validation.json")
+    assert validated["pieces"]["count"] == 5 and validated["rows"] == 500
+    assert validated["valid"] and "pieces" not in read_json(
+        project / "reports/monitoring/whole/validation.json")
+
+    bad = clean_batch(project).reset_index(drop=True)
+    bad.loc[450, "credit_amount"] = "lots"
+    drop_batch(project, "late", bad)
+    result = monitor(project, instance, "late")
+    assert not result.success
+    assert "first 'lots' at line 452" in checks(result)["batch_schema"].description
+    assert not (project / "registry/decision_log/late").exists()
+    assert not (project / "data/monitoring/late").exists()
+    assert read_json(project / "reports/monitoring/late/validation.json")["piece"] == {
+        "number": 3, "first_row": 360, "rows": 120}
 
 
 def test_schedule_registers_new_batches_and_requests_each_content_once(project, instance):

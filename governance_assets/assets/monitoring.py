@@ -25,7 +25,7 @@ from dagster import (
 )
 
 from ..core.data.columns import input_columns
-from ..core.files import read_json, read_parquet, write_json_atomic, write_parquet_atomic
+from ..core.files import read_json, read_parquet, write_json_atomic
 from ..core.layout import Layout
 from ..core.model import model_files
 from ..core.monitor import batches, metrics
@@ -98,8 +98,8 @@ def scored_batch(context: AssetExecutionContext, project: GovernanceProject) -> 
     """The batch validated by the training data's validator (core/data/validation.py, BATCH
     expectations) and scored by `production` (and `staging` in shadow); every decision appended
     to the batch's decision log."""
-    from ..core.data import raw_files, validation
-    from ..core.monitor import decision_log
+    from ..core.data import raw_files
+    from ..core.monitor import batch_stream
 
     params, layout, batch = project.params(), project.layout, context.partition_key
     spec, settings = params.active, params.monitoring
@@ -109,15 +109,16 @@ def scored_batch(context: AssetExecutionContext, project: GovernanceProject) -> 
     except batches.BatchError as error:
         raise Failure(description=str(error)) from error
     content, file = batches.content_key(path), layout.relative(path)
+    # beside the batches' folders, never inside one: a refused batch leaves no folder
+    staging = layout.scored_batch(batch).parent.parent / ".validated" / batch
     try:
-        raw = raw_files.read_raw(path)
+        validated = batch_stream.validate_in_pieces(path, spec, params.policy, file,
+                                                    settings.stream_rows, staging)
     except raw_files.DataError as error:
         return _refuse(layout, batch, file, content, str(error))
-    frame, report = validation.validate(raw, spec, params.policy, file, validation.BATCH)
-    write_json_atomic(layout.monitoring(batch) / "validation.json", report.to_dict())
-    if frame is None:
-        problems = [f.message for f in report.findings if not f.passed]
-        return _refuse(layout, batch, file, content, "; ".join(problems))
+    write_json_atomic(layout.monitoring(batch) / "validation.json", validated.report)
+    if validated.refusal is not None:
+        return _refuse(layout, batch, file, content, validated.refusal)
     try:
         production = signoff.production_version(
             layout.registry, lambda: signoff.Trust.of(layout.root, params.signoff))
@@ -128,12 +129,10 @@ def scored_batch(context: AssetExecutionContext, project: GovernanceProject) -> 
                                   "only by an approved production model")
     scorers = _scorers(layout, production, settings.shadow, model_files.declared_types(spec))
     log = layout.decision_log(batch, content)
-    logged = [decision_log.score_into_log(s, frame, log, batch, settings.log_chunk_rows,
-                                          context.run_id, tuple(spec.sensitive_features))
-              for s in scorers]
     features = input_columns(scorers[0].model, spec.model_features)
-    scored = _scored_frame(frame, spec, features, log, scorers)
-    write_parquet_atomic(layout.scored_batch(batch), scored)
+    logged = batch_stream.score_pieces(validated, scorers, log, batch, settings.log_chunk_rows,
+                                       context.run_id, spec, features,
+                                       layout.scored_batch(batch))
     shadow = scorers[1].version if len(scorers) > 1 else None
     write_json_atomic(layout.monitoring(batch) / "scored.json", {
         "batch": batch, "file": file, "content": content,
@@ -142,13 +141,13 @@ def scored_batch(context: AssetExecutionContext, project: GovernanceProject) -> 
         "features": features, "decision_log": layout.relative(log), "logging": logged})
     return MaterializeResult(
         data_version=DataVersion(f"{content}-{production}"),
-        metadata={"file": file, "rows": len(frame), "production_version": production,
+        metadata={"file": file, "rows": validated.rows, "production_version": production,
                   "shadow_version": shadow or "none",
                   "logged_now": sum(item["logged_now"] for item in logged),
                   "decision_log": MetadataValue.path(layout.relative(log))},
         check_results=[AssetCheckResult(check_name="batch_schema", passed=True,
-                                        description=f"{len(frame)} rows pass the training "
-                                                    "schema")])
+                                        description=f"{validated.rows} rows pass the "
+                                                    "training schema")])
 
 
 def _shadow_note(layout: Layout, production: str, enabled: bool) -> str | None:
@@ -177,27 +176,6 @@ def _scorers(layout: Layout, production: str, shadow: bool, trusted: tuple[str, 
             model_sha256=registry.manifest(layout.registry, version)["model_sha256"],
             threshold=baseline["decision_threshold"]))
     return scorers
-
-
-def _scored_frame(frame, spec, features: list[str], log, scorers):
-    """Inputs, sensitive attributes and labels beside the logged production (and shadow)
-    decision of each row, read back from the log: what monitoring judges is what was logged."""
-    from ..core.data.columns import FAVOURABLE, ROW_ID
-    from ..core.monitor import decision_log
-    from ..core.monitor.monitoring import SCORE
-
-    keep = list(dict.fromkeys([ROW_ID, *features, *spec.sensitive_features,
-                               *([FAVOURABLE] if FAVOURABLE in frame.columns else [])]))
-    scored = frame[keep].copy()
-    for scorer in scorers:
-        logged = decision_log.read_log(log, scorer.role, scorer.version).set_index("row")
-        rows = scored[ROW_ID]
-        if scorer.role == "production":
-            scored[SCORE] = logged.loc[rows, "score"].to_numpy()
-            scored["decision"] = logged.loc[rows, "decision"].to_numpy()
-        else:
-            scored["shadow_decision"] = logged.loc[rows, "decision"].to_numpy()
-    return scored
 
 
 @asset(group_name="monitoring", partitions_def=batch_partitions, deps=[scored_batch],

@@ -3,8 +3,10 @@ large or malformed with a `DataError` that names the file, the params key and wh
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -32,16 +34,56 @@ def read_raw(path: Path, delimiter: str = ",", max_file_mb: float | None = None,
     `max_file_mb`, repeats a column name or uses another delimiter raises DataError, naming
     the params key that changes it.
     """
+    path = _readable(path, max_file_mb, params_key)
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        return _read_parquet(path)
+    with _csv_errors(path):
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, sep=delimiter)
+        except pd.errors.EmptyDataError:
+            return pd.DataFrame()
+    _check_header(path, len(frame.columns), delimiter, params_key)
+    frame.attrs["format"] = "csv"
+    return frame
+
+
+def read_raw_chunks(path: Path, chunk_rows: int, delimiter: str = ",",
+                    params_key: str = "datasets.<name>") -> Iterator[pd.DataFrame]:
+    """The file as read_raw reads it, `chunk_rows` rows at a time: a batch of millions of rows
+    is never whole in memory. Each chunk keeps its rows' positions in the file as its index,
+    so a rule's message names the right line; an empty file yields one empty frame."""
+    path = _readable(path, None, params_key)
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        yield from _parquet_chunks(path, chunk_rows)
+        return
+    with _csv_errors(path):
+        try:
+            reader = pd.read_csv(path, dtype=str, keep_default_na=False, sep=delimiter,
+                                 chunksize=chunk_rows)
+        except pd.errors.EmptyDataError:
+            yield pd.DataFrame()
+            return
+        with reader:
+            for number, chunk in enumerate(reader):
+                if number == 0:
+                    _check_header(path, len(chunk.columns), delimiter, params_key)
+                chunk.attrs["format"] = "csv"
+                yield chunk
+
+
+def _readable(path: Path, max_file_mb: float | None, params_key: str) -> Path:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     _check_size(path, max_file_mb, params_key)
-    if path.suffix.lower() in PARQUET_SUFFIXES:
-        return _read_parquet(path)
+    return path
+
+
+@contextlib.contextmanager
+def _csv_errors(path: Path) -> Iterator[None]:
+    """pandas' parser errors as a DataError that says how to fix the file."""
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, sep=delimiter)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
+        yield
     except pd.errors.ParserError as exc:
         raise DataError(f"{path}: not a readable CSV table: {exc}. Every line must have the "
                         "header's number of comma-separated fields; quote fields that "
@@ -50,9 +92,6 @@ def read_raw(path: Path, delimiter: str = ",", max_file_mb: float | None = None,
         raise DataError(f"{path}: not UTF-8 text at {_byte_position(path, exc.start)}: "
                         f"{exc.reason} (byte {exc.object[exc.start:exc.start + 1]!r}). Save the "
                         "file as UTF-8 CSV, or give a .parquet file.") from exc
-    _check_header(path, len(frame.columns), delimiter, params_key)
-    frame.attrs["format"] = "csv"
-    return frame
 
 
 def _check_size(path: Path, max_file_mb: float | None, params_key: str) -> None:
@@ -94,9 +133,31 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several unrelated types for a damaged file
         raise DataError(f"{path}: not a readable Parquet file: {exc}") from exc
+    return _as_text(frame).reset_index(drop=True)
+
+
+def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    import pyarrow.parquet as pq
+
+    try:
+        batches = pq.ParquetFile(path).iter_batches(batch_size=chunk_rows)
+        start = 0
+        for batch in batches:
+            chunk = _as_text(batch.to_pandas())
+            chunk.index = pd.RangeIndex(start, start + len(chunk))
+            start += len(chunk)
+            yield chunk
+    except Exception as exc:  # as _read_parquet
+        raise DataError(f"{path}: not a readable Parquet file: {exc}") from exc
+    if start == 0:
+        yield pd.DataFrame()
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every Parquet cell as text, missing ones empty, as a CSV cell reads."""
     text = frame.astype(object).where(frame.notna(), "").astype(str)
     text.attrs["format"] = "parquet"
-    return text.reset_index(drop=True)
+    return text
 
 
 def _byte_position(path: Path, offset: int) -> str:

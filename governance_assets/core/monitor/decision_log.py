@@ -74,19 +74,22 @@ def _parts(log: Path) -> list[re.Match]:
 
 
 def score_into_log(scorer: Scorer, frame: pd.DataFrame, log: Path, batch: str,
-                   chunk_rows: int, run_id: str, groups: tuple[str, ...] = ()) -> dict:
+                   chunk_rows: int, run_id: str, groups: tuple[str, ...] = (),
+                   offset: int = 0) -> dict:
     """Score the rows not yet logged for this scorer, chunk by chunk; return what was done.
-    `groups` are the sensitive attributes whose group each row's entry records."""
-    start = logged_until(log, scorer.role, scorer.version)
+    `groups` are the sensitive attributes whose group each row's entry records; `frame` holds
+    the batch's validated rows from position `offset` on (a batch read in pieces)."""
+    start = min(max(logged_until(log, scorer.role, scorer.version) - offset, 0), len(frame))
     written, started = 0, time.perf_counter()
     for begin in range(start, len(frame), chunk_rows):
         chunk = frame.iloc[begin:begin + chunk_rows]
         part = _decide(scorer, chunk, batch, run_id, groups)
-        name = f"{scorer.role}-{scorer.version}-{begin:09d}-{begin + len(chunk):09d}.parquet"
-        write_parquet_atomic(log / name, part)
+        first, last = offset + begin, offset + begin + len(chunk)
+        write_parquet_atomic(log / f"{scorer.role}-{scorer.version}-{first:09d}-{last:09d}.parquet",
+                             part)
         written += len(chunk)
     return {"role": scorer.role, "model_version": scorer.version, "rows": len(frame),
-            "already_logged": min(start, len(frame)), "logged_now": written,
+            "already_logged": start, "logged_now": written,
             # machine-dependent, for throughput figures (benchmarks/monitoring.py)
             "seconds": round(time.perf_counter() - started, 4)}
 
@@ -118,10 +121,14 @@ def _decide(scorer: Scorer, chunk: pd.DataFrame, batch: str, run_id: str,
     return entries
 
 
-def read_log(log: Path, role: str | None = None, version: str | None = None) -> pd.DataFrame:
-    """Every logged decision of the batch (optionally one role / version), in row order."""
+def read_log(log: Path, role: str | None = None, version: str | None = None,
+             positions: tuple[int, int] | None = None) -> pd.DataFrame:
+    """Every logged decision of the batch (optionally one role / version, or the parts within
+    one range of validated-row positions), in row order."""
+    low, high = positions or (0, float("inf"))
     paths = [log / m.group(0) for m in _parts(log)
-             if role in (None, m["role"]) and version in (None, m["version"])]
+             if role in (None, m["role"]) and version in (None, m["version"])
+             and int(m["start"]) >= low and int(m["end"]) <= high]
     if not paths:
         return pd.DataFrame(columns=COLUMNS)
     frame = pd.concat([read_parquet(p) for p in paths], ignore_index=True)

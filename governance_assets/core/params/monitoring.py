@@ -53,6 +53,10 @@ class MonitoringSpec(StrictModel):
     log_chunk_rows: int = Field(default=5000, ge=10)
     """Decisions are written in chunks of this many rows, each an atomic Parquet part: a run
     killed mid-batch resumes at the first missing chunk, never writing a row twice."""
+    stream_rows: int = Field(default=100_000, ge=100)
+    """A batch is read, validated and scored this many rows at a time (core/monitor/
+    batch_stream.py): memory stays that of one piece whatever the batch's size; every piece is
+    validated before any is scored."""
     shadow: bool = True
     """Score each batch with the `staging` model too (shadow) when it differs from production."""
     psi: UpperLevels = UpperLevels(warn=0.1, error=0.25)
