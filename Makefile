@@ -82,10 +82,15 @@ test-heavy: setup
 ui: setup
 	$(VENV)/bin/governance ui --port $(UI_PORT)
 
-## Benchmarks: the whole graph beside its bare computation, one interpreter per stage, a
-## policy-only change and the no-op run (median of 3). Writes benchmarks/RESULTS.md.
+## Benchmarks, median of 3 each: the whole graph beside the same library work written plainly
+## (benchmarks/plain_library.py) and beside its bare asset bodies, one interpreter per stage, a
+## policy-only change and the no-op run (benchmarks/RESULTS.md); one 1,000,000-row census batch
+## end to end (MILLION_ROW_BATCH.md); the audit questions over a 10,000,000-decision log
+## (LOG_QUERIES.md). Run it on a quiet machine: the figures are wall times.
 bench: setup
 	$(VENV)/bin/python benchmarks/run_benchmarks.py
+	$(VENV)/bin/python benchmarks/million_row_batch.py
+	$(VENV)/bin/python benchmarks/decision_log_scale.py
 
 ## The full census (both UCI files, 299,285 rows) through the whole graph at 1x, 2x and 4x rows,
 ## each in a fresh temporary copy of the project; writes benchmarks/SCALE.md (docs/speed.md).

@@ -61,7 +61,8 @@ BREACH_RATE_SECTION = "## Fairness breaches on 400-row batches"
 
 def project() -> Path:
     shutil.rmtree(WORK, ignore_errors=True)
-    for relative in ("params.yaml", "data/raw", "data/reference", "data/DATASHEET_census_income.md",
+    for relative in ("params.yaml", "datasets", "data/raw", "data/reference",
+                     "data/DATASHEET_census_income.md",
                      "data/DATASHEET_german_credit.md", "requirements.lock",
                      "requirements-dvc.lock", "Containerfile"):
         source, target = REPO / relative, WORK / relative

@@ -72,9 +72,8 @@ def write_log(registry_root, batches: int, rows: int, monkeypatch) -> None:
         frame = ROWS.sample(rows, replace=True, random_state=number).reset_index(drop=True)
         frame[ROW_ID] = np.arange(len(frame))
         log = registry_root / "decision_log" / f"b{number:03d}" / f"{number:016x}"
-        for scorer in (PRODUCTION, SHADOW) if number % 2 else (PRODUCTION,):
-            decision_log.score_into_log(scorer, frame, log, f"b{number:03d}", 250, "run",
-                                        GROUPS)
+        scorers = [PRODUCTION, SHADOW] if number % 2 else [PRODUCTION]
+        decision_log.score_into_log(scorers, frame, log, f"b{number:03d}", 250, "run", GROUPS)
 
 
 def _everything(registry_root: Path) -> pd.DataFrame:

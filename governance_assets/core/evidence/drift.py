@@ -19,6 +19,7 @@ small batch is not flagged by sampling noise alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -105,14 +106,32 @@ def noise_floors(reference: pd.DataFrame, columns: dict[str, bool], batch_rows: 
         # how often each reference row is drawn: one pass per column, no random gather
         drawn = np.bincount(rng.integers(0, len(reference), len(reference)),
                             minlength=len(reference)).astype(float)
-        rows = rng.integers(0, len(reference), batch_rows)
+        batch = _drawn_rows(rng, len(reference), batch_rows)
         draws[r] = [_null_psi(np.bincount(index, weights=drawn, minlength=bins),
-                              np.bincount(index[rows], minlength=bins), numeric,
-                              unseen_mass[c], rng)
+                              batch(index, bins), numeric, unseen_mass[c], rng)
                     for c, (index, bins, numeric) in binned.items()]
     floors = np.quantile(draws, NOISE_QUANTILE, axis=0)
     largest = float(np.quantile(draws.max(axis=1), NOISE_QUANTILE))
     return {c: round(float(v), 6) for c, v in zip(columns, floors, strict=True)}, round(largest, 6)
+
+
+def multiplicities(rng: np.random.Generator, population: int, draws: int) -> np.ndarray:
+    """How often each of `population` rows is drawn in `draws` draws with replacement: one
+    multinomial draw, whose cost does not grow with `draws` (a million-row batch)."""
+    return rng.multinomial(draws, np.full(population, 1 / population)).astype(float)
+
+
+def _drawn_rows(rng: np.random.Generator, population: int, draws: int
+                ) -> Callable[[np.ndarray, int], np.ndarray]:
+    """Bin counts of `draws` rows drawn with replacement from the reference's rows, for any
+    column's bin index. Up to the reference's size by drawing row numbers (the floors of every
+    batch that size or smaller, and of the drift gate, are those of earlier releases); above
+    it by the rows' multiplicities, the same distribution at a cost independent of `draws`."""
+    if draws <= population:
+        rows = rng.integers(0, population, draws)
+        return lambda index, bins: np.bincount(index[rows], minlength=bins)
+    times = multiplicities(rng, population, draws)
+    return lambda index, bins: np.bincount(index, weights=times, minlength=bins)
 
 
 def _unseen_mass(index: np.ndarray, bins: int) -> float:

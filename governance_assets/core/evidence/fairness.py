@@ -74,6 +74,10 @@ INTERSECTION = " × "
 HIGHEST_RATE, LARGEST_GROUP = "highest_rate", "largest_group"
 
 
+# Above this many rows a bootstrap resample is drawn as cell counts (_confusion_counts).
+COUNTS_BOOTSTRAP_ROWS = 100_000
+
+
 @dataclass(frozen=True)
 class FairnessSettings:
     """What the report is computed under; every field is a params key the verdicts bind to."""
@@ -105,20 +109,27 @@ def _minimums(settings: FairnessSettings) -> dict[str, int]:
 
 def group_rates(y: pd.Series, predicted: pd.Series, groups: pd.Series,
                 settings: FairnessSettings) -> dict[str, dict]:
-    """Per group: counts, each rate or null, and why a null rate is undefined."""
-    y, predicted = y.reset_index(drop=True), predicted.reset_index(drop=True)
-    labels = groups.astype(str).reset_index(drop=True)
+    """Per group: counts, each rate or null, and why a null rate is undefined.
+
+    fairlearn's MetricFrame computes the rates from one row per (group, outcome, decision)
+    cell weighted by its row count: the same rates as from the rows (integer counts summed
+    exactly), at a cost independent of the rows. MetricFrame on the rows stacks every value
+    one by one (22 s per attribute on a 1,000,000-row batch).
+    """
+    cells = _confusion_cells(y, predicted, groups.astype(str))
+    weighted = _weighted_cells(cells)
+    rates_only = {name: GROUP_METRICS[name] for name in RATES}
     with validated_once():
-        frame = MetricFrame(metrics=GROUP_METRICS, y_true=y, y_pred=predicted,
-                            sensitive_features=labels)
-    positives = y.groupby(labels).sum()
-    favourable = predicted.groupby(labels).sum()
-    cells = _confusion_cells(y, predicted, labels)
+        frame = MetricFrame(metrics=rates_only, y_true=weighted["y"], y_pred=weighted["predicted"],
+                            sensitive_features=weighted["group"],
+                            sample_params={name: {"sample_weight": weighted["rows"]}
+                                           for name in RATES})
     minimum = _minimums(settings)
     result = {}
     for group, row in frame.by_group.iterrows():
-        n = {"rows": int(row["count"]), "positives": int(positives.get(group, 0)),
-             "predicted_favourable": int(favourable.get(group, 0))}
+        counted = cells[str(group)]
+        n = {"rows": sum(counted.values()), "positives": counted["tp"] + counted["fn"],
+             "predicted_favourable": counted["tp"] + counted["fp"]}
         n["negatives"] = n["rows"] - n["positives"]
         rates, undefined = {}, {}
         for rate in RATES:
@@ -131,8 +142,12 @@ def group_rates(y: pd.Series, predicted: pd.Series, groups: pd.Series,
                 rates[rate] = _clean(row[rate], RATE_DIGITS)
         result[str(group)] = {"count": n["rows"], "positives": n["positives"],
                               "negatives": n["negatives"], **rates, "undefined": undefined,
-                              "adverse_outcome": _adverse_rates(cells[group], n, minimum)}
+                              "adverse_outcome": _adverse_rates(counted, n, minimum)}
     return result
+
+
+# The confusion cell each (outcome, decision) pair falls in, favourable as positive.
+CELL_OUTCOMES = {"tp": (1, 1), "fp": (0, 1), "fn": (1, 0), "tn": (0, 0)}
 
 
 def _confusion_cells(y: pd.Series, predicted: pd.Series, labels: pd.Series
@@ -143,6 +158,14 @@ def _confusion_cells(y: pd.Series, predicted: pd.Series, labels: pd.Series
                           "fn": truth & ~decision, "tn": ~truth & ~decision})
     sums = frame.groupby(labels.to_numpy()).sum()
     return {str(g): {k: int(v) for k, v in row.items()} for g, row in sums.iterrows()}
+
+
+def _weighted_cells(cells: dict[str, dict[str, int]]) -> pd.DataFrame:
+    """One row per non-empty cell of each group: its outcome, decision and row count."""
+    rows = [(group, truth, decision, counted[cell])
+            for group, counted in cells.items()
+            for cell, (truth, decision) in CELL_OUTCOMES.items() if counted[cell]]
+    return pd.DataFrame(rows, columns=["group", "y", "predicted", "rows"])
 
 
 def _adverse_rates(cells: dict[str, int], n: dict[str, int], minimum: dict[str, int]) -> dict:
@@ -235,9 +258,19 @@ def feature_fairness(y: pd.Series, predicted: pd.Series, groups: pd.Series,
 
 def _confusion_counts(y: np.ndarray, predicted: np.ndarray, codes: np.ndarray, n_groups: int,
                       rounds: int, seed: int) -> np.ndarray:
-    """Per resample and group: [TN, FP, FN, TP]; one bincount per resample keeps it linear."""
+    """Per resample and group: [TN, FP, FN, TP]; one bincount per resample keeps it linear.
+
+    Above COUNTS_BOOTSTRAP_ROWS rows (a production batch of millions), a resample's cell
+    counts are one multinomial draw over the cells' shares: the same distribution as
+    resampling the rows, at a cost independent of the row count. Evaluation sets stay below
+    it, so their intervals are those of earlier releases.
+    """
     rng = np.random.default_rng(seed)
     cells = codes * 4 + y * 2 + predicted
+    if len(cells) > COUNTS_BOOTSTRAP_ROWS:
+        shares = np.bincount(cells, minlength=n_groups * 4) / len(cells)
+        return rng.multinomial(len(cells), shares, size=rounds).reshape(
+            rounds, n_groups, 4).astype(float)
     counts = np.empty((rounds, n_groups, 4))
     for r in range(rounds):
         sample = cells[rng.integers(0, len(cells), len(cells))]

@@ -91,11 +91,10 @@ def score_pieces(validated: ValidatedBatch, scorers: Sequence[decision_log.Score
     try:
         for piece in validated.pieces:
             frame = read_parquet(piece)
-            for scorer in scorers:
-                done = decision_log.score_into_log(scorer, frame, log, batch, log_chunk_rows,
-                                                   run_id, groups, offset)
+            for done in decision_log.score_into_log(list(scorers), frame, log, batch,
+                                                    log_chunk_rows, run_id, groups, offset):
                 for key in ("rows", "already_logged", "logged_now", "seconds"):
-                    totals[scorer.role][key] += done[key]
+                    totals[done["role"]][key] += done[key]
             table = pa.Table.from_pandas(
                 scored_rows(frame, spec, features, log, scorers, (offset, offset + len(frame))),
                 preserve_index=False)
