@@ -21,7 +21,7 @@ from .conftest import make_project
 # Every command `governance` had before it became a package: none may go missing.
 COMMANDS = {"run", "check", "report", "ci", "ui", "stage", "promote-production", "show", "list",
             "history", "approve", "reject", "rollback", "keys", "verify", "batches", "monitor",
-            "serve-metrics", "compliance-report", "publish", "alerts"}
+            "serve-metrics", "compliance-report", "publish", "alerts", "log"}
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
