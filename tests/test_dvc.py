@@ -200,6 +200,37 @@ def test_second_run_changes_nothing(repo_copy):
     assert (root / "dvc.lock").read_text() == lock_before
 
 
+def _run_log(root: Path, run: subprocess.CompletedProcess) -> str:
+    return (root / re.search(r"full log: (\S+)\)", run.stdout)[1]).read_text()
+
+
+@FIRST_HALF
+def test_a_no_op_run_asks_dvc_only_after_a_file_it_reads_moved(repo_copy):
+    """Mutations killed: the stat fingerprint skipped always (the deleted out would not come
+    back), never (DVC asked on the quiet run), or blind to mtime (the touch)."""
+    root, _ = repo_copy
+    governance(root, "run", check=True)
+    quiet = governance(root, "run", check=True)
+    assert quiet.stdout.count("unchanged, skipped") == len(STAGES)
+    assert "status --json" not in _run_log(root, quiet)
+    assert "dvc status: not asked" in _run_log(root, quiet)
+
+    params = root / "params.yaml"
+    moved = params.stat().st_mtime_ns + 10**9
+    os.utime(params, ns=(moved, moved))          # same bytes, a new mtime: DVC is asked again
+    touched = governance(root, "run", check=True)
+    assert "status --json" in _run_log(root, touched)
+    assert touched.stdout.count("unchanged, skipped") == len(STAGES)
+
+    out = root / "reports" / "robustness.json"
+    kept = out.read_bytes()
+    out.unlink()                                  # an out DVC tracks, gone: not a no-op
+    restored = governance(root, "run", check=True)
+    assert "status --json" in _run_log(root, restored)
+    assert restored.stdout.count("unchanged, skipped") < len(STAGES)
+    assert out.read_bytes() == kept
+
+
 @FIRST_HALF
 def test_a_forced_rerun_reproduces_every_output_byte_for_byte(repo_copy):
     """The first run's stages ran in the warm stage server; this one gives every stage its

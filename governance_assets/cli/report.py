@@ -185,9 +185,9 @@ def _earlier_outputs(root: Path, stopped_at: str | None) -> set[str]:
     they are an earlier run's, maybe of another dataset."""
     if stopped_at not in STAGES:
         return set()
-    import yaml
+    from ..core import yaml_text
 
-    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    stages = yaml_text.safe_load((root / "dvc.yaml").read_text())["stages"]
     later = STAGES[STAGES.index(stopped_at) + 1:]
     outs = {str(out) for name in later for out in stages.get(name, {}).get("outs", [])}
     return {relative for _, relative in REPORTS

@@ -21,13 +21,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from .. import stage_server
+from ..core import yaml_text
 from ..core.decide.gate_catalog import STAGES
 from ..core.layout import Layout
 from ..core.params import load_params
-from . import stage_result
+from . import dvc_fingerprint, stage_result
 from .check import check
 from .output import (
     DONE,
@@ -120,20 +119,31 @@ def _lock_entries(root: Path) -> dict[str, object]:
     path = root / "dvc.lock"
     if not path.is_file():
         return {}
-    return (yaml.safe_load(path.read_text()) or {}).get("stages", {})
+    return (yaml_text.safe_load(path.read_text()) or {}).get("stages", {})
 
 
 def _changed_stages(root: Path, log: Path) -> set[str] | None:
     """The stages of dvc.yaml that `dvc status --json` calls changed; None if DVC cannot say
-    (the repro that follows reports why)."""
+    (the repro that follows reports why). Nothing, without starting DVC, when no file DVC
+    reads has moved since it last said so (dvc_fingerprint.py)."""
+    before = dvc_fingerprint.fingerprint(root)
+    if dvc_fingerprint.unchanged_since_recorded(root, before):
+        with log.open("a") as sink:
+            sink.write("dvc status: not asked; no file it reads changed size, mtime or inode "
+                       "since it last found nothing changed "
+                       f"({Layout(root).relative(dvc_fingerprint.record_path(root))})\n")
+        return set()
     command = [dvc_binary(root), "status", "--json", "dvc.yaml"]
     done = subprocess.run(command, cwd=root, capture_output=True, text=True)
     with log.open("a") as sink:
         sink.write(f"$ {' '.join(command)}\n{done.stdout}{done.stderr}")
     try:
-        return set(json.loads(done.stdout)) & set(STAGES) if done.returncode == 0 else None
+        changed = set(json.loads(done.stdout)) & set(STAGES) if done.returncode == 0 else None
     except ValueError:
         return None
+    if changed == set():
+        dvc_fingerprint.record(root, before)
+    return changed
 
 
 # --- one `dvc repro` and the stages' results -------------------------------------------------
@@ -274,6 +284,8 @@ def _repro_and_report(root: Path, force: bool) -> int:
             print(f"  {stage:<9} {why}", flush=True)
             returned, again = _repro(root, log, env, server, True, downstream_of=stage)
             codes.update(again)
+    if returned == 0 and codes:
+        _changed_stages(root, log)   # DVC's word on the new state: the next no-op needs no DVC
     return _conclude(root, returned, codes, log)
 
 

@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from ..core import yaml_text
 from ..core.decide.gate_catalog import GATES
 from ..core.layout import Layout
 from ..core.params import RegistrySpec
@@ -78,7 +77,7 @@ def _entries(items: list) -> Iterator[tuple[str, dict]]:
 
 def dvc_tracking(dvc_yaml: Path) -> dict[str, tuple[str, str]]:
     """Each path dvc.yaml declares: (the stage writing it, how DVC tracks it)."""
-    declared = yaml.safe_load(dvc_yaml.read_text())
+    declared = yaml_text.safe_load(dvc_yaml.read_text())
     tracked = {path: ("", "metric (top level, not cached)")
                for path, _ in _entries(declared.get("metrics"))}
     for stage, spec in declared["stages"].items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
+from .. import yaml_text
 
 
 def dvc_lock_md5(root: Path, relative_path: str) -> str | None:
@@ -12,7 +12,7 @@ def dvc_lock_md5(root: Path, relative_path: str) -> str | None:
     lock = root / "dvc.lock"
     if not lock.exists():
         return None
-    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    stages = (yaml_text.safe_load(lock.read_text()) or {}).get("stages", {})
     for stage in stages.values():
         for dep in stage.get("deps", []):
             if dep.get("path") == relative_path and "md5" in dep:

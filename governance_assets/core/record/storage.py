@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, TypeAlias
 import yaml
 from upath import UPath
 
+from .. import yaml_text
+
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
@@ -66,7 +68,7 @@ def configured_location(project: Path) -> str:
         return from_env
     source = project / "params.yaml"
     try:
-        params = yaml.safe_load(source.read_text()) if source.is_file() else None
+        params = yaml_text.safe_load(source.read_text()) if source.is_file() else None
     except (OSError, yaml.YAMLError):
         params = None
     block = params.get("registry") if isinstance(params, dict) else None
