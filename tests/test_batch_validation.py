@@ -109,3 +109,33 @@ def test_batch_rows_keep_their_position_in_the_file(tmp_path, german):
     kept = np.flatnonzero(batch["duration_in_month"].astype(int) <= 24)
     assert 0 < len(kept) < 50
     assert frame[ROW_ID].tolist() == kept.tolist()
+
+
+def test_a_piece_the_row_filters_empty_adds_no_rows_and_refuses_nothing(tmp_path, german):
+    """Read in pieces of 10 rows, the first piece all long loans the filter drops: the batch
+    keeps the other pieces' rows at their file positions; a batch whose every row is dropped
+    is refused by the rule row_filters. Mutation killed: a filtered-out piece treated as a
+    refusal (a batch refused for rows the documented cleaning removes)."""
+    from governance_assets.core.monitor import batch_stream
+
+    params = params_of(make_project(tmp_path / "p", datasets__german_credit__row_filters=[
+        {"column": "duration_in_month", "op": "<=", "value": 24,
+         "why": "short loans only (a test of pieces)"}]))
+    batch = german.head(40).copy()
+    batch.loc[:9, "duration_in_month"] = "48"
+    path = tmp_path / "b.csv"
+    batch.to_csv(path, index=False)
+    validated = batch_stream.validate_in_pieces(path, params.active, params.policy, FILE, 10,
+                                                tmp_path / "staging")
+    assert validated.refusal is None
+    rows = pd.concat([pd.read_parquet(p) for p in validated.pieces])
+    kept = np.flatnonzero(batch["duration_in_month"].astype(int) <= 24)
+    assert rows[ROW_ID].tolist() == kept.tolist() and kept[0] >= 10
+    assert validated.report["rows"] == 40 and validated.report["rows_used"] == len(kept)
+
+    batch["duration_in_month"] = "48"
+    batch.to_csv(path, index=False)
+    refused = batch_stream.validate_in_pieces(path, params.active, params.policy, FILE, 10,
+                                              tmp_path / "staging")
+    assert "rule row_filters: every row was removed by row_filters" in refused.refusal
+    assert not (tmp_path / "staging").exists()

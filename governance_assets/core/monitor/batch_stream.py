@@ -42,14 +42,19 @@ def validate_in_pieces(path: Path, spec: DatasetSpec, policy: Policy, file: str,
 
     The report is the first piece's (every rule and its wording) with the batch's row counts;
     a batch read in several pieces says so (`pieces`): the passing findings quote the first
-    piece, and every piece passed every blocking rule. A refusal is the failing piece's
-    report, with the rows it covers.
+    piece, and every piece passed every blocking rule. A piece whose rows the row filters all
+    removed adds no rows and is no refusal; a batch whose pieces all were is. A refusal is the
+    failing piece's report, with the rows it covers.
     """
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    result, first = ValidatedBatch(), None
+    result, first, filtered_out, rows_read = ValidatedBatch(), None, None, 0
     for number, raw in enumerate(raw_files.read_raw_chunks(path, piece_rows)):
         frame, report = validation.validate(raw, spec, policy, file, validation.BATCH)
+        rows_read += len(raw)
+        if frame is None and _only_filtered_out(report) and len(raw):
+            filtered_out = filtered_out or report   # a piece the row filters emptied: no rows
+            continue
         if frame is None:
             failed = report.to_dict()
             if number or result.rows:
@@ -58,20 +63,26 @@ def validate_in_pieces(path: Path, spec: DatasetSpec, policy: Policy, file: str,
             shutil.rmtree(staging, ignore_errors=True)
             return ValidatedBatch(report=failed, refusal="; ".join(
                 f.message for f in report.findings if not f.passed))
-        if first is None:
-            first = report
-        rows_read = result.report.get("rows", 0) + report.rows
-        result.report = {"rows": rows_read,
-                         "rows_used": result.report.get("rows_used", 0) + report.rows_used}
+        first = first or report
         result.pieces.append(write_parquet_atomic(staging / f"{number:06d}.parquet", frame))
         result.rows += len(frame)
-    result.report = {**first.to_dict(), **result.report}
+    if first is None:   # every piece emptied by the row filters: the whole batch is
+        shutil.rmtree(staging, ignore_errors=True)
+        return ValidatedBatch(report=filtered_out.to_dict(), refusal="; ".join(
+            f.message for f in filtered_out.findings if not f.passed))
+    result.report = {**first.to_dict(), "rows": rows_read, "rows_used": result.rows}
     if len(result.pieces) > 1:
         result.report["pieces"] = {
             "count": len(result.pieces), "rows_per_piece": piece_rows,
             "note": "validated piece by piece (monitoring.stream_rows); the passing findings "
                     "quote the first piece, and every piece passed every blocking rule"}
     return result
+
+
+def _only_filtered_out(report) -> bool:
+    """The piece's one failure is that row_filters removed all of its rows."""
+    failed = [f for f in report.findings if not f.passed]
+    return bool(failed) and all(f.rule == "rows_after_filters" for f in failed)
 
 
 def score_pieces(validated: ValidatedBatch, scorers: Sequence[decision_log.Scorer], log: Path,
