@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from governance_assets.cli import output
 from governance_assets.cli.check import check
@@ -85,3 +86,16 @@ def test_a_stale_verdict_names_the_changed_keys_of_a_block_not_the_block():
     assert line == "datasets.a changed in path"
     long = _what_changed("policy.national_id_patterns", "p" * 200, "q")
     assert len(long) < 160 and long.endswith("now 'q'")
+
+
+def test_a_root_that_is_not_a_folder_is_refused_in_one_line(tmp_path, capsys):
+    """Mutation killed: the check dropped (a traceback from creating <root>/.dagster)."""
+    from governance_assets.cli import main
+
+    missing = tmp_path / "no-such-project"
+    with pytest.raises(SystemExit) as stopped:
+        main(["--root", str(missing), "log", "volume"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().out == (f"error: project root {missing} is not a folder "
+                                       "(--root, or the current directory)\n")
+    assert not missing.exists()
