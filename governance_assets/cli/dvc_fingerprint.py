@@ -62,10 +62,6 @@ def record(root: Path, current: dict[str, list[int]]) -> None:
     partial.replace(path)
 
 
-def forget(root: Path) -> None:
-    record_path(root).unlink(missing_ok=True)
-
-
 def _stat_into(root: Path, path: Path, stats: dict[str, list[int]]) -> None:
     try:
         found = path.lstat()

@@ -7,9 +7,9 @@ a time, so a batch of millions of rows costs one column's worth of memory. The b
 same as `drift.bin_index`'s, rule for rule: a number falls in the bin after the last reference
 decile edge it exceeds (NaN and NULL in the last bin, as numpy's searchsorted puts NaN), a
 category in its position among the reference's sorted categories, anything else (NULL
-included) in the unseen bin. Edges and categories are bound as parameters, so no float is
-re-parsed from text. tests/test_batch_sql.py holds these counts equal to numpy's on simulated
-batches.
+included) in the unseen bin. The file, edges and categories are bound as parameters, so no
+float is re-parsed from text. tests/test_batch_sql.py holds these counts equal to numpy's on
+simulated batches.
 """
 
 from __future__ import annotations
@@ -31,20 +31,21 @@ def connect():
 def bin_counts(connection, parquet: Path, column: str, reference: pd.Series,
                numeric: bool) -> np.ndarray:
     """Rows of the file's `column` per bin of the reference's bins (drift.bin_counts' bins)."""
-    source = f"read_parquet('{_sql_text(str(parquet))}')"
+    source = "read_parquet($path)"
     quoted = '"' + column.replace('"', '""') + '"'
     if numeric:
         edges = drift.numeric_edges(reference)
         value = f"CAST({quoted} AS DOUBLE)"
         above = " + ".join(f"CAST({value} > $e{i} AS INTEGER)" for i in range(len(edges)))
         expression = f"COALESCE({above or '0'}, {len(edges)})"
-        parameters = {f"e{i}": float(edge) for i, edge in enumerate(edges)}
+        parameters = {"path": str(parquet),
+                      **{f"e{i}": float(edge) for i, edge in enumerate(edges)}}
         bins = len(edges) + 1
         query = f"SELECT {expression} AS bin, COUNT(*) AS n FROM {source} GROUP BY bin"
     else:
         categories = sorted(reference.astype(str).unique())
         bins = len(categories) + 1
-        parameters = {"categories": categories}
+        parameters = {"path": str(parquet), "categories": categories}
         query = (f"SELECT COALESCE(list_position($categories, CAST({quoted} AS VARCHAR)) - 1, "
                  f"{len(categories)}) AS bin, COUNT(*) AS n FROM {source} GROUP BY bin")
     counted = connection.execute(query, parameters).fetchall()
@@ -62,13 +63,3 @@ def feature_psi(parquet: Path, reference: pd.DataFrame, columns: dict[str, bool]
                     drift.bin_counts(reference[column], reference[column], numeric),
                     bin_counts(connection, parquet, column, reference[column], numeric))
                 for column, numeric in columns.items()}
-
-
-def row_count(parquet: Path) -> int:
-    with connect() as connection:
-        return int(connection.execute(
-            f"SELECT COUNT(*) FROM read_parquet('{_sql_text(str(parquet))}')").fetchone()[0])
-
-
-def _sql_text(text: str) -> str:
-    return text.replace("'", "''")

@@ -83,17 +83,12 @@ ORDER BY p.batch, p.model_version"""),
 }
 
 
-def group_column(attribute: str) -> str:
-    """The log column holding one sensitive attribute's group (decision_log.group_column)."""
-    return decision_log.group_column(attribute)
-
-
 def question_sql(name: str, attribute: str | None = None) -> str:
     """The question's SQL; an attribute becomes a quoted column name, never a value."""
     question = QUESTIONS[name]
     if "attribute" not in question.parameters:
         return question.sql
-    return question.sql.replace("{group}", f'"{group_column(attribute)}"')
+    return question.sql.replace("{group}", f'"{decision_log.group_column(attribute)}"')
 
 
 def log_glob(registry_root: storage.RegistryPath) -> str:
@@ -101,7 +96,7 @@ def log_glob(registry_root: storage.RegistryPath) -> str:
     return f"{_location(registry_root / 'decision_log')}/*/*/*.parquet"
 
 
-def connect(registry_root: storage.RegistryPath, threads: int | None = None):
+def connect(registry_root: storage.RegistryPath):
     """A DuckDB connection with the view `decision_log` over every part of the log.
 
     Columns added to the log later (a sensitive attribute's group) are NULL in older parts
@@ -111,8 +106,6 @@ def connect(registry_root: storage.RegistryPath, threads: int | None = None):
 
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
-    if threads:
-        connection.execute(f"SET threads = {int(threads)}")
     if storage.local_folder(registry_root) is None:
         connection.register_filesystem(registry_root.fs)
     connection.execute(f"CREATE VIEW {VIEW} AS SELECT * FROM read_parquet("
@@ -137,12 +130,15 @@ def ask(registry_root: storage.RegistryPath, name: str, *, version: str | None =
     if not _has_parts(registry_root):
         raise LogQueryError(f"no decision log under {_location(registry_root / 'decision_log')}"
                             ": `governance monitor` writes it when it scores a batch")
+    import duckdb
+
     values = {p: given[p] for p in question.parameters if p != "attribute"}
     with connect(registry_root) as connection:
         try:
             return connection.execute(question_sql(name, attribute), values).df()
-        except Exception as error:  # duckdb.BinderException: a column older parts lack
-            if "attribute" in question.parameters and group_column(attribute) in str(error):
+        except duckdb.BinderException as error:   # a column no part of the log has
+            if "attribute" in question.parameters and \
+                    decision_log.group_column(attribute) in str(error):
                 raise LogQueryError(f"no logged decision records the group of {attribute!r} "
                                     "(parts written before the log held groups)") from error
             raise
