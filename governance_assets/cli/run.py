@@ -16,7 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,17 +133,31 @@ def _changed_stages(root: Path, log: Path) -> set[str] | None:
                        "since it last found nothing changed "
                        f"({Layout(root).relative(dvc_fingerprint.record_path(root))})\n")
         return set()
+    return _ask_dvc_status(root, log, before)()
+
+
+def _ask_dvc_status(root: Path, log: Path, before: dict[str, list[int]]
+                    ) -> Callable[[], set[str] | None]:
+    """Start `dvc status --json`; the returned call waits for its answer (the changed
+    stages, None if DVC cannot say) and, when nothing changed, records the fingerprint
+    `before`, so the next run with nothing to do needs no DVC."""
     command = [dvc_binary(root), "status", "--json", "dvc.yaml"]
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True)
-    with log.open("a") as sink:
-        sink.write(f"$ {' '.join(command)}\n{done.stdout}{done.stderr}")
-    try:
-        changed = set(json.loads(done.stdout)) & set(STAGES) if done.returncode == 0 else None
-    except ValueError:
-        return None
-    if changed == set():
-        dvc_fingerprint.record(root, before)
-    return changed
+    process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+
+    def answer() -> set[str] | None:
+        stdout, stderr = process.communicate()
+        with log.open("a") as sink:
+            sink.write(f"$ {' '.join(command)}\n{stdout}{stderr}")
+        try:
+            changed = set(json.loads(stdout)) & set(STAGES) if process.returncode == 0 else None
+        except ValueError:
+            return None
+        if changed == set():
+            dvc_fingerprint.record(root, before)
+        return changed
+
+    return answer
 
 
 # --- one `dvc repro` and the stages' results -------------------------------------------------
@@ -284,9 +298,15 @@ def _repro_and_report(root: Path, force: bool) -> int:
             print(f"  {stage:<9} {why}", flush=True)
             returned, again = _repro(root, log, env, server, True, downstream_of=stage)
             codes.update(again)
-    if returned == 0 and codes:
-        _changed_stages(root, log)   # DVC's word on the new state: the next no-op needs no DVC
-    return _conclude(root, returned, codes, log)
+    # DVC's word on the new state, so the next no-op needs no DVC: asked while the gate table
+    # is printed.
+    settled = (_ask_dvc_status(root, log, dvc_fingerprint.fingerprint(root))
+               if returned == 0 and codes else None)
+    try:
+        return _conclude(root, returned, codes, log)
+    finally:
+        if settled is not None:
+            settled()
 
 
 def _conclude(root: Path, returned: int, codes: dict[str, int], log: Path) -> int:

@@ -8,9 +8,8 @@ Dagster's whole output goes to the run's log and the run prints the gate table. 
 logs/stage-NAME-STAMP.log, and the stage DVC ends at (promote, or one a gate refused) prints the
 gate table and decision as `governance run` does, with a hint that `governance run` is the main
 command.
-The warm stage server (stage_server.py) runs `command` in its forked children; of the rest of
-the CLI this module imports only the gate table's report (when no run prints it), never the
-CLI's entry point, so the server does not depend on it.
+The warm stage server (stage_server.py) runs `command` in its forked children, with its own
+parser: the stage does not go through the CLI's entry point.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ each group's decisions): every explainer works on a fixed number of rows from pa
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from ..data.columns import ROW_ID, input_columns
 from ..params import DatasetSpec, ExplainSpec
-from ..report import markdown
+from ..report import markdown, plots
 from . import explain, explain_local, explain_plots
 
 
@@ -62,13 +64,12 @@ def _explanation_report(model, spec: DatasetSpec, settings: ExplainSpec, train: 
     entries = explain_local.decision_entries(local[features], local[ROW_ID],
                                              local[spec.sensitive_features], scores[chosen],
                                              threshold, attribution, lime)
-    report["plots"] = {
-        "importance": explain_plots.plot_importance(report, reports / "shap_importance.png").name,
-        "summary": explain_plots.plot_summary(on_sample, sample[features],
-                                              reports / "shap_summary.png", seed).name,
-    }
-    report["local_explanations"] = _with_waterfalls(entries, attribution, local[features],
-                                                    waterfall_dir)
+    report["plots"] = {"importance": "shap_importance.png", "summary": "shap_summary.png"}
+    report["local_explanations"] = _with_waterfalls(
+        entries, attribution, local[features], waterfall_dir,
+        [partial(explain_plots.plot_importance, report, reports / "shap_importance.png"),
+         partial(explain_plots.plot_summary, on_sample, sample[features],
+                 reports / "shap_summary.png", seed)])
     report["shap_lime_agreement"] = explain_local.agreement_summary(entries,
                                                                     settings.lime_samples)
     return report
@@ -102,17 +103,19 @@ def _global_rows(model, settings: ExplainSpec) -> int:
 
 
 def _with_waterfalls(entries: list[dict], attribution: explain.Attribution, rows: pd.DataFrame,
-                     directory: Path) -> list[dict]:
-    """Draw every decision's waterfall into a fresh folder, then swap it in for the old one."""
+                     directory: Path, other_figures: list[Callable[[], Path]]) -> list[dict]:
+    """Draw every decision's waterfall into a fresh folder, then swap it in for the old one;
+    the other figures are drawn alongside, on both cores."""
     fresh = directory.with_name(directory.name + ".partial")
     shutil.rmtree(fresh, ignore_errors=True)
     fresh.mkdir(parents=True)
-    named = []
+    named, jobs = [], list(other_figures)
     for entry, index in zip(entries, rows.index, strict=True):
         name = f"waterfall_row_{entry['row_id']}.png"
-        explain_plots.plot_waterfall(entry, attribution.values.loc[index], rows.loc[index],
-                                     attribution.output, fresh / name)
+        jobs.append(partial(explain_plots.plot_waterfall, entry, attribution.values.loc[index],
+                            rows.loc[index], attribution.output, fresh / name))
         named.append({**entry, "waterfall": name})
+    plots.draw_all(jobs)
     shutil.rmtree(directory, ignore_errors=True)
     fresh.rename(directory)
     return named

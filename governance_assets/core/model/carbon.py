@@ -47,6 +47,16 @@ def _cpu_mode(tracker) -> str:
     return "unknown"
 
 
+def warm() -> None:
+    """codecarbon looks the CPU's TDP up once per process (1.4 s: a fuzzy match over its CPU
+    table); the stage server does it once, so each stage's tracker finds it cached."""
+    from codecarbon.core import cpu
+    from codecarbon.core.hardware_cache import get_cached_tdp
+
+    logging.getLogger("codecarbon").setLevel(logging.ERROR)
+    get_cached_tdp(cpu)
+
+
 @contextmanager
 def tracked(scope: str, country_iso_code: str):
     """Measure the block: energy (kWh), emissions (kg CO2eq), duration (s), and how."""
