@@ -43,8 +43,7 @@ MESSAGE_BYTES = 1 << 20
 
 # What the server imports before it takes the first request. Dagster imports its SQLite storage
 # (SQLAlchemy, Alembic) only when a stage opens the project's instance: 0.46 s in every child
-# unless the server has imported it. The child runs cli/stage.py, whose package imports every
-# subcommand (0.6 s, DuckDB among them).
+# unless the server has imported it. The child runs cli/stage.py.
 FIRST = ("dagster", "governance_assets.definitions", "dagster._core.instance.factory",
          "dagster._core.storage.sqlite_storage", "governance_assets.cli.stage")
 # What each stage imports, in stage order: the server imports it while earlier stages run, and

@@ -23,13 +23,15 @@ Exit codes: output.EXIT_CODES, named once.
 from __future__ import annotations
 
 import argparse
+import importlib
 
-from . import alerts, check, ci, log, metrics, monitor, publish, registry, report, run, stage, ui
 from .output import EXIT_CODES
 from .project import add_root_argument, project_root
 
-COMMAND_GROUPS = (run, check, report, ci, ui, stage, registry, monitor, alerts, log, metrics,
-                  publish)
+# Imported when a parser is built, not with the package: the stage server's children import
+# cli/stage.py, which needs none of the others (DuckDB, MLflow's client, the outbox).
+COMMAND_GROUPS = ("run", "check", "report", "ci", "ui", "stage", "registry", "monitor", "alerts",
+                  "log", "metrics", "publish")
 DESCRIPTION = f"""Check inputs, run the governed graph through DVC, report the gates; keep the
 registry, its ledger and sign-off; monitor production batches.
 
@@ -43,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_root_argument(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
-        group.add_parser(commands)
+        importlib.import_module(f"{__name__}.{group}").add_parser(commands)
     return parser
 
 

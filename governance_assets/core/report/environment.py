@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import platform
 import subprocess
+from email.message import Message
+from email.parser import HeaderParser
 from importlib import metadata
 from pathlib import Path
 
@@ -38,6 +40,16 @@ def environment() -> dict:
 def installed_distributions() -> dict[str, str]:
     """Every installed distribution and its exact version, sorted: the environment as run,
     beside the lock files' hashes (which say what it was built from)."""
-    versions = {dist.metadata["Name"].lower(): dist.version for dist in metadata.distributions()
-                if dist.metadata["Name"]}
+    versions = {}
+    for dist in metadata.distributions():
+        headers = _metadata_headers(dist)
+        if headers.get("Name"):
+            versions[headers["Name"].lower()] = headers.get("Version")
     return dict(sorted(versions.items()))
+
+
+def _metadata_headers(dist: metadata.Distribution) -> Message:
+    """The distribution's core metadata headers, without its long description: what
+    `dist.metadata` would parse whole (0.35 s over this environment's 280 packages)."""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    return HeaderParser().parsestr(text.split("\n\n", 1)[0])
