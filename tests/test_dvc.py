@@ -178,17 +178,31 @@ def test_main_command_promotes_quietly_with_one_line_per_stage(repo_copy):
     assert registry.get_alias(root / "registry", "staging") == staged["version"]
 
 
-@FIRST_HALF
-def test_dagster_records_the_raw_file_md5_as_its_data_version(repo_copy):
-    root, _ = repo_copy
+def _latest_materialization(root: Path, asset: str):
     os.environ["DAGSTER_HOME"] = str(root / ".dagster")
     try:
         with DagsterInstance.get() as instance:
-            event = instance.get_latest_materialization_event(AssetKey("raw_dataset"))
+            return instance.get_latest_materialization_event(AssetKey(asset)).asset_materialization
     finally:
         del os.environ["DAGSTER_HOME"]
+
+
+@FIRST_HALF
+def test_dagster_records_the_raw_file_md5_as_its_data_version(repo_copy):
+    root, _ = repo_copy
     md5 = md5_of_file(root / "data/raw/german_credit.csv")
-    assert event.asset_materialization.tags["dagster/data_version"] == md5
+    assert _latest_materialization(root, "raw_dataset").tags["dagster/data_version"] == md5
+
+
+@FIRST_HALF
+def test_a_cold_run_validates_the_raw_file_once(repo_copy):
+    """The first run's input check validated the file and handed its rows to prepare
+    (core/data/handover.py), which took them instead of validating again. Mutation killed: a
+    prepare that ignores the handed rows says it validated them itself."""
+    root, _ = repo_copy
+    validated = _latest_materialization(root, "validated_dataset")
+    assert validated.metadata["validated_by"].value.startswith("the input check of this run")
+    assert not (root / "logs/.checked/validated.parquet").exists(), "taken once, then removed"
 
 
 @FIRST_HALF
@@ -241,6 +255,10 @@ def test_a_forced_rerun_reproduces_every_output_byte_for_byte(repo_copy):
     assert forced.returncode == 0, forced.stdout[-2000:]
     assert (root / "dvc.lock").read_text() == lock_before
     assert "stage server" not in (root / "logs/latest.log").read_text()
+    # The first run's prepare took the rows its input check validated; this one's check found
+    # the file validated already and prepare validated it itself: the same bytes either way.
+    validated = _latest_materialization(root, "validated_dataset")
+    assert validated.metadata["validated_by"].value == "this stage"
 
 
 @FIRST_HALF

@@ -1,9 +1,12 @@
 """Group data: the DVC-versioned input, its validation, and the splits."""
 
+import os
+
 from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
 
+from ..core.data import handover
 from ..core.data.lineage import dvc_lock_md5
-from ..core.decide.verdicts import validation_inputs_hash
+from ..core.decide.verdicts import validation_binding
 from ..core.files import (
     fingerprint,
     md5_of_file,
@@ -39,32 +42,46 @@ def raw_dataset(project: GovernanceProject) -> MaterializeResult:
        code_version=CODE_VERSION)
 def validated_dataset(context: AssetExecutionContext, project: GovernanceProject
                       ) -> MaterializeResult:
-    """Typed and decoded rows. Invalid data leaves no frame behind: the gates name the rule."""
+    """Typed and decoded rows. Invalid data leaves no frame behind: the gates name the rule.
+    Rows the run's input check validated under the same binding are taken as it wrote them
+    (core/data/handover.py), so a cold `governance run` validates the file once."""
+    params, layout = project.params(), project.layout
+    binding = validation_binding(params, layout)
+    handed = handover.take(layout, binding, os.environ.get(handover.ENV))
+    if handed is None:
+        record, validated_by = _validate(context, project, binding), "this stage"
+    else:
+        handover.write_taken(handed, layout.validated, layout.report("validation.json"))
+        record, validated_by = handed.record, "the input check of this run (sha256-bound)"
+    write_json_atomic(layout.metrics("data"), {"rows": record["rows"], "valid": record["valid"]})
+    kept = layout.validated if record["valid"] else layout.report("validation.json")
+    version = fingerprint([kept])
+    return MaterializeResult(
+        data_version=DataVersion(version),
+        metadata={"rows": record["rows"], "valid": record["valid"],
+                  "group_sizes": MetadataValue.json(record["group_sizes"]),
+                  "validated_by": validated_by,
+                  "report": MetadataValue.path(layout.relative(layout.report("validation.json")))},
+    )
+
+
+def _validate(context: AssetExecutionContext, project: GovernanceProject, binding: dict) -> dict:
+    """Validate the raw file here; write the record, and the rows if every rule passed."""
     from ..core.data import raw_files, validation
 
     params, layout = project.params(), project.layout
     spec = params.active
-    raw_path = layout.root / spec.path
-    binding = {"data_version": md5_of_file(raw_path),
-               "validation_inputs": validation_inputs_hash(params)}
     frame, report = validation.validate(raw_files.read_dataset(layout.root, params.dataset,
                                                                 spec),
                                         spec, params.policy, spec.path)
-    write_json_atomic(layout.report("validation.json"), {**report.to_dict(), "binding": binding})
-    write_json_atomic(layout.metrics("data"), {"rows": report.rows, "valid": report.valid})
+    record = report.to_record(binding)
+    write_json_atomic(layout.report("validation.json"), record)
     if frame is None:
         layout.validated.unlink(missing_ok=True)
         context.log.error(f"{spec.path} failed validation; see {layout.report('validation.json')}")
-        version = fingerprint([layout.report("validation.json")])
     else:
         write_parquet_atomic(layout.validated, frame)
-        version = fingerprint([layout.validated])
-    return MaterializeResult(
-        data_version=DataVersion(version),
-        metadata={"rows": report.rows, "valid": report.valid,
-                  "group_sizes": MetadataValue.json(report.group_sizes),
-                  "report": MetadataValue.path(layout.relative(layout.report("validation.json")))},
-    )
+    return record
 
 
 @asset(group_name="data", deps=[validated_dataset], kinds={"pandas", "parquet"},

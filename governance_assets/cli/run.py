@@ -27,7 +27,7 @@ from ..core.decide.gate_catalog import STAGES
 from ..core.layout import Layout
 from ..core.params import load_params
 from . import dvc_fingerprint, stage_result
-from .check import check
+from .check import check_before_run
 from .output import (
     DONE,
     FAILURE,
@@ -70,11 +70,11 @@ def run(root: Path, force: bool) -> int:
 
     layout = Layout(root)
     with _one_run_at_a_time(layout):
-        code = check(root, quiet=True)
+        code, handed_over = check_before_run(root)
         if code != DONE:
             return code
         init_registry(layout.registry, layout.production_pointer)
-        return _repro_and_report(root, force)
+        return _repro_and_report(root, force, handed_over)
 
 
 @contextmanager
@@ -284,11 +284,11 @@ def _unjudged_stage(root: Path) -> tuple[str, str] | None:
     return None
 
 
-def _repro_and_report(root: Path, force: bool) -> int:
+def _repro_and_report(root: Path, force: bool, handed_over: dict[str, str]) -> int:
     layout = Layout(root)
     log = open_log(layout, "run", "latest.log")
     print(f"dvc repro of {', '.join(STAGES)} (full log: {layout.relative(log)})", flush=True)
-    env = {**os.environ, "GOVERNANCE_STAGE": "1"}
+    env = {**os.environ, "GOVERNANCE_STAGE": "1", **handed_over}
     with stage_server.running(env, log) as server:
         env = server.env if server else env
         returned, codes = _repro(root, log, env, server, force)

@@ -57,6 +57,10 @@ class ValidationReport:
 
         return not any(not f.passed and failed_finding_blocks(f.gate) for f in self.findings)
 
+    def to_record(self, binding: dict) -> dict:
+        """reports/validation.json: the report bound to what it judged (raw bytes, rules)."""
+        return {**self.to_dict(), "binding": binding}
+
     def to_dict(self) -> dict:
         return {
             "file": self.file,

@@ -124,6 +124,12 @@ def data_version(params: Params, layout: Layout) -> str:
     return md5_of_file(layout.root / params.active.path)
 
 
+def validation_binding(params: Params, layout: Layout) -> dict[str, str]:
+    """What a validation record is bound to: the raw bytes, and its rules, spec and code."""
+    return {"data_version": data_version(params, layout),
+            "validation_inputs": validation_inputs_hash(params)}
+
+
 def verified_candidate(layout: Layout) -> tuple[bytes, str]:
     """The candidate's bytes, read once, and their sha256, only if it is the one recorded when
     it was trained. Whoever loads the model loads these bytes: nothing is read again between
