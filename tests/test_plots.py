@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from governance_assets.core.forking import ChildFailed
 from governance_assets.core.report import plots
 
 
@@ -59,7 +60,7 @@ def _fail(message: str) -> None:
 def test_a_failure_in_the_second_process_is_raised_with_its_traceback(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     done = tmp_path / "done.txt"
-    with pytest.raises(plots.PlotFailed, match="ValueError: no such feature 'age'"):
+    with pytest.raises(ChildFailed, match="ValueError: no such feature 'age'"):
         plots.draw_all([partial(_write_pid, done), partial(_fail, "no such feature 'age'")])
     assert done.exists()
 

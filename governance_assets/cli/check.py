@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,8 +68,11 @@ def check(root: Path, quiet: bool = False) -> int:
 def check_before_run(root: Path) -> tuple[int, dict[str, str]]:
     """The check `governance run` makes before DVC: a file that already passed under the same
     rules and code is not read again; a file validated now is handed to the run's prepare stage
-    (core/data/handover.py), with the environment that names it."""
-    return _check(root, quiet=True, hand_over=True)
+    (core/data/handover.py), with the environment that names it. It runs in a forked process,
+    so the rows it read do not stay in the run's memory while DVC and the stages work."""
+    from ..core.forking import run_forked
+
+    return run_forked(partial(_check, root, quiet=True, hand_over=True))
 
 
 def _check(root: Path, quiet: bool, hand_over: bool = False) -> tuple[int, dict[str, str]]:
