@@ -107,3 +107,25 @@ def test_bootstrap_without_per_call_validation_gives_scikit_learns_own_figures()
         expected = [round(float(v), 6) for v in np.percentile(samples, [2.5, 97.5])]
         assert fast[name]["ci95"] == expected, name
         assert fast[name]["value"] == round(float(metric(y, probability, predicted)), 6), name
+
+
+def test_resampled_auc_counts_equal_rank_sums_exactly_and_scikit_learn_on_tied_scores():
+    """The bootstrap AUC counts each resample's positives and negatives per distinct score
+    (ranked once). Mutations killed: ties counted whole instead of half, negatives below
+    counted inclusively, a resample's counts taken from another resample."""
+    from scipy.stats import rankdata
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, 500)
+    scores = np.round(np.clip(y * 0.2 + rng.uniform(0, 0.8, 500), 0, 1), 1)  # 11 levels: ties
+    index = np.vstack(list(performance._bootstrap_blocks(500, 40, 2, y)))
+    counted = performance.resampled_auc(y, scores, index)
+    labels = y[index].astype(float)
+    ranks = rankdata(scores[index], axis=1)
+    positives = labels.sum(axis=1)
+    rank_sums = ((ranks * labels).sum(axis=1) - positives * (positives + 1) / 2) / (
+        positives * (labels.shape[1] - positives))
+    assert np.array_equal(counted, rank_sums)
+    assert counted == pytest.approx([roc_auc_score(y[row], scores[row]) for row in index],
+                                    abs=1e-12)

@@ -63,15 +63,24 @@ def _bootstrap_blocks(n: int, rounds: int, seed: int, labels: np.ndarray
                 block = []
 
 
-def resampled_auc(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """AUC of each row (a resample) by the rank-sum (Mann-Whitney) identity, ties averaged."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(scores, axis=1)
-    positives = labels.sum(axis=1)
-    negatives = labels.shape[1] - positives
-    return ((ranks * labels).sum(axis=1) - positives * (positives + 1) / 2) / (
-        positives * negatives)
+def resampled_auc(labels: np.ndarray, scores: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """AUC of each resample (a row of `index`, positions into `labels` and `scores`) by the
+    Mann-Whitney count, ties counted half: sum over distinct scores of the positives there times
+    the negatives below plus half the negatives there. The scores are ranked once, not once per
+    resample (rank sums over 2,000 resamples of 30,000 golden rows took 7 s, these counts 0.6 s);
+    every count is an integer or a half, so the figures equal the rank-sum identity's exactly."""
+    labels = np.asarray(labels).astype(bool)
+    distinct, level = np.unique(scores, return_inverse=True)
+    resamples, levels = index.shape[0], len(distinct)
+    cell = level[index] + (np.arange(resamples) * levels)[:, None]
+    drawn_positive = labels[index]
+    positives = np.bincount(cell[drawn_positive], minlength=resamples * levels
+                            ).reshape(resamples, levels).astype(float)
+    negatives = np.bincount(cell[~drawn_positive], minlength=resamples * levels
+                            ).reshape(resamples, levels).astype(float)
+    below = np.cumsum(negatives, axis=1) - negatives
+    count = (positives * (below + negatives / 2)).sum(axis=1)
+    return count / (positives.sum(axis=1) * negatives.sum(axis=1))
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -91,7 +100,7 @@ def _resampled(y: np.ndarray, probability: np.ndarray, predicted: np.ndarray,
     rows = labels.shape[1]
     recall, refusal = _ratio(tp, tp + fn), _ratio(tn, tn + fp)
     mcc_denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-    return {"auc": resampled_auc(labels.astype(float), probability[index]),
+    return {"auc": resampled_auc(y, probability, index),
             "f1": _ratio(2 * tp, 2 * tp + fp + fn), "precision": _ratio(tp, tp + fp),
             "recall": recall, "accuracy": (tp + tn) / rows,
             "balanced_accuracy": (recall + refusal) / 2, "adverse_refusal_rate": refusal,
@@ -188,8 +197,8 @@ def paired_auc_regression(y: np.ndarray, candidate: np.ndarray, production: np.n
                           rounds: int, seed: int) -> dict:
     """Production AUC minus candidate AUC on the same resamples: positive = candidate worse."""
     y = np.asarray(y).astype(int)
-    deltas = np.concatenate([resampled_auc(y[block].astype(float), production[block])
-                             - resampled_auc(y[block].astype(float), candidate[block])
+    deltas = np.concatenate([resampled_auc(y, production, block)
+                             - resampled_auc(y, candidate, block)
                              for block in _bootstrap_blocks(len(y), rounds, seed, y)])
     low, high = np.percentile(deltas, [2.5, 97.5])
     return {"mean": round(float(np.mean(deltas)), 6),
