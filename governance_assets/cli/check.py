@@ -72,7 +72,8 @@ def check_before_run(root: Path) -> tuple[int, dict[str, str]]:
     so the rows it read do not stay in the run's memory while DVC and the stages work."""
     from ..core.forking import run_forked
 
-    return run_forked(partial(_check, root, quiet=True, hand_over=True))
+    code, handed_over = run_forked(partial(_check, root, quiet=True, hand_over=True))
+    return code, handed_over
 
 
 def _check(root: Path, quiet: bool, hand_over: bool = False) -> tuple[int, dict[str, str]]:
