@@ -27,14 +27,12 @@ ROWS, RECORD = "validated.parquet", "validation.json"
 
 @dataclass(frozen=True)
 class Handed:
-    """What the check wrote: the rows' Parquet bytes and the validation record's bytes."""
+    """What the check wrote: the rows' Parquet bytes, the validation record's bytes, and the
+    record they hold."""
 
     rows: bytes
     record_bytes: bytes
-
-    @property
-    def record(self) -> dict:
-        return json.loads(self.record_bytes)
+    record: dict
 
 
 def folder(layout: Layout) -> Path:
@@ -56,17 +54,17 @@ def take(layout: Layout, binding: dict, token: str | None) -> Handed | None:
         return None
     rows_sha256, _, record_sha256 = token.partition(":")
     try:
-        handed = Handed((folder(layout) / ROWS).read_bytes(),
-                        (folder(layout) / RECORD).read_bytes())
+        rows, record_bytes = ((folder(layout) / name).read_bytes() for name in (ROWS, RECORD))
     except OSError:
         return None
     for name in (ROWS, RECORD):
         (folder(layout) / name).unlink(missing_ok=True)
-    if (_sha256(handed.rows), _sha256(handed.record_bytes)) != (rows_sha256, record_sha256):
+    if (_sha256(rows), _sha256(record_bytes)) != (rows_sha256, record_sha256):
         return None
-    if handed.record.get("binding") != binding or handed.record.get("valid") is not True:
+    record = json.loads(record_bytes)
+    if record.get("binding") != binding or record.get("valid") is not True:
         return None
-    return handed
+    return Handed(rows, record_bytes, record)
 
 
 def write_taken(handed: Handed, rows_path: Path, record_path: Path) -> None:
