@@ -12,6 +12,12 @@ imports what later stages need, on the other core. Without the variable (a
 plain `dvc repro`), or when the server cannot be reached, the command runs the stage in its own
 process as before.
 
+When the raw file must be validated, `governance run` starts the server before its input check
+and the check runs in a child of the server. If every rule passes, that child keeps the typed
+rows in memory (core/data/handover.py), imports what prepare needs while DVC starts, and
+becomes the run's prepare stage when DVC asks for it: a cold run validates once, and the rows
+reach prepare through no file or variable anyone else could write.
+
 The server and its children stay in the run's process group, so stopping or killing
 `governance run` stops them; the server also leaves when the process that started it is gone.
 """
@@ -34,12 +40,14 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ENV = "GOVERNANCE_STAGE_SERVER"
 FAILURE = 3
 CONNECT_SECONDS = 5
 MESSAGE_BYTES = 1 << 20
+CHECK_FIRST = "check-first"
 
 # What the server imports before it takes the first request. Dagster imports its SQLite storage
 # (SQLAlchemy, Alembic) only when a stage opens the project's instance: 0.46 s in every child
@@ -64,19 +72,22 @@ NEEDS = {
 
 # --- the client side: what `governance stage` does when a server is running ------------------
 
-def delegate(address: str, argv: list[str]) -> int | None:
-    """Run `governance <argv>` in the server's warm child; None if no server answers."""
+def delegate(address: str, argv: list[str], check: Path | None = None) -> int | None:
+    """Run `governance <argv>` in the server's warm child; None if no server answers. With
+    `check`, the child runs the input check of the project there instead (and keeps rows
+    that pass for the run's prepare stage: core/data/handover.py)."""
     connection = _connect(address)
     if connection is None:
         return None
     with connection:
-        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}
+        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ),
+                   "check": str(check) if check else None}
         socket.send_fds(connection, [json.dumps(request).encode()], [0, 1, 2])
         started = _receive(connection)
         if started is None:
             return None
-        _forward_signals(started["pid"])
-        finished = _receive(connection)
+        with _signals_forwarded_to(started["pid"]):
+            finished = _receive(connection)
     if finished is None:
         print("governance: the stage server stopped before the stage finished", file=sys.stderr)
         return FAILURE
@@ -84,8 +95,8 @@ def delegate(address: str, argv: list[str]) -> int | None:
 
 
 def _connect(address: str) -> socket.socket | None:
-    """The server is started when DVC announces its first stage, so the stage command may be
-    up a moment before the server's socket: it retries for CONNECT_SECONDS."""
+    """The stage command may be up a moment before the server's socket: it retries for
+    CONNECT_SECONDS."""
     deadline = time.monotonic() + CONNECT_SECONDS
     while True:
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -104,14 +115,21 @@ def _receive(connection: socket.socket) -> dict | None:
     return json.loads(data) if data else None
 
 
-def _forward_signals(child: int) -> None:
-    """Ctrl-C or a SIGTERM sent to the stage command reaches the child doing the work."""
+@contextmanager
+def _signals_forwarded_to(child: int) -> Iterator[None]:
+    """Ctrl-C or a SIGTERM sent to the asking command reaches the child doing the work; the
+    command's own handlers are back afterwards (`governance run` goes on after its check)."""
     def forward(number: int, _frame) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, number)
 
-    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(number, forward)
+    numbers = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {number: signal.signal(number, forward) for number in numbers}
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
 
 
 # --- starting and stopping the server from `governance run` -----------------------------------
@@ -132,13 +150,23 @@ class StageServer:
         self._started_with, self._log = env, log
         self._process: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def start(self, check_first: bool = False) -> None:
+        """Start the server; with `check_first` it takes the input check's request before it
+        imports anything, so the check does not wait for Dagster's import."""
         if self._process is not None:
             return
         with self._log.open("a") as sink:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__, self.address, str(os.getpid())],
+                [sys.executable, "-m", __name__, self.address, str(os.getpid()),
+                 *([CHECK_FIRST] if check_first else [])],
                 stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, env=self._started_with)
+
+    def check(self, root: Path) -> int | None:
+        """The input check, run in the server's child, which keeps the rows that pass and
+        becomes this run's prepare stage (core/data/handover.py); None if the server cannot
+        be reached."""
+        self.start(check_first=True)
+        return delegate(self.address, [], check=root)
 
     def stop(self) -> None:
         # After `dvc repro` every stage command has had its exit code, so no child is left;
@@ -166,27 +194,111 @@ def running(env: dict[str, str], log: Path) -> Iterator[StageServer | None]:
 
 # --- the server ---------------------------------------------------------------------------------
 
-def serve(address: str, parent: int) -> None:
-    """Accept stage requests one at a time until terminated or orphaned."""
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    listener.bind(address)
-    listener.listen(4)
-    _import(FIRST)
-    pending = list(dict.fromkeys(name for needs in NEEDS.values() for name in needs))
-    pending += _lineage_modules()
-    waiter: threading.Thread | None = None
-    while os.getppid() == parent:
-        listener.settimeout(0 if pending else 1.0)
-        try:
-            connection, _ = listener.accept()
-        except (BlockingIOError, TimeoutError):
-            if pending:
-                _import([pending.pop(0)])
-            continue
-        if waiter is not None:   # DVC asks for a stage only after the last one's exit code
-            waiter.join()
+@dataclass
+class _Holder:
+    """The check's child that holds validated rows, and the channel that hands it the run's
+    prepare request."""
+
+    pid: int
+    channel: socket.socket
+
+
+class _Server:
+    """Accepts stage requests one at a time until terminated or orphaned."""
+
+    def __init__(self, address: str, parent: int) -> None:
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.listener.bind(address)
+        self.listener.listen(4)
+        self.parent = parent
+        self.pending = list(FIRST) + list(dict.fromkeys(
+            name for needs in NEEDS.values() for name in needs)) + _lineage_modules()
+        self.waiter: threading.Thread | None = None
+        self.holder: _Holder | None = None
+
+    def serve(self, check_first: bool) -> None:
+        if check_first:
+            self.listener.settimeout(CONNECT_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                self._serve(self.listener.accept()[0])
+        while os.getppid() == self.parent:
+            self.listener.settimeout(0 if self.pending else 1.0)
+            try:
+                connection, _ = self.listener.accept()
+            except (BlockingIOError, TimeoutError):
+                if self.pending:
+                    _import([self.pending.pop(0)])
+                continue
+            self._serve(connection)
+
+    def _serve(self, connection: socket.socket) -> None:
+        """One request: the input check, a prepare stage for the child holding the check's
+        rows, or a stage forked from the server. DVC asks for a stage only after the last one's
+        exit code, so the last answering thread is joined first."""
+        if self.waiter is not None:
+            self.waiter.join()
         connection.settimeout(None)
-        waiter = _serve_one(listener, connection, pending)
+        data, fds, _, _ = socket.recv_fds(connection, MESSAGE_BYTES, 3)
+        request = json.loads(data)
+        if request.get("check"):
+            self._release_holder("another check")
+            child, channel = self._fork(_check_and_hold, connection, request, fds)
+            answer = _answer_check
+        elif self.holder and request["argv"][-1] == "prepare":
+            child, channel = self._hand_to_holder(request, fds), None
+            answer = _answer_when_done
+        else:
+            self._release_holder(request["argv"][-1])
+            self._import_needs(request["argv"])
+            child, channel = self._fork(_become_stage_command, connection, request, fds)
+            answer = _answer_when_done
+        for fd in fds:
+            os.close(fd)
+        connection.send(json.dumps({"pid": child}).encode())
+        self.waiter = threading.Thread(target=answer, args=(self, connection, child, request,
+                                                            channel), daemon=True)
+        self.waiter.start()
+
+    def _fork(self, become, connection: socket.socket, request: dict, fds: list[int]
+              ) -> tuple[int, socket.socket]:
+        """A child that runs `become` (never returning), and the server's end of a channel to
+        it. The child's collector would walk (and so copy) every page of the server's heap;
+        frozen, the server's objects are skipped: 0.15-0.35 s less per stage."""
+        server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        gc.freeze()
+        child = os.fork()
+        if child == 0:
+            self.listener.close()
+            server_end.close()
+            become(connection, request, fds, child_end)
+        child_end.close()
+        return child, server_end
+
+    def _hand_to_holder(self, request: dict, fds: list[int]) -> int:
+        holder, self.holder = self.holder, None
+        socket.send_fds(holder.channel, [json.dumps(request).encode()], fds)
+        holder.channel.close()
+        return holder.pid
+
+    def _release_holder(self, asked: str) -> None:
+        """A check's child still holding rows when DVC asks for a stage other than prepare:
+        it exits when its channel closes."""
+        if self.holder is not None:
+            holder, self.holder = self.holder, None
+            holder.channel.close()
+            os.waitpid(holder.pid, 0)
+            print(f"stage server {os.getpid()}: the input check's child {holder.pid} let its "
+                  f"rows go ({asked} was asked for first)", flush=True)
+
+    def _import_needs(self, argv: list[str]) -> None:
+        """Import what the asked stage needs (and every stage's first imports) still pending."""
+        wanted = set(FIRST) | set(NEEDS.get(argv[-1], ()))
+        due = [name for name in self.pending if name in wanted]
+        for name in due:
+            self.pending.remove(name)
+        _import(due)
 
 
 def _lineage_modules() -> list[str]:
@@ -195,15 +307,6 @@ def _lineage_modules() -> list[str]:
     from .lineage import configured
 
     return ["openlineage.client", "openlineage.client.facet_v2"] if configured() else []
-
-
-def _import_needs(argv: list[str], pending: list[str]) -> None:
-    """Import what the asked stage needs and is still pending."""
-    wanted = NEEDS.get(argv[-1], ())
-    due = [name for name in pending if name in wanted]
-    for name in due:
-        pending.remove(name)
-    _import(due)
 
 
 def _import(modules) -> None:
@@ -222,36 +325,13 @@ def _import(modules) -> None:
             traceback.print_exc()
 
 
-def _serve_one(listener: socket.socket, connection: socket.socket, pending: list[str]
-               ) -> threading.Thread:
-    """Fork the stage's child and hand its exit code back from a thread, so the server goes on
-    importing for later stages without making DVC wait for an import in flight (evidently's
-    takes 2 s). The thread is joined before the next fork: only one thread exists at a fork."""
-    data, fds, _, _ = socket.recv_fds(connection, MESSAGE_BYTES, 3)
-    request = json.loads(data)
-    _import_needs(request["argv"], pending)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The child's collector would walk (and so copy) every page of the server's heap; frozen,
-    # the server's objects are skipped: 0.15-0.35 s less per stage.
-    gc.freeze()
-    child = os.fork()
-    if child == 0:
-        listener.close()
-        _become_stage_command(connection, request, fds)
-    for fd in fds:
-        os.close(fd)
-    connection.send(json.dumps({"pid": child}).encode())
-    waiter = threading.Thread(target=_answer_when_done, args=(connection, child, request),
-                              daemon=True)
-    waiter.start()
-    return waiter
-
-
-def _answer_when_done(connection: socket.socket, child: int, request: dict) -> None:
-    """Wait for the child and send its exit code to the stage command that asked."""
+def _answer_when_done(server: _Server, connection: socket.socket, child: int, request: dict,
+                      channel: socket.socket | None) -> None:
+    """Wait for the stage's child and send its exit code to the stage command that asked."""
     started = time.perf_counter()
     with connection:
+        if channel is not None:
+            channel.close()
         code = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
         print(f"stage server {os.getpid()}: `governance {' '.join(request['argv'])}` ran in "
               f"child {child}, exit {code}, {time.perf_counter() - started:.1f} s", flush=True)
@@ -259,12 +339,85 @@ def _answer_when_done(connection: socket.socket, child: int, request: dict) -> N
             connection.send(json.dumps({"exit": code if code >= 0 else FAILURE}).encode())
 
 
-def _become_stage_command(connection: socket.socket, request: dict, fds: list[int]) -> None:
+def _answer_check(server: _Server, connection: socket.socket, child: int, request: dict,
+                  channel: socket.socket) -> None:
+    """Relay the check's exit code; a child that holds rows stays, for the prepare stage."""
+    with connection:
+        said = _receive(channel)
+        if said is not None and said["holding"]:
+            server.holder = _Holder(child, channel)
+        else:
+            channel.close()
+            code = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+            said = said or {"exit": code if code > 0 else FAILURE, "holding": False}
+        print(f"stage server {os.getpid()}: the input check ran in child {child}, exit "
+              f"{said['exit']}" + (", holding the validated rows for prepare"
+                                   if said["holding"] else ""), flush=True)
+        with contextlib.suppress(OSError):
+            connection.send(json.dumps({"exit": said["exit"]}).encode())
+
+
+def _check_and_hold(connection: socket.socket, request: dict, fds: list[int],
+                    channel: socket.socket) -> None:
+    """In the check's forked child: run the input check on the asking command's files; when
+    the rows pass, import what prepare needs, wait for its request and become it (a closed
+    channel instead means DVC did not ask for prepare). Never returns into the server's loop."""
+    code, holding = FAILURE, False
+    try:
+        connection.close()
+        with _files_of(fds):
+            os.chdir(request["cwd"])
+            os.environ.clear()
+            os.environ.update(request["env"])
+            from .cli.check import validate_and_hold
+            from .core.data import handover
+
+            code = validate_and_hold(Path(request["check"]))
+            holding = handover.holding()
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else FAILURE
+    except BaseException:  # noqa: BLE001 (reported on the command's stderr, exit 3)
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    channel.send(json.dumps({"exit": code, "holding": holding}).encode())
+    if not holding:
+        os._exit(code)
+    _import([*FIRST, *NEEDS["prepare"]])
+    data, fds, _, _ = socket.recv_fds(channel, MESSAGE_BYTES, 3)
+    if not data:
+        os._exit(0)
+    _become_stage_command(channel, json.loads(data), fds)
+
+
+@contextmanager
+def _files_of(fds: list[int]) -> Iterator[None]:
+    """Standard input, output and error are the asking command's for the block, the server's
+    (its log) again afterwards."""
+    saved = [os.dup(target) for target in range(3)]
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for target, fd in enumerate(saved):
+            os.dup2(fd, target)
+            os.close(fd)
+
+
+def _become_stage_command(connection: socket.socket, request: dict, fds: list[int],
+                          channel: socket.socket | None = None) -> None:
     """In the forked child: become the stage command (its files, directory, environment and
     arguments) and run it; never return into the server's loop."""
     code = FAILURE
     try:
         connection.close()
+        if channel is not None:
+            channel.close()
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
@@ -287,4 +440,4 @@ def _become_stage_command(connection: socket.socket, request: dict, fds: list[in
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], int(sys.argv[2]))
+    _Server(sys.argv[1], int(sys.argv[2])).serve(check_first=CHECK_FIRST in sys.argv[3:])

@@ -49,6 +49,7 @@ SECOND_HALF = pytest.mark.xdist_group("dvc_second_half")
 DVC = REPO / ".venv-dvc" / "bin" / "dvc"
 GOVERNANCE = REPO / ".venv" / "bin" / "governance"
 STAGES = ("prepare", "train", "evaluate", "document", "promote")
+HELD_ROWS = "the input check of this run, in this process"
 # Whose test key each principal of the bundled params.yaml signs with (tests/signing.py).
 ROLE_KEYS = {"model-risk-officer": "alice", "head-of-credit-risk": "bob", PIPELINE: PIPELINE}
 __all__ = ["keys"]  # a fixture, used by name
@@ -196,13 +197,13 @@ def test_dagster_records_the_raw_file_md5_as_its_data_version(repo_copy):
 
 @FIRST_HALF
 def test_a_cold_run_validates_the_raw_file_once(repo_copy):
-    """The first run's input check validated the file and handed its rows to prepare
-    (core/data/handover.py), which took them instead of validating again. Mutation killed: a
-    prepare that ignores the handed rows says it validated them itself."""
+    """The first run's input check validated the file in the stage server's child, which
+    became the prepare stage and wrote the rows it held (core/data/handover.py) instead of
+    validating again. Mutation killed: a prepare that ignores the held rows says it validated
+    them itself."""
     root, _ = repo_copy
     validated = _latest_materialization(root, "validated_dataset")
-    assert validated.metadata["validated_by"].value.startswith("the input check of this run")
-    assert not (root / "logs/.checked/validated.parquet").exists(), "taken once, then removed"
+    assert validated.metadata["validated_by"].value == HELD_ROWS
 
 
 @FIRST_HALF
@@ -572,6 +573,36 @@ def test_each_stage_reports_a_crash_as_exit_3_and_bad_params_as_exit_2(second_co
                         log.read_text() if log.exists() else "")
     assert served == ([("train", "3"), ("evaluate", "2")] if through_server else [])
     assert governance(root, "check").returncode == 0
+
+
+@SECOND_HALF
+@pytest.mark.parametrize("asked", ["prepare", "train"])
+def test_the_check_child_hands_its_rows_to_prepare_and_to_nothing_else(second_copy, tmp_path,
+                                                                       asked):
+    """The server's check child keeps the rows that pass and becomes the prepare stage DVC
+    asks for (the same pid, and the asset says it wrote the held rows); asked for any other
+    stage first, it lets them go and the stage is forked from the server as usual. The rows
+    reach prepare through memory only: no file or variable a shell could plant. Mutations
+    killed: a holder handed a stage other than prepare, a prepare that validates again."""
+    root, _ = second_copy
+    log = tmp_path / "server.log"
+    lock_before = (root / "dvc.lock").read_text()
+    with stage_server.running(_env(root), log) as server:
+        assert server.check(root) == 0
+        assert _run_with(root, ["stage", asked], server.env).returncode == 0
+    served = log.read_text()
+    checked = re.search(r"the input check ran in child (\d+), exit 0, holding", served)
+    staged = re.search(rf"stage {asked}` ran in child (\d+), exit 0", served)
+    assert checked and staged, served[-2000:]
+    if asked == "prepare":
+        assert checked[1] == staged[1]
+        validated = _latest_materialization(root, "validated_dataset")
+        assert validated.metadata["validated_by"].value == HELD_ROWS
+    else:
+        assert checked[1] != staged[1]
+        assert f"child {checked[1]} let its rows go (train was asked for first)" in served
+    assert _run([str(DVC), "status", "--json", "dvc.yaml"], root).stdout.strip() == "{}"
+    assert (root / "dvc.lock").read_text() == lock_before
 
 
 @pytest.fixture

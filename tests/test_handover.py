@@ -1,5 +1,7 @@
-"""The input check's validated rows handed to the prepare stage (core/data/handover.py): taken
-only as written, under the binding prepare computes, and once."""
+"""The input check's validated rows held for the prepare stage of the same process
+(core/data/handover.py): taken only under the binding prepare computes, only if they passed,
+and once. That the check's child becomes prepare, and only prepare, is tested through the
+stage server in tests/test_dvc.py."""
 
 from __future__ import annotations
 
@@ -7,50 +9,36 @@ import pandas as pd
 import pytest
 
 from governance_assets.core.data import handover
-from governance_assets.core.layout import Layout
 
 BINDING = {"data_version": "a" * 32, "validation_inputs": "b" * 64}
 
 
 @pytest.fixture
-def handed(tmp_path):
-    layout = Layout(tmp_path)
-    frame = pd.DataFrame({"age": [31, 45], "sex": pd.Categorical(["female", "male"])})
-    env = handover.hand_over(layout, frame, {"rows": 2, "valid": True, "binding": BINDING})
-    return layout, frame, env[handover.ENV]
+def frame():
+    yield pd.DataFrame({"age": [31, 45], "sex": pd.Categorical(["female", "male"])})
+    handover.take(BINDING)   # nothing held leaks into the next test
 
 
-def test_the_rows_are_taken_byte_for_byte_once(handed):
-    layout, frame, token = handed
-    taken = handover.take(layout, BINDING, token)
-    assert taken is not None and taken.record["rows"] == 2
-    assert taken.rows == frame.to_parquet(index=False)
-    assert handover.take(layout, BINDING, token) is None, "removed once taken"
+def test_the_rows_are_taken_as_held_once(frame):
+    handover.hold(frame, {"rows": 2, "valid": True, "binding": BINDING})
+    assert handover.holding()
+    taken = handover.take(BINDING)
+    assert taken is not None and taken.frame is frame and taken.record["rows"] == 2
+    assert not handover.holding() and handover.take(BINDING) is None, "released once taken"
 
 
 @pytest.mark.parametrize("binding", [{**BINDING, "data_version": "c" * 32},
                                      {**BINDING, "validation_inputs": "d" * 64}])
-def test_rows_validated_under_another_binding_are_not_taken(handed, binding):
-    layout, _, token = handed
-    assert handover.take(layout, binding, token) is None
+def test_rows_validated_under_another_binding_are_refused_and_released(frame, binding):
+    handover.hold(frame, {"rows": 2, "valid": True, "binding": BINDING})
+    assert handover.take(binding) is None
+    assert handover.take(BINDING) is None, "refused rows are not kept for a later take"
 
 
-@pytest.mark.parametrize("name", [handover.ROWS, handover.RECORD])
-def test_a_file_changed_after_the_check_is_not_taken(handed, name):
-    layout, _, token = handed
-    path = handover.folder(layout) / name
-    path.write_bytes(path.read_bytes() + b" ")
-    assert handover.take(layout, BINDING, token) is None
+def test_nothing_is_taken_when_nothing_was_held():
+    assert not handover.holding() and handover.take(BINDING) is None
 
 
-def test_nothing_is_taken_without_the_runs_token(handed):
-    layout, _, _ = handed
-    assert handover.take(layout, BINDING, None) is None
-    assert handover.take(layout, BINDING, "0" * 64 + ":" + "0" * 64) is None
-
-
-def test_a_record_that_did_not_pass_is_not_taken(tmp_path):
-    layout = Layout(tmp_path)
-    env = handover.hand_over(layout, pd.DataFrame({"age": [1]}),
-                             {"rows": 1, "valid": False, "binding": BINDING})
-    assert handover.take(layout, BINDING, env[handover.ENV]) is None
+def test_a_record_that_did_not_pass_is_not_taken(frame):
+    handover.hold(frame, {"rows": 2, "valid": False, "binding": BINDING})
+    assert handover.take(BINDING) is None

@@ -1,6 +1,6 @@
 """Group data: the DVC-versioned input, its validation, and the splits."""
 
-import os
+from typing import TYPE_CHECKING
 
 from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
 
@@ -16,6 +16,11 @@ from ..core.files import (
 )
 from ..resources import GovernanceProject
 from .publishing import CODE_VERSION
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..core.layout import Layout
 
 
 @asset(group_name="data", kinds={"dvc", "csv"}, code_version=CODE_VERSION)
@@ -43,16 +48,17 @@ def raw_dataset(project: GovernanceProject) -> MaterializeResult:
 def validated_dataset(context: AssetExecutionContext, project: GovernanceProject
                       ) -> MaterializeResult:
     """Typed and decoded rows. Invalid data leaves no frame behind: the gates name the rule.
-    Rows the run's input check validated under the same binding are taken as it wrote them
-    (core/data/handover.py), so a cold `governance run` validates the file once."""
+    Rows the run's input check validated under the same binding, in this very process, are
+    written as they are (core/data/handover.py), so a cold `governance run` validates the file
+    once."""
     params, layout = project.params(), project.layout
     binding = validation_binding(params, layout)
-    handed = handover.take(layout, binding, os.environ.get(handover.ENV))
-    if handed is None:
+    held = handover.take(binding)
+    if held is None:
         record, validated_by = _validate(context, project, binding), "this stage"
     else:
-        handover.write_taken(handed, layout.validated, layout.report("validation.json"))
-        record, validated_by = handed.record, "the input check of this run (sha256-bound)"
+        record, validated_by = held.record, "the input check of this run, in this process"
+        _write(layout, held.frame, record)
     write_json_atomic(layout.metrics("data"), {"rows": record["rows"], "valid": record["valid"]})
     kept = layout.validated if record["valid"] else layout.report("validation.json")
     version = fingerprint([kept])
@@ -75,13 +81,19 @@ def _validate(context: AssetExecutionContext, project: GovernanceProject, bindin
                                                                 spec),
                                         spec, params.policy, spec.path)
     record = report.to_record(binding)
+    _write(layout, frame, record)
+    if frame is None:
+        context.log.error(f"{spec.path} failed validation; see {layout.report('validation.json')}")
+    return record
+
+
+def _write(layout: "Layout", frame: "pd.DataFrame | None", record: dict) -> None:
+    """The validation record, and the rows if every rule passed (none left behind otherwise)."""
     write_json_atomic(layout.report("validation.json"), record)
     if frame is None:
         layout.validated.unlink(missing_ok=True)
-        context.log.error(f"{spec.path} failed validation; see {layout.report('validation.json')}")
     else:
         write_parquet_atomic(layout.validated, frame)
-    return record
 
 
 @asset(group_name="data", deps=[validated_dataset], kinds={"pandas", "parquet"},

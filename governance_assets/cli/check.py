@@ -14,6 +14,8 @@ from .output import DONE, INPUT_ERROR, error_paragraph, ledger_errors_as_input_e
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..stage_server import StageServer
+
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
@@ -60,39 +62,62 @@ def _validate(root: Path, params: Params) -> tuple[list[str], pd.DataFrame | Non
     return [], frame, report.to_record(validation_binding(params, Layout(root)))
 
 
-def check(root: Path, quiet: bool = False) -> int:
+def check(root: Path) -> int:
     """params.yaml and the active dataset against every rule, without running the graph."""
-    return _check(root, quiet)[0]
-
-
-def check_before_run(root: Path) -> tuple[int, dict[str, str]]:
-    """The check `governance run` makes before DVC: a file that already passed under the same
-    rules and code is not read again; a file validated now is handed to the run's prepare stage
-    (core/data/handover.py), with the environment that names it. It runs in a forked process,
-    so the rows it read do not stay in the run's memory while DVC and the stages work."""
-    from ..core.forking import run_forked
-
-    code, handed_over = run_forked(partial(_check, root, quiet=True, hand_over=True))
-    return code, handed_over
-
-
-def _check(root: Path, quiet: bool, hand_over: bool = False) -> tuple[int, dict[str, str]]:
     try:
         params = load_params(root)
     except ParamsError as error:
         print(error_paragraph(str(error)))
-        return INPUT_ERROR, {}
-    if quiet and _validated_already(root, params):
-        return DONE, {}
+        return INPUT_ERROR
+    code = validate_and_report(root, params)
+    if code == DONE:
+        print(f"params.yaml and {params.active.path} pass every rule (dataset {params.dataset}).")
+    return code
+
+
+def check_before_run(root: Path, server: StageServer | None) -> int:
+    """The check `governance run` makes before DVC. A file that already passed under the same
+    rules and code is not read again. Otherwise the stage server's child validates it and keeps
+    the rows for the run's prepare stage (core/data/handover.py); without a server, a forked
+    process validates it, so the rows it read do not stay in the run's memory while DVC and
+    the stages work."""
+    from ..core.forking import run_forked
+
+    try:
+        params = load_params(root)
+    except ParamsError as error:
+        print(error_paragraph(str(error)))
+        return INPUT_ERROR
+    if _validated_already(root, params):
+        return DONE
+    if server is not None:
+        code = server.check(root)
+        if code is not None:
+            return code
+    return run_forked(partial(validate_and_report, root, params))
+
+
+def validate_and_hold(root: Path) -> int:
+    """The stage server's check child (stage_server.py): validate, and keep rows that pass in
+    this process, which becomes the run's prepare stage."""
+    try:
+        params = load_params(root)
+    except ParamsError as error:
+        print(error_paragraph(str(error)))
+        return INPUT_ERROR
+    return validate_and_report(root, params, hold=True)
+
+
+def validate_and_report(root: Path, params: Params, hold: bool = False) -> int:
+    """Validate the active dataset; print the rules it breaks. With `hold`, rows that pass
+    stay in this process for its prepare stage (the stage server's check child)."""
     problems, frame, record = _validate(root, params)
     if problems:
         print(error_paragraph("; ".join(problems[:5])
                               + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")))
-        return INPUT_ERROR, {}
-    if not quiet:
-        print(f"params.yaml and {params.active.path} pass every rule (dataset {params.dataset}).")
-    if hand_over and frame is not None:
+        return INPUT_ERROR
+    if hold and frame is not None:
         from ..core.data import handover
 
-        return DONE, handover.hand_over(Layout(root), frame, record)
-    return DONE, {}
+        handover.hold(frame, record)
+    return DONE

@@ -70,11 +70,18 @@ def run(root: Path, force: bool) -> int:
 
     layout = Layout(root)
     with _one_run_at_a_time(layout):
-        code, handed_over = check_before_run(root)
-        if code != DONE:
-            return code
-        init_registry(layout.registry, layout.production_pointer)
-        return _repro_and_report(root, force, handed_over)
+        log = open_log(layout, "run", "latest.log")
+        env = {**os.environ, "GOVERNANCE_STAGE": "1"}
+        with stage_server.running(env, log) as server:
+            code = check_before_run(root, server)
+            if code != DONE:
+                return code
+            init_registry(layout.registry, layout.production_pointer)
+            print(f"dvc repro of {', '.join(STAGES)} (full log: {layout.relative(log)})",
+                  flush=True)
+            returned, codes = _repro_until_judged(root, log, server.env if server else env,
+                                                  server, force)
+        return _report(root, log, returned, codes)
 
 
 @contextmanager
@@ -284,22 +291,23 @@ def _unjudged_stage(root: Path) -> tuple[str, str] | None:
     return None
 
 
-def _repro_and_report(root: Path, force: bool, handed_over: dict[str, str]) -> int:
-    layout = Layout(root)
-    log = open_log(layout, "run", "latest.log")
-    print(f"dvc repro of {', '.join(STAGES)} (full log: {layout.relative(log)})", flush=True)
-    env = {**os.environ, "GOVERNANCE_STAGE": "1", **handed_over}
-    with stage_server.running(env, log) as server:
-        env = server.env if server else env
-        returned, codes = _repro(root, log, env, server, force)
-        unjudged = _unjudged_stage(root) if returned == 0 else None
-        if unjudged:
-            stage, why = unjudged
-            print(f"  {stage:<9} {why}", flush=True)
-            returned, again = _repro(root, log, env, server, True, downstream_of=stage)
-            codes.update(again)
-    # DVC's word on the new state, so the next no-op needs no DVC: asked while the gate table
-    # is printed.
+def _repro_until_judged(root: Path, log: Path, env: dict[str, str],
+                        server: stage_server.StageServer | None, force: bool
+                        ) -> tuple[int, dict[str, int]]:
+    """`dvc repro`, then once more from the first stage whose judgement is missing."""
+    returned, codes = _repro(root, log, env, server, force)
+    unjudged = _unjudged_stage(root) if returned == 0 else None
+    if unjudged:
+        stage, why = unjudged
+        print(f"  {stage:<9} {why}", flush=True)
+        returned, again = _repro(root, log, env, server, True, downstream_of=stage)
+        codes.update(again)
+    return returned, codes
+
+
+def _report(root: Path, log: Path, returned: int, codes: dict[str, int]) -> int:
+    """The gate table. DVC's word on the new state, so the next no-op needs no DVC, is asked
+    while it prints."""
     settled = (_ask_dvc_status(root, log, dvc_fingerprint.fingerprint(root))
                if returned == 0 and codes else None)
     try:

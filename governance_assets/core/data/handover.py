@@ -1,77 +1,51 @@
-"""The input check's validated rows, handed to the prepare stage of the same `governance run`.
+"""The input check's validated rows, kept in the memory of the process that becomes the same
+run's prepare stage.
 
 A cold run validated the raw file twice: in the check that stops bad input before DVC removes
 any output, then in the prepare stage, which writes the typed rows (11 s each on the full
-census). When the check validates and every rule passes, it writes what prepare would write,
-the rows' Parquet bytes and the validation record, to logs/.checked/, and the run passes their
-sha256 to the stages in GOVERNANCE_CHECKED_VALIDATION. Prepare takes them only if both files
-still have those hashes and the record's binding (the raw file's md5, the rules, the code) is
-the one it computes itself; otherwise, as under a plain `dvc repro`, it validates the file.
+census). Inside `governance run` the stage server (stage_server.py) runs the check in a child
+it forks; when every rule passes, that child holds the rows and the record here and becomes
+the run's prepare stage when DVC asks for it. The rows reach prepare through no file and no
+environment variable, which anyone with a shell could write: only code running in that
+process can hand them over. Prepare takes them only under the binding it computes itself (the
+raw file's md5, the rules, the code); otherwise, as under a plain `dvc repro` or Dagster, it
+validates the file.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from ..files import write_bytes_atomic, write_json_atomic, write_parquet_atomic
-from ..layout import Layout
-
-ENV = "GOVERNANCE_CHECKED_VALIDATION"
-ROWS, RECORD = "validated.parquet", "validation.json"
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
-class Handed:
-    """What the check wrote: the rows' Parquet bytes, the validation record's bytes, and the
-    record they hold."""
+class Held:
+    """The check's typed rows and the validation record it wrote them under."""
 
-    rows: bytes
-    record_bytes: bytes
+    frame: pd.DataFrame
     record: dict
 
 
-def folder(layout: Layout) -> Path:
-    return layout.logs / ".checked"
+# Module state on purpose: the held rows must not outlive this process, nor leave it.
+_held: list[Held] = []
 
 
-def hand_over(layout: Layout, frame: pd.DataFrame, record: dict) -> dict[str, str]:
-    """Write the validated rows and their record; the environment that names them by hash."""
-    rows = write_parquet_atomic(folder(layout) / ROWS, frame)
-    written = write_json_atomic(folder(layout) / RECORD, record)
-    return {ENV: f"{_sha256(rows.read_bytes())}:{_sha256(written.read_bytes())}"}
+def hold(frame: pd.DataFrame, record: dict) -> None:
+    """Keep rows that passed every rule for this process's prepare stage."""
+    _held[:] = [Held(frame, record)]
 
 
-def take(layout: Layout, binding: dict, token: str | None) -> Handed | None:
-    """The handed rows and record if they are the ones the token names and were validated
-    under `binding`; None otherwise (the stage then validates the file itself). Taken files
-    are removed, so they serve one stage once."""
-    if not token:
+def holding() -> bool:
+    return bool(_held)
+
+
+def take(binding: dict) -> Held | None:
+    """The held rows if they were validated, and passed, under `binding`; None otherwise (the
+    stage then validates the file itself). Taken or refused, they are released: once."""
+    held = _held.pop() if _held else None
+    if held is None or held.record.get("binding") != binding:
         return None
-    rows_sha256, _, record_sha256 = token.partition(":")
-    try:
-        rows, record_bytes = ((folder(layout) / name).read_bytes() for name in (ROWS, RECORD))
-    except OSError:
-        return None
-    for name in (ROWS, RECORD):
-        (folder(layout) / name).unlink(missing_ok=True)
-    if (_sha256(rows), _sha256(record_bytes)) != (rows_sha256, record_sha256):
-        return None
-    record = json.loads(record_bytes)
-    if record.get("binding") != binding or record.get("valid") is not True:
-        return None
-    return Handed(rows, record_bytes, record)
-
-
-def write_taken(handed: Handed, rows_path: Path, record_path: Path) -> None:
-    """Prepare's outputs, byte for byte what the check wrote."""
-    write_bytes_atomic(rows_path, handed.rows)
-    write_bytes_atomic(record_path, handed.record_bytes)
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return held if held.record.get("valid") is True else None
