@@ -1,6 +1,7 @@
 """The `governance` command. Inside `governance run`, `governance stage NAME` (what DVC calls)
 is handed to the warm stage server (stage_server.py), so a stage does not pay for its own
 interpreter and imports; every other command, and a stage without a server, runs here.
+`governance run` starts that server first, so it imports while the command does.
 
 A reader that stops reading (`governance show staging | head`) closes the pipe under the
 command: every command then ends quietly with the shell's code for a command ended by SIGPIPE,
@@ -42,11 +43,15 @@ def main() -> int:
 def _dispatch(argv: list[str]) -> int:
     address = os.environ.get("GOVERNANCE_STAGE_SERVER")
     if address and address != "0" and _command(argv) == "stage":
-        from .stage_server import delegate
+        from .stage_client import delegate
 
         code = delegate(address, argv)
         if code is not None:
             return code
+    if _command(argv) == "run":
+        from .stage_server import start_with_the_command
+
+        start_with_the_command()
     from .cli import main as run_command
 
     return run_command(argv)

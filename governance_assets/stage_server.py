@@ -4,9 +4,9 @@ one set of heavy imports instead of one per stage.
 `governance run` starts the server before `dvc repro` and hands DVC its socket in
 GOVERNANCE_STAGE_SERVER. DVC still runs each stage's own command (`governance stage NAME`), so
 DVC's per-stage skipping, dvc.lock and one Dagster run per stage are unchanged. The command
-(entry.py) only passes its stdin, stdout and stderr (SCM_RIGHTS), its working directory,
-environment and arguments to the server, which forks a child that already has Dagster, the
-definitions, the CLI and the scientific stack imported; the child runs the stage command
+(entry.py, stage_client.py) only passes its stdin, stdout and stderr (SCM_RIGHTS), its working
+directory, environment and arguments to the server, which forks a child that already has Dagster,
+the definitions, the CLI and the scientific stack imported; the child runs the stage command
 (cli/stage.py) and a thread of the server sends its exit code back to DVC. Meanwhile the server
 imports what later stages need, on the other core. Without the variable (a
 plain `dvc repro`), or when the server cannot be reached, the command runs the stage in its own
@@ -24,13 +24,14 @@ The server and its children stay in the run's process group, so stopping or kill
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import importlib
 import json
 import logging
 import os
-import signal
+import shutil
 import socket
 import subprocess
 import sys
@@ -43,10 +44,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .stage_client import CONNECT_SECONDS, FAILURE, MESSAGE_BYTES, delegate, receive
+
 ENV = "GOVERNANCE_STAGE_SERVER"
-FAILURE = 3
-CONNECT_SECONDS = 5
-MESSAGE_BYTES = 1 << 20
 CHECK_FIRST = "check-first"
 
 # What the server imports before it takes the first request. Dagster imports its SQLite storage
@@ -54,9 +54,11 @@ CHECK_FIRST = "check-first"
 # unless the server has imported it. The child runs cli/stage.py.
 FIRST = ("dagster", "governance_assets.definitions", "dagster._core.instance.factory",
          "dagster._core.storage.sqlite_storage", "governance_assets.cli.stage")
-# What each stage imports, in stage order: the server imports it while earlier stages run, and
-# what the asked stage still lacks before it forks that stage's child (so a module is imported
-# once, not in every child). "module:function" also calls a module's warm-up.
+# What each stage imports, in stage order: the server imports it while the stage before it runs
+# (not earlier: an import cannot be interrupted, evidently's takes 2-3 s, and DVC's request for
+# the next stage must not wait for a later stage's import), and what the asked stage still lacks
+# before it forks that stage's child (so a module is imported once, not in every child).
+# "module:function" also calls a module's warm-up.
 NEEDS = {
     "prepare": ("pandas", "pyarrow.parquet", "sklearn.model_selection"),
     "train": ("sklearn.ensemble", "sklearn.linear_model", "sklearn.pipeline", "sklearn.compose",
@@ -70,68 +72,6 @@ NEEDS = {
 }
 
 
-# --- the client side: what `governance stage` does when a server is running ------------------
-
-def delegate(address: str, argv: list[str], check: Path | None = None) -> int | None:
-    """Run `governance <argv>` in the server's warm child; None if no server answers. With
-    `check`, the child runs the input check of the project there instead (and keeps rows
-    that pass for the run's prepare stage: core/data/handover.py)."""
-    connection = _connect(address)
-    if connection is None:
-        return None
-    with connection:
-        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ),
-                   "check": str(check) if check else None}
-        socket.send_fds(connection, [json.dumps(request).encode()], [0, 1, 2])
-        started = _receive(connection)
-        if started is None:
-            return None
-        with _signals_forwarded_to(started["pid"]):
-            finished = _receive(connection)
-    if finished is None:
-        print("governance: the stage server stopped before the stage finished", file=sys.stderr)
-        return FAILURE
-    return finished["exit"]
-
-
-def _connect(address: str) -> socket.socket | None:
-    """The stage command may be up a moment before the server's socket: it retries for
-    CONNECT_SECONDS."""
-    deadline = time.monotonic() + CONNECT_SECONDS
-    while True:
-        connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            connection.connect(address)
-            return connection
-        except OSError:
-            connection.close()
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(0.02)
-
-
-def _receive(connection: socket.socket) -> dict | None:
-    data = connection.recv(MESSAGE_BYTES)
-    return json.loads(data) if data else None
-
-
-@contextmanager
-def _signals_forwarded_to(child: int) -> Iterator[None]:
-    """Ctrl-C or a SIGTERM sent to the asking command reaches the child doing the work; the
-    command's own handlers are back afterwards (`governance run` goes on after its check)."""
-    def forward(number: int, _frame) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child, number)
-
-    numbers = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    before = {number: signal.signal(number, forward) for number in numbers}
-    try:
-        yield
-    finally:
-        for number, handler in before.items():
-            signal.signal(number, handler)
-
-
 # --- starting and stopping the server from `governance run` -----------------------------------
 
 def wanted(env: dict[str, str]) -> bool:
@@ -140,14 +80,18 @@ def wanted(env: dict[str, str]) -> bool:
 
 
 class StageServer:
-    """The server of one `governance run`: started when DVC runs its first stage, so a run
-    with nothing to do never pays for it; `env` points the stage commands at it."""
+    """The server of one `governance run`, started when DVC has a stage to run or the input
+    check must validate (or with the command itself: `start_with_the_command`); `env` points
+    the stage commands at it. Its own output goes to a file of its private folder, appended to
+    the run's log when it stops."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str]) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="governance-"))   # 0700: this user only
         self.address = str(self.folder / "stages.sock")
         self.env = {**env, ENV: self.address}
-        self._started_with, self._log = env, log
+        self.log: Path | None = None
+        self._started_with = env
+        self._output = self.folder / "server.log"
         self._process: subprocess.Popen | None = None
 
     def start(self, check_first: bool = False) -> None:
@@ -155,7 +99,7 @@ class StageServer:
         imports anything, so the check does not wait for Dagster's import."""
         if self._process is not None:
             return
-        with self._log.open("a") as sink:
+        with self._output.open("a") as sink:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", __name__, self.address, str(os.getpid()),
                  *([CHECK_FIRST] if check_first else [])],
@@ -174,18 +118,39 @@ class StageServer:
         if self._process is not None:
             self._process.kill()
             self._process.wait()
-        Path(self.address).unlink(missing_ok=True)
-        self.folder.rmdir()
+            self._process = None
+        if not self.folder.exists():
+            return
+        if self.log is not None and self._output.exists():
+            with self.log.open("a") as sink:
+                sink.write(self._output.read_text(errors="replace"))
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_with_the_command: list[StageServer] = []
+
+
+def start_with_the_command() -> None:
+    """`governance run` starts its server before the command's own imports (0.6-0.9 s): the
+    server's imports are what the first stage waits for. `running` adopts it; if the command
+    ends before that, it is stopped at exit."""
+    if not wanted(os.environ):
+        return
+    server = StageServer(dict(os.environ))
+    server.start()
+    _with_the_command.append(server)
+    atexit.register(server.stop)
 
 
 @contextmanager
 def running(env: dict[str, str], log: Path) -> Iterator[StageServer | None]:
-    """A stage server for the block (None with GOVERNANCE_STAGE_SERVER=0); its own output
-    goes to the run's log."""
+    """A stage server for the block (None with GOVERNANCE_STAGE_SERVER=0): the one started
+    with the command, else a new one; its own output goes to the run's log."""
     if not wanted(env):
         yield None
         return
-    server = StageServer(env, log)
+    server = _with_the_command.pop() if _with_the_command else StageServer(env)
+    server.env, server.log = {**env, ENV: server.address}, log
     try:
         yield server
     finally:
@@ -211,23 +176,28 @@ class _Server:
         self.listener.bind(address)
         self.listener.listen(4)
         self.parent = parent
-        self.pending = list(FIRST) + list(dict.fromkeys(
-            name for needs in NEEDS.values() for name in needs)) + _lineage_modules()
+        self.pending: list[tuple[int, str]] = []   # (index of the stage that needs it, module)
+        self.reach = 0   # the last stage whose needs may be imported while idle
         self.waiter: threading.Thread | None = None
         self.holder: _Holder | None = None
+        self.prober: threading.Thread | None = None
 
     def serve(self, check_first: bool) -> None:
         if check_first:
             self.listener.settimeout(CONNECT_SECONDS)
             with contextlib.suppress(TimeoutError):
                 self._serve(self.listener.accept()[0])
+        self.pending = _pending_imports()
+        self.prober = _detect_cpu_model_meanwhile()
         while os.getppid() == self.parent:
-            self.listener.settimeout(0 if self.pending else 1.0)
+            due = next((item for item in self.pending if item[0] <= self.reach), None)
+            self.listener.settimeout(0 if due else 1.0)
             try:
                 connection, _ = self.listener.accept()
             except (BlockingIOError, TimeoutError):
-                if self.pending:
-                    _import([self.pending.pop(0)])
+                if due:
+                    self.pending.remove(due)
+                    _import([due[1]])
                 continue
             self._serve(connection)
 
@@ -240,6 +210,8 @@ class _Server:
         connection.settimeout(None)
         data, fds, _, _ = socket.recv_fds(connection, MESSAGE_BYTES, 3)
         request = json.loads(data)
+        if request["argv"] and request["argv"][-1] in NEEDS:
+            self.reach = max(self.reach, list(NEEDS).index(request["argv"][-1]) + 1)
         if request.get("check"):
             self._release_holder("another check")
             child, channel = self._fork(_check_and_hold, connection, request, fds)
@@ -264,6 +236,8 @@ class _Server:
         """A child that runs `become` (never returning), and the server's end of a channel to
         it. The child's collector would walk (and so copy) every page of the server's heap;
         frozen, the server's objects are skipped: 0.15-0.35 s less per stage."""
+        if self.prober is not None:
+            self.prober.join()
         server_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sys.stdout.flush()
         sys.stderr.flush()
@@ -295,15 +269,41 @@ class _Server:
     def _import_needs(self, argv: list[str]) -> None:
         """Import what the asked stage needs (and every stage's first imports) still pending."""
         wanted = set(FIRST) | set(NEEDS.get(argv[-1], ()))
-        due = [name for name in self.pending if name in wanted]
-        for name in due:
-            self.pending.remove(name)
-        _import(due)
+        due = [item for item in self.pending if item[1] in wanted]
+        for item in due:
+            self.pending.remove(item)
+        _import([name for _, name in due])
+
+
+def _pending_imports() -> list[tuple[int, str]]:
+    """Every module a stage imports, once, tagged with the first stage that needs it."""
+    tagged = {name: 0 for name in [*FIRST, *_lineage_modules()]}
+    for index, needs in enumerate(NEEDS.values()):
+        for name in needs:
+            tagged.setdefault(name, index)
+    return [(index, name) for name, index in tagged.items()]
+
+
+def _detect_cpu_model_meanwhile() -> threading.Thread | None:
+    """codecarbon asks py-cpuinfo for the CPU's model once per process (its
+    `detect_cpu_model` is cached) and py-cpuinfo starts a Python process to answer: 1.2 s of
+    waiting, which a thread spends while the server imports on. Joined before every fork, so
+    only one thread exists at a fork; None where codecarbon cannot be imported (the train
+    stage reports that)."""
+    try:
+        from codecarbon.core.util import detect_cpu_model
+    except Exception:  # noqa: BLE001 (the stage imports it again and reports the error)
+        traceback.print_exc()
+        return None
+    thread = threading.Thread(target=detect_cpu_model, daemon=True)
+    thread.start()
+    return thread
 
 
 def _lineage_modules() -> list[str]:
     """The OpenLineage client, which each stage imports after its run, only where OpenLineage is
-    configured (governance_assets/lineage.py): otherwise no stage imports it."""
+    configured (governance_assets/lineage.py, which imports Dagster: so not before the input
+    check's child is forked): otherwise no stage imports it."""
     from .lineage import configured
 
     return ["openlineage.client", "openlineage.client.facet_v2"] if configured() else []
@@ -343,7 +343,7 @@ def _answer_check(server: _Server, connection: socket.socket, child: int, reques
                   channel: socket.socket) -> None:
     """Relay the check's exit code; a child that holds rows stays, for the prepare stage."""
     with connection:
-        said = _receive(channel)
+        said = receive(channel)
         if said is not None and said["holding"]:
             server.holder = _Holder(child, channel)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,8 +14,6 @@ from .output import DONE, INPUT_ERROR, error_paragraph, ledger_errors_as_input_e
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from ..stage_server import StageServer
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -75,12 +74,12 @@ def check(root: Path) -> int:
     return code
 
 
-def check_before_run(root: Path, server: StageServer | None) -> int:
+def check_before_run(root: Path, in_server: Callable[[Path], int | None] | None) -> int:
     """The check `governance run` makes before DVC. A file that already passed under the same
     rules and code is not read again. Otherwise the stage server's child validates it and keeps
-    the rows for the run's prepare stage (core/data/handover.py); without a server, a forked
-    process validates it, so the rows it read do not stay in the run's memory while DVC and
-    the stages work."""
+    the rows for the run's prepare stage (`in_server`, StageServer.check; core/data/handover.py);
+    without a server, a forked process validates it, so the rows it read do not stay in the
+    run's memory while DVC and the stages work."""
     from ..core.forking import run_forked
 
     try:
@@ -90,8 +89,8 @@ def check_before_run(root: Path, server: StageServer | None) -> int:
         return INPUT_ERROR
     if _validated_already(root, params):
         return DONE
-    if server is not None:
-        code = server.check(root)
+    if in_server is not None:
+        code = in_server(root)
         if code is not None:
             return code
     return run_forked(partial(validate_and_report, root, params))

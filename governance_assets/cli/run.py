@@ -73,7 +73,7 @@ def run(root: Path, force: bool) -> int:
         log = open_log(layout, "run", "latest.log")
         env = {**os.environ, "GOVERNANCE_STAGE": "1"}
         with stage_server.running(env, log) as server:
-            code = check_before_run(root, server)
+            code = check_before_run(root, server.check if server else None)
             if code != DONE:
                 return code
             init_registry(layout.registry, layout.production_pointer)
