@@ -188,7 +188,6 @@ class _Server:
             with contextlib.suppress(TimeoutError):
                 self._serve(self.listener.accept()[0])
         self.pending = _pending_imports()
-        self.prober = _detect_cpu_model_meanwhile()
         while os.getppid() == self.parent:
             due = next((item for item in self.pending if item[0] <= self.reach), None)
             self.listener.settimeout(0 if due else 1.0)
@@ -227,6 +226,8 @@ class _Server:
         for fd in fds:
             os.close(fd)
         connection.send(json.dumps({"pid": child}).encode())
+        if self.prober is None:   # not before: until the first stage, both cores are busy
+            self.prober = _detect_cpu_model_meanwhile()
         self.waiter = threading.Thread(target=answer, args=(self, connection, child, request,
                                                             channel), daemon=True)
         self.waiter.start()
