@@ -183,6 +183,10 @@ class _Server:
         self.prober: threading.Thread | None = None
 
     def serve(self, check_first: bool) -> None:
+        # The server only imports and forks: without the cyclic collector, which imports keep
+        # triggering, its imports before the first stage take 2.1 s instead of 2.6 s. Each
+        # child turns it back on for its work.
+        gc.disable()
         if check_first:
             self.listener.settimeout(CONNECT_SECONDS)
             with contextlib.suppress(TimeoutError):
@@ -364,6 +368,7 @@ def _check_and_hold(connection: socket.socket, request: dict, fds: list[int],
     the rows pass, import what prepare needs, wait for its request and become it (a closed
     channel instead means DVC did not ask for prepare). Never returns into the server's loop."""
     code, holding = FAILURE, False
+    gc.enable()
     try:
         connection.close()
         with _files_of(fds):
@@ -415,6 +420,7 @@ def _become_stage_command(connection: socket.socket, request: dict, fds: list[in
     """In the forked child: become the stage command (its files, directory, environment and
     arguments) and run it; never return into the server's loop."""
     code = FAILURE
+    gc.enable()
     try:
         connection.close()
         if channel is not None:
