@@ -54,11 +54,11 @@ CHECK_FIRST = "check-first"
 # unless the server has imported it. The child runs cli/stage.py.
 FIRST = ("dagster", "governance_assets.definitions", "dagster._core.instance.factory",
          "dagster._core.storage.sqlite_storage", "governance_assets.cli.stage")
-# What each stage imports, in stage order: the server imports it while the stage before it runs
-# (not earlier: an import cannot be interrupted, evidently's takes 2-3 s, and DVC's request for
-# the next stage must not wait for a later stage's import), and what the asked stage still lacks
-# before it forks that stage's child (so a module is imported once, not in every child).
-# "module:function" also calls a module's warm-up.
+# What each stage imports: the server imports it once the stage before it has been asked for
+# (not earlier, nor for a stage DVC has passed: an import cannot be interrupted, evidently's
+# takes 2-3 s, and DVC's request for the next stage must not wait for another stage's import),
+# and what the asked stage still lacks before it forks that stage's child (so a module is
+# imported once, not in every child). "module:function" also calls a module's warm-up.
 NEEDS = {
     "prepare": ("pandas", "pyarrow.parquet", "sklearn.model_selection"),
     "train": ("sklearn.ensemble", "sklearn.linear_model", "sklearn.pipeline", "sklearn.compose",
@@ -70,6 +70,7 @@ NEEDS = {
                  "lime.lime_tabular", "scipy.stats", "scipy.spatial"),
     "document": ("jsonschema", "jinja2"),
 }
+STAGE_ORDER = (*NEEDS, "promote")   # core.decide.gate_catalog.STAGES (tested), without its imports
 
 
 # --- starting and stopping the server from `governance run` -----------------------------------
@@ -176,8 +177,8 @@ class _Server:
         self.listener.bind(address)
         self.listener.listen(4)
         self.parent = parent
-        self.pending: list[tuple[int, str]] = []   # (index of the stage that needs it, module)
-        self.reach = 0   # the last stage whose needs may be imported while idle
+        self.pending: list[tuple[frozenset[int], str]] = []   # (stages that need it, module)
+        self.next_stage = 0   # the stage whose needs may be imported while idle
         self.waiter: threading.Thread | None = None
         self.holder: _Holder | None = None
         self.prober: threading.Thread | None = None
@@ -193,7 +194,7 @@ class _Server:
                 self._serve(self.listener.accept()[0])
         self.pending = _pending_imports()
         while os.getppid() == self.parent:
-            due = next((item for item in self.pending if item[0] <= self.reach), None)
+            due = next((item for item in self.pending if self.next_stage in item[0]), None)
             self.listener.settimeout(0 if due else 1.0)
             try:
                 connection, _ = self.listener.accept()
@@ -213,8 +214,8 @@ class _Server:
         connection.settimeout(None)
         data, fds, _, _ = socket.recv_fds(connection, MESSAGE_BYTES, 3)
         request = json.loads(data)
-        if request["argv"] and request["argv"][-1] in NEEDS:
-            self.reach = max(self.reach, list(NEEDS).index(request["argv"][-1]) + 1)
+        if request["argv"] and request["argv"][-1] in STAGE_ORDER:
+            self.next_stage = STAGE_ORDER.index(request["argv"][-1]) + 1
         if request.get("check"):
             self._release_holder("another check")
             child, channel = self._fork(_check_and_hold, connection, request, fds)
@@ -280,13 +281,15 @@ class _Server:
         _import([name for _, name in due])
 
 
-def _pending_imports() -> list[tuple[int, str]]:
-    """Every module a stage imports, once, tagged with the first stage that needs it."""
-    tagged = {name: 0 for name in [*FIRST, *_lineage_modules()]}
-    for index, needs in enumerate(NEEDS.values()):
-        for name in needs:
-            tagged.setdefault(name, index)
-    return [(index, name) for name, index in tagged.items()]
+def _pending_imports() -> list[tuple[frozenset[int], str]]:
+    """Every module a stage imports, once, with the stages that need it (by their index in
+    STAGE_ORDER); the first imports, and the lineage client, every stage."""
+    every = frozenset(range(len(STAGE_ORDER)))
+    tagged: dict[str, frozenset[int]] = {name: every for name in [*FIRST, *_lineage_modules()]}
+    for name in dict.fromkeys(name for needs in NEEDS.values() for name in needs):
+        tagged.setdefault(name, frozenset(
+            STAGE_ORDER.index(stage) for stage, needs in NEEDS.items() if name in needs))
+    return [(stages, name) for name, stages in tagged.items()]
 
 
 def _detect_cpu_model_meanwhile() -> threading.Thread | None:

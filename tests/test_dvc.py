@@ -31,6 +31,7 @@ from dagster import AssetKey, DagsterInstance
 
 from governance_assets import stage_server
 from governance_assets.core.decide.gate_catalog import GATES
+from governance_assets.core.decide.gate_catalog import STAGES as CATALOG_STAGES
 from governance_assets.core.decide.gate_table import short_fingerprint
 from governance_assets.core.files import md5_of_file, sha256_of_file
 from governance_assets.core.params import load_params
@@ -573,6 +574,11 @@ def test_each_stage_reports_a_crash_as_exit_3_and_bad_params_as_exit_2(second_co
                         log.read_text() if log.exists() else "")
     assert served == ([("train", "3"), ("evaluate", "2")] if through_server else [])
     assert governance(root, "check").returncode == 0
+
+
+def test_the_stage_server_knows_the_stages_in_dvc_order():
+    assert stage_server.STAGE_ORDER == CATALOG_STAGES == STAGES
+    assert set(stage_server.NEEDS) <= set(STAGES)
 
 
 @SECOND_HALF
