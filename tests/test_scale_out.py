@@ -107,6 +107,10 @@ def engines():
 
 
 def _start_workers(root: Path, env: dict, logs: Path) -> list[subprocess.Popen]:
+    """The instance's schema first, as docs/scale-out.md says: two workers that start on an
+    empty database race to create it, and the loser exits (DuplicateObject: job_ticks)."""
+    subprocess.run([str(BIN / "dagster"), "instance", "migrate"], cwd=root, env=env,
+                   capture_output=True, check=True)
     workers = []
     for name in ("worker1", "worker2"):
         log = (logs / f"{name}.log").open("w")
