@@ -375,9 +375,7 @@ def _check_and_hold(connection: socket.socket, request: dict, fds: list[int],
     try:
         connection.close()
         with _files_of(fds):
-            os.chdir(request["cwd"])
-            os.environ.clear()
-            os.environ.update(request["env"])
+            _take_on(request)
             from .cli.check import validate_and_hold
             from .core.data import handover
 
@@ -398,6 +396,13 @@ def _check_and_hold(connection: socket.socket, request: dict, fds: list[int],
     if not data:
         os._exit(0)
     _become_stage_command(channel, json.loads(data), fds)
+
+
+def _take_on(request: dict) -> None:
+    """The asking command's working directory and environment, in this forked child."""
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
 
 
 @contextmanager
@@ -431,9 +436,7 @@ def _become_stage_command(connection: socket.socket, request: dict, fds: list[in
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
+        _take_on(request)
         sys.argv = ["governance", *request["argv"]]
         from .cli.stage import command
 
